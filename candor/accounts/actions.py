@@ -1,0 +1,257 @@
+"""Every change to an account happens here; views, commands and tasks call these functions.
+
+Each action runs in one transaction and schedules its emails with ``transaction.on_commit``, so a
+change that rolls back sends nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, authenticate
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from candor.accounts.models import EmailConfirmation, User, UserSession
+from candor.accounts.tasks import send_account_email
+from candor.core.net import client_address
+from candor.core.throttle import login_limits
+
+
+class AccountError(Exception):
+    """A request that cannot be carried out; ``message`` is safe to show to the person."""
+
+    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.field = field
+
+
+def _email(kind: str, user: User, confirmation: EmailConfirmation | None = None) -> None:
+    confirmation_id = confirmation.pk if confirmation is not None else None
+    transaction.on_commit(partial(send_account_email.enqueue, kind, str(user.pk), confirmation_id))
+
+
+def email_in_use(email: str, *, exclude: User | None = None) -> User | None:
+    users = User.objects.filter(email__iexact=email.strip())
+    if exclude is not None:
+        users = users.exclude(pk=exclude.pk)
+    return users.first()
+
+
+def username_taken(username: str) -> bool:
+    return User.objects.filter(username__iexact=username).exists()
+
+
+def _new_confirmation(user: User, purpose: str, email: str) -> EmailConfirmation:
+    # A new link replaces any earlier one of the same purpose, so only the newest works.
+    EmailConfirmation.objects.live().filter(user=user, purpose=purpose).update(used_at=timezone.now())
+    return EmailConfirmation.objects.create(
+        user=user,
+        purpose=purpose,
+        email=email,
+        expires_at=timezone.now() + timedelta(hours=settings.VERIFICATION_TTL_HOURS),
+    )
+
+
+@transaction.atomic
+def sign_up(*, username: str, email: str, password: str) -> User | None:
+    """Create an unverified account and send the verification link.
+
+    If the address already belongs to an account, nothing is created and that account's owner is told
+    instead; the caller shows the same "check your inbox" answer either way, so sign-up cannot be used
+    to learn whether an address has an account. Returns the new account, or None.
+    """
+    email = User.objects.normalize_email(email.strip())
+    existing = email_in_use(email)
+    if existing is not None:
+        make_password(password)  # the same Argon2 work as the other branch, so timing says nothing
+        _email("address-in-use", existing)
+        return None
+    if username_taken(username):
+        raise AccountError("This username is taken.", code="username_taken", field="username")
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=username, email=email, password=password)
+    except IntegrityError:  # a concurrent sign-up took the name or address a moment ago
+        raise AccountError("This username is taken.", code="username_taken", field="username") from None
+    confirmation = _new_confirmation(user, EmailConfirmation.Purpose.SIGNUP, email)
+    _email("verify", user, confirmation)
+    return user
+
+
+@transaction.atomic
+def resend_verification(user: User) -> None:
+    if user.email_verified:
+        raise AccountError("Your email address is already verified.", code="already_verified")
+    confirmation = _new_confirmation(user, EmailConfirmation.Purpose.SIGNUP, user.email)
+    _email("verify", user, confirmation)
+
+
+def find_confirmation(public_id: str, token: str) -> EmailConfirmation:
+    """The live confirmation a link names, or an AccountError that says why the link does not work."""
+    confirmation = EmailConfirmation.objects.filter(public_id=public_id).select_related("user").first()
+    if confirmation is None or not confirmation.check_token(token):
+        raise AccountError(
+            "This confirmation link is not valid. Check that it was copied whole.", code="bad_link"
+        )
+    if confirmation.used_at is not None:
+        raise AccountError(
+            "This confirmation link has already been used or was replaced by a newer one.", code="used_link"
+        )
+    if confirmation.expires_at <= timezone.now():
+        raise AccountError(
+            "This confirmation link has expired. Ask for a new one in your settings.", code="expired_link"
+        )
+    return confirmation
+
+
+@transaction.atomic
+def confirm_email(public_id: str, token: str) -> User:
+    confirmation = find_confirmation(public_id, token)
+    confirmation = EmailConfirmation.objects.select_for_update().get(pk=confirmation.pk)
+    if confirmation.used_at is not None:
+        raise AccountError("This confirmation link has already been used.", code="used_link")
+    user = confirmation.user
+    if confirmation.purpose == EmailConfirmation.Purpose.CHANGE:
+        if email_in_use(confirmation.email, exclude=user) is not None:
+            raise AccountError(
+                "This address is no longer available. Choose another in your settings.", code="email_taken"
+            )
+        user.email = confirmation.email
+    elif confirmation.email.lower() != user.email.lower():
+        raise AccountError(
+            "This link was for an address that is no longer on the account.", code="stale_link"
+        )
+    user.email_verified = True
+    user.save(update_fields=["email", "email_verified"])
+    confirmation.used_at = timezone.now()
+    confirmation.save(update_fields=["used_at"])
+    return user
+
+
+@transaction.atomic
+def request_email_change(user: User, *, password: str, new_email: str) -> None:
+    """Start moving the account to a new address: needs the password, then proof of the new address.
+
+    The old address is told at once, so a person whose session was hijacked learns of it. The account
+    keeps its current address until the new one is confirmed.
+    """
+    if not user.check_password(password):
+        raise AccountError("The password is not correct.", code="wrong_password", field="password")
+    new_email = User.objects.normalize_email(new_email.strip())
+    if new_email.lower() == user.email.lower():
+        raise AccountError("This is already your address.", code="same_email", field="email")
+    other = email_in_use(new_email, exclude=user)
+    if other is not None:
+        # Same answer as for a free address; the other account's owner is told of the attempt.
+        _email("address-in-use", other)
+        return
+    confirmation = _new_confirmation(user, EmailConfirmation.Purpose.CHANGE, new_email)
+    _email("verify-new-address", user, confirmation)
+    _email("email-change-notice", user, confirmation)
+
+
+def pending_email_change(user: User) -> EmailConfirmation | None:
+    return (
+        EmailConfirmation.objects.live()
+        .filter(user=user, purpose=EmailConfirmation.Purpose.CHANGE)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+@transaction.atomic
+def cancel_email_change(user: User) -> None:
+    EmailConfirmation.objects.live().filter(user=user, purpose=EmailConfirmation.Purpose.CHANGE).update(
+        used_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def change_password(
+    user: User, *, new_password: str, current_session_key: str | None, end_other_sessions: bool
+) -> int:
+    """Set a new password. Returns how many other sessions were ended.
+
+    Django ends every session whose stored password hash no longer matches; if the person chose to
+    keep their other sessions, those are re-keyed to the new hash instead.
+    """
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    others = UserSession.objects.filter(user=user).exclude(session_key=current_session_key or "")
+    ended = 0
+    if end_other_sessions:
+        ended, _ = others.delete()
+    else:
+        new_hash = user.get_session_auth_hash()
+        store_class = UserSession.get_session_store_class()
+        for row in others:
+            store = store_class(session_key=row.session_key)
+            data = store.load()
+            if data:
+                data[HASH_SESSION_KEY] = new_hash
+                row.session_data = store.encode(data)
+                row.save(update_fields=["session_data"])
+    _email("password-changed", user)
+    return ended
+
+
+def active_sessions(user: User) -> list[UserSession]:
+    return list(
+        UserSession.objects.filter(user=user, expire_date__gt=timezone.now()).order_by("-last_active")
+    )
+
+
+@transaction.atomic
+def end_session(user: User, public_id: str, *, current_session_key: str | None) -> None:
+    session = UserSession.objects.filter(user=user, public_id=public_id).first()
+    if session is None:
+        raise AccountError("That session has already ended.", code="no_session")
+    if session.session_key == current_session_key:
+        raise AccountError("To end this session, log out.", code="current_session")
+    session.delete()
+
+
+@transaction.atomic
+def end_other_sessions(user: User, *, current_session_key: str | None) -> int:
+    ended, _ = UserSession.objects.filter(user=user).exclude(session_key=current_session_key or "").delete()
+    return ended
+
+
+def _account_key(identifier: str) -> str:
+    """What the per-account counter counts: the account if one matches, else the name as typed."""
+    identifier = identifier.strip()
+    lookup = {"email__iexact": identifier} if "@" in identifier else {"username__iexact": identifier}
+    pk = User.objects.filter(**lookup).values_list("pk", flat=True).first()
+    return f"user:{pk}" if pk is not None else f"name:{identifier.lower()}"
+
+
+def log_in(request: HttpRequest, *, identifier: str, password: str) -> User:
+    """Check a username-or-email and password, with throttling per account and per client address."""
+    per_account, per_address = login_limits()
+    account_key = _account_key(identifier)
+    address = client_address(request)
+    if per_account.exceeded(account_key) or per_address.exceeded(address):
+        minutes = max(1, per_account.window // 60)
+        raise AccountError(
+            f"Too many failed attempts to log in. Please wait {minutes} minutes and try again, "
+            "or reset your password.",
+            code="throttled",
+        )
+    user = authenticate(request, username=identifier, password=password)
+    if user is None:
+        per_account.hit(account_key)
+        per_address.hit(address)
+        raise AccountError(
+            "The username or email and password do not match an account. Check them and try again.",
+            code="invalid_login",
+        )
+    per_account.reset(account_key)
+    assert isinstance(user, User)
+    return user

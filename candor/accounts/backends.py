@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.backends import ModelBackend
+from django.http import HttpRequest
+
+from candor.accounts.models import User
+
+
+class UsernameOrEmailBackend(ModelBackend):
+    """Logs in with a username or an email address, both compared without regard to case."""
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
+        if not username or password is None:
+            return None
+        identifier = username.strip()
+        lookup = {"email__iexact": identifier} if "@" in identifier else {"username__iexact": identifier}
+        user = User.objects.filter(**lookup).first()
+        if user is None:
+            User().set_password(password)  # spend the same hashing time as a real check
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None

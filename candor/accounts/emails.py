@@ -1,0 +1,60 @@
+"""The emails the accounts domain sends. Each is rendered from a template and the platform's identity."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import EmailMessage
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+SUBJECTS = {
+    "verify": "Confirm your email address",
+    "verify-new-address": "Confirm your new email address",
+    "email-change-notice": "Your email address is being changed",
+    "password-changed": "Your password was changed",
+    "address-in-use": "Someone tried to use your email address",
+    "password-reset": "Reset your password",
+}
+
+
+def absolute(path: str) -> str:
+    return f"{settings.WEBSITE_URL}{path}"
+
+
+def send(kind: str, user_id: str, confirmation_id: int | None = None) -> None:
+    from candor.accounts.models import EmailConfirmation, User
+
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:  # the account was deleted before the task ran: nothing to send
+        return
+    context: dict[str, object] = {
+        "user": user,
+        "platform_name": settings.PLATFORM_NAME,
+        "website_url": settings.WEBSITE_URL,
+        "contact_email": settings.CONTACT_EMAIL,
+        "settings_url": absolute(reverse("accounts:settings")),
+    }
+    to = user.email
+    if confirmation_id is not None:
+        confirmation = EmailConfirmation.objects.filter(pk=confirmation_id, user=user).first()
+        if confirmation is None or not confirmation.is_live:
+            return
+        context["confirmation"] = confirmation
+        context["link"] = absolute(
+            reverse("accounts:verify", args=[confirmation.public_id, confirmation.token()])
+        )
+        if kind == "verify-new-address":
+            to = confirmation.email
+        elif kind == "email-change-notice":
+            context["new_email"] = confirmation.email
+    if kind == "password-reset":
+        uid = urlsafe_base64_encode(force_bytes(user.pk))
+        context["link"] = absolute(
+            reverse("accounts:password_reset_confirm", args=[uid, default_token_generator.make_token(user)])
+        )
+    body = render_to_string(f"accounts/email/{kind}.txt", context)
+    subject = f"[{settings.PLATFORM_NAME}] {SUBJECTS[kind]}"
+    EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [to]).send()

@@ -1,0 +1,38 @@
+"""The session engine: Django's database sessions, stored in :class:`UserSession`.
+
+Django's stock table cannot say whose session a row is, so a person could not list or end their
+sessions. This store copies three things out of the session data into columns when it saves: the
+account, the browser family and the time of last activity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore as DBStore
+from django.utils import timezone
+
+BROWSER_KEY = "_candor_browser"
+ACTIVE_KEY = "_candor_active"
+
+
+class SessionStore(DBStore):
+    @classmethod
+    def get_model_class(cls) -> Any:
+        from candor.accounts.models import UserSession
+
+        return UserSession
+
+    def create_model_instance(self, data: dict[str, Any]) -> Any:
+        instance: Any = super().create_model_instance(data)
+        instance.user_id = data.get(SESSION_KEY)
+        instance.browser_family = str(data.get(BROWSER_KEY, ""))[:64]
+        instance.last_active = timezone.now()
+        model: Any = self.model
+        existing = model.objects.filter(session_key=instance.session_key).values_list(
+            "public_id", "created_at"
+        )
+        for public_id, created_at in existing:
+            instance.public_id, instance.created_at = public_id, created_at
+        return instance

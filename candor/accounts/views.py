@@ -1,0 +1,209 @@
+"""Account pages. Each view parses a form, calls one action and renders the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from candor.accounts import actions, forms
+from candor.accounts.models import User
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("accounts:settings")
+    form = forms.SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.sign_up(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+            )
+        except actions.AccountError as error:
+            form.add_error(error.field, error.message)
+        else:
+            return render(request, "accounts/signup_done.html", {"email": form.cleaned_data["email"]})
+    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+        next_url = ""
+    if request.user.is_authenticated:
+        return redirect(next_url or settings.LOGIN_REDIRECT_URL)
+    form = forms.LoginForm(request, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        assert form.user is not None
+        login(request, form.user)
+        return HttpResponseRedirect(next_url or reverse_lazy(settings.LOGIN_REDIRECT_URL))
+    status = 400 if form.errors else 200
+    return render(request, "accounts/login.html", {"form": form, "next": next_url}, status=status)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    messages.info(request, "You are logged out.")
+    return redirect(settings.LOGOUT_REDIRECT_URL)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def verify(request: HttpRequest, public_id: str, token: str) -> HttpResponse:
+    """GET shows a button and POST confirms, so a mail scanner that follows links confirms nothing."""
+    try:
+        confirmation = actions.find_confirmation(public_id, token)
+        if request.method == "POST":
+            user = actions.confirm_email(public_id, token)
+            messages.success(request, "Your email address is confirmed.")
+            if request.user.is_authenticated and request.user.pk == user.pk:
+                return redirect("accounts:settings")
+            return redirect("accounts:login")
+    except actions.AccountError as error:
+        return render(request, "accounts/verify.html", {"error": error.message}, status=400)
+    return render(request, "accounts/verify.html", {"confirmation": confirmation})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def settings_view(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    return render(
+        request,
+        "accounts/settings.html",
+        {"account": user, "pending_change": actions.pending_email_change(user)},
+    )
+
+
+@login_required
+@require_POST
+def resend_verification(request: HttpRequest) -> HttpResponse:
+    try:
+        actions.resend_verification(_user(request))
+    except actions.AccountError as error:
+        messages.info(request, error.message)
+    else:
+        messages.success(request, "A new confirmation link is on its way to your address.")
+    return redirect("accounts:settings")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def email_change(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = forms.EmailChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.request_email_change(
+                user, password=form.cleaned_data["password"], new_email=form.cleaned_data["email"]
+            )
+        except actions.AccountError as error:
+            form.add_error(error.field, error.message)
+        else:
+            messages.success(
+                request,
+                "We sent a confirmation link to the new address. Your account keeps its current address "
+                "until you open it.",
+            )
+            return redirect("accounts:settings")
+    return render(request, "accounts/email_change.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def email_change_cancel(request: HttpRequest) -> HttpResponse:
+    actions.cancel_email_change(_user(request))
+    messages.info(request, "The change of email address is cancelled.")
+    return redirect("accounts:settings")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def password_change(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = forms.PasswordChangeForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        ended = actions.change_password(
+            user,
+            new_password=form.cleaned_data["new_password"],
+            current_session_key=request.session.session_key,
+            end_other_sessions=form.cleaned_data["end_other_sessions"],
+        )
+        update_session_auth_hash(request, user)
+        note = f" {ended} other session{'s' if ended != 1 else ''} ended." if ended else ""
+        messages.success(request, f"Your password is changed.{note}")
+        return redirect("accounts:settings")
+    return render(
+        request, "accounts/password_change.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def sessions(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "accounts/sessions.html",
+        {"sessions": actions.active_sessions(_user(request)), "current_key": request.session.session_key},
+    )
+
+
+@login_required
+@require_POST
+def session_end(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    current = request.session.session_key
+    if request.POST.get("all") == "others":
+        ended = actions.end_other_sessions(user, current_session_key=current)
+        messages.success(request, f"{ended} other session{'s' if ended != 1 else ''} ended.")
+    else:
+        try:
+            actions.end_session(user, request.POST.get("session", ""), current_session_key=current)
+        except actions.AccountError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "The session is ended.")
+    return redirect("accounts:sessions")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = forms.PasswordResetForm
+    template_name = "accounts/password_reset.html"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        # Whoever knew the old password is logged out everywhere, not just on their next request.
+        actions.end_other_sessions(form.user, current_session_key=None)
+        return response
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"

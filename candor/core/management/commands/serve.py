@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+
+def gunicorn_argv(bind: str, workers: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "candor.wsgi:application",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        # gunicorn's heartbeat files: in memory where the system has a RAM-backed folder.
+        "--worker-tmp-dir",
+        "/dev/shm" if os.path.isdir("/dev/shm") else str(settings.DATA_DIR),  # noqa: S108
+        "--no-control-socket",
+        "--graceful-timeout",
+        "20",
+        # No access log: it would hold every client's address and every URL they opened.
+        "--error-logfile",
+        "-",
+        "--forwarded-allow-ips",
+        "127.0.0.1,::1",
+    ]
+
+
+class Command(BaseCommand):
+    help = "Run the production web server (gunicorn) with the settings from the environment."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--bind", default=os.environ.get("CANDOR_BIND", "127.0.0.1:8000"))
+        parser.add_argument("--workers", type=int, default=settings.WEB_WORKERS)
+        parser.add_argument("--no-migrate", action="store_true", help="Do not apply migrations first.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["workers"] < 1:
+            self.stderr.write("--workers must be at least 1")
+            raise SystemExit(2)
+        if not options["no_migrate"]:
+            call_command("migrate", interactive=False, verbosity=0)
+        if settings.PRODUCTION:
+            call_command("collectstatic", interactive=False, verbosity=0)
+        argv = gunicorn_argv(options["bind"], options["workers"])
+        sys.stdout.flush()
+        os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn

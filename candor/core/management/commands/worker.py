@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Run the background task worker: the database queue by default, RQ when Redis is configured."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--burst", action="store_true", help="Run the queued tasks, then exit.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.REDIS_URL:
+            worker_args = ["default", "--with-scheduler", "--job-class", "django_tasks_rq.backend.Job"]
+            if options["burst"]:
+                worker_args.append("--burst")
+            call_command("rqworker", *worker_args)
+        else:
+            worker_options: dict[str, Any] = {"interval": 1.0, "startup_delay": False}
+            if options["burst"]:
+                worker_options["batch"] = True
+            call_command("db_worker", **worker_options)

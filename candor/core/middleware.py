@@ -1,0 +1,40 @@
+"""Response headers that Django's own middleware does not set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.cache import patch_cache_control
+
+
+class SecurityHeadersMiddleware:
+    """Adds Cross-Origin-Resource-Policy to every response, and keeps personal responses out of caches.
+
+    A response is treated as personal when the request carried a signed-in person or a session, or
+    the response sets a cookie (a form's CSRF token, a flash message): such a response must never be
+    stored by a shared cache, nor kept by the browser on a shared computer.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        if _is_personal(request, response):
+            # Any public caching directive set by a view is replaced, never merged.
+            response.headers.pop("Cache-Control", None)
+            patch_cache_control(response, private=True, no_store=True)
+        return response
+
+
+def _is_personal(request: HttpRequest, response: HttpResponseBase) -> bool:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return True
+    session = getattr(request, "session", None)
+    if session is not None and session.modified:
+        return True
+    return settings.SESSION_COOKIE_NAME in request.COOKIES or bool(response.cookies)

@@ -1,0 +1,287 @@
+"""Candor's one settings module.
+
+Everything an operator may change comes from a ``CANDOR_*`` environment variable (plus the
+conventional ``DATABASE_URL``), parsed strictly by :mod:`candor.env`. With no variable set at all,
+Candor runs embedded: SQLite in WAL mode, a local-memory cache, a database-backed task queue, files and
+emails on local disk, all under one data folder. The README's settings table lists every variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+from candor.env import Env
+
+env = Env()
+
+BASE_DIR = Path(__file__).resolve().parent
+
+# --- Identity of the platform (clause C22) -------------------------------------------------------
+PLATFORM_NAME = env.text("CANDOR_PLATFORM_NAME", "Candor")
+WEBSITE_URL = (
+    env.url("CANDOR_WEBSITE_URL", "http://127.0.0.1:8000", schemes=("http", "https")) or ""
+).rstrip("/")
+CONTACT_EMAIL = env.email("CANDOR_CONTACT_EMAIL", "privacy@candor.localhost")
+
+# --- Mode -----------------------------------------------------------------------------------------
+DEBUG = env.flag("CANDOR_DEBUG", False)
+PRODUCTION = env.flag("CANDOR_PRODUCTION", False)
+if DEBUG and PRODUCTION:
+    raise ImproperlyConfigured("CANDOR_DEBUG and CANDOR_PRODUCTION cannot both be on.")
+
+# --- Data folder ----------------------------------------------------------------------------------
+DATA_DIR = env.path("CANDOR_DATA_DIR", Path.cwd() / "data")
+
+
+def _private_file(path: Path, make: str) -> str:
+    """Read a secret kept in the data folder, creating it (owner-only) on first use."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make)
+        return make
+
+
+SECRET_KEY = env.text("CANDOR_SECRET_KEY", "")
+if not SECRET_KEY:
+    SECRET_KEY = _private_file(DATA_DIR / "secret_key", secrets.token_urlsafe(64))
+elif len(SECRET_KEY) < 50:
+    raise env.error("CANDOR_SECRET_KEY", "at least 50 characters")
+
+_website_host = urlsplit(WEBSITE_URL).hostname or "127.0.0.1"
+ALLOWED_HOSTS = env.items("CANDOR_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", _website_host])
+if _website_host not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_website_host)
+CSRF_TRUSTED_ORIGINS = [WEBSITE_URL]
+
+# --- Applications ---------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "candor.core",
+    "candor.accounts",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks_db",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "candor.core.middleware.SecurityHeadersMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "candor.accounts.middleware.SessionActivityMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "candor.urls"
+WSGI_APPLICATION = "candor.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "candor.core.context_processors.platform",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------
+_database_url = env.url("DATABASE_URL", None, schemes=("postgres", "postgresql", "sqlite"))
+if _database_url and not _database_url.startswith("sqlite"):
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
+else:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "candor.sqlite3"),
+            "OPTIONS": {
+                # IMMEDIATE takes the write lock when a transaction starts, so two writers queue on the
+                # busy timeout instead of failing with "database is locked" half-way.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA secure_delete=ON;"
+                    "PRAGMA foreign_keys=ON;"
+                ),
+            },
+            "TEST": {"NAME": ":memory:"},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, task queue ----------------------------------------------------------------------------
+REDIS_URL = env.url("CANDOR_REDIS_URL", None, schemes=("redis", "rediss"))
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    INSTALLED_APPS.append("django_rq")
+    RQ_QUEUES = {"default": {"URL": REDIS_URL}}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+if env.flag("CANDOR_TASKS_IMMEDIATE", False):
+    TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+# --- Accounts -------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["candor.accounts.backends.UsernameOrEmailBackend"]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:settings"
+LOGOUT_REDIRECT_URL = "home"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_RESET_TIMEOUT = 60 * 60  # one hour
+VERIFICATION_TTL_HOURS = env.integer("CANDOR_VERIFICATION_TTL_HOURS", 48, minimum=1, maximum=24 * 30)
+LOGIN_FAILURES_PER_ACCOUNT = env.integer("CANDOR_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env.integer("CANDOR_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env.integer("CANDOR_LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=1)
+
+# How many reverse proxies in front of Candor append to X-Forwarded-For (0: use the socket's address).
+TRUSTED_PROXY_COUNT = env.integer("CANDOR_TRUSTED_PROXIES", 0, maximum=5)
+
+SESSION_ENGINE = "candor.accounts.sessions"
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# --- Email ----------------------------------------------------------------------------------------
+DEFAULT_FROM_EMAIL = env.email("CANDOR_FROM_EMAIL", "no-reply@candor.localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_URL = env.url("CANDOR_EMAIL_URL", None, schemes=("smtp", "smtps"))
+MAIL_DIR = DATA_DIR / "mail"
+if EMAIL_URL:
+    _mail = urlsplit(EMAIL_URL)
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _mail.hostname or "localhost",
+                "port": _mail.port or (465 if _mail.scheme == "smtps" else 25),
+                "username": unquote(_mail.username or ""),
+                "password": unquote(_mail.password or ""),
+                "use_ssl": _mail.scheme == "smtps",
+                "use_tls": "starttls" in parse_qs(_mail.query, keep_blank_values=True),
+                "timeout": 20,
+            },
+        }
+    }
+else:
+    # The embedded stand-in for recipients' inboxes: one file per sending connection.
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": str(MAIL_DIR)},
+        }
+    }
+
+# --- Files ----------------------------------------------------------------------------------------
+MEDIA_ROOT = DATA_DIR / "media"
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static" if PRODUCTION else None
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # In production `candor serve` collects the assets under hashed names that can be cached for ever;
+    # elsewhere they are served straight from the apps, so no collect step is needed.
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Internationalisation -------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Security headers -----------------------------------------------------------------------------
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+if PRODUCTION:
+    SECURE_HSTS_SECONDS = env.integer("CANDOR_HSTS_SECONDS", 60 * 60 * 24 * 365, minimum=60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # The preload directive only makes the site eligible for browsers' preload lists; an operator who
+    # cannot commit to HTTPS for good turns it off (and check --deploy will then say so).
+    SECURE_HSTS_PRELOAD = env.flag("CANDOR_HSTS_PRELOAD", True)
+    SECURE_SSL_REDIRECT = env.flag("CANDOR_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-candor_session"
+    CSRF_COOKIE_NAME = "__Host-candor_csrf"
+    if not EMAIL_URL:
+        raise ImproperlyConfigured(
+            "CANDOR_EMAIL_URL is required when CANDOR_PRODUCTION is on: the site must be able to send "
+            "verification emails (the email folder is for development only)."
+        )
+    if not WEBSITE_URL.startswith("https://"):
+        raise env.error("CANDOR_WEBSITE_URL", "an https:// URL when CANDOR_PRODUCTION is on")
+else:
+    SESSION_COOKIE_NAME = "candor_session"
+    CSRF_COOKIE_NAME = "candor_csrf"
+
+# --- Processes ------------------------------------------------------------------------------------
+WEB_WORKERS = env.integer("CANDOR_WEB_WORKERS", 2, minimum=1, maximum=64)
+
+# --- Logging --------------------------------------------------------------------------------------
+LOG_LEVEL = env.choice("CANDOR_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}
