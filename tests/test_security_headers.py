@@ -163,6 +163,7 @@ def run_candor(
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "CANDOR_DATA_DIR": str(tmp_path / "data"), **env}
     full_env.pop("DJANGO_SETTINGS_MODULE", None)
+    full_env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return subprocess.run(
         [sys.executable, "-m", "candor", *args],
         env=full_env,

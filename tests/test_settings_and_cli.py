@@ -1,0 +1,284 @@
+"""The settings' strict parsing, and the ``candor`` command: demo, serve, worker, against real services."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from candor.env import Env
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def candor(
+    args: list[str], tmp_path: Path, env: dict[str, str] | None = None, timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "CANDOR_DATA_DIR": str(tmp_path / "data"), **(env or {})}
+    for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CANDOR_REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"):
+        if name not in (env or {}):
+            full_env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "candor", *args],
+        env=full_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(url: str, seconds: float = 30) -> bytes:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+                return bytes(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+class TestEnv:
+    @pytest.mark.parametrize("raw", ["maybe", "2", "tru"])
+    def test_bad_flag(self, raw: str) -> None:
+        with pytest.raises(ImproperlyConfigured, match="CANDOR_DEBUG"):
+            Env({"CANDOR_DEBUG": raw}).flag("CANDOR_DEBUG", False)
+
+    @pytest.mark.parametrize(("raw", "value"), [("1", True), ("yes", True), ("OFF", False), ("", False)])
+    def test_good_flag(self, raw: str, value: bool) -> None:
+        assert Env({"CANDOR_DEBUG": raw}).flag("CANDOR_DEBUG", False) is value
+
+    @pytest.mark.parametrize("raw", ["two", "1.5", "-1", "99999"])
+    def test_bad_integer(self, raw: str) -> None:
+        with pytest.raises(ImproperlyConfigured, match="CANDOR_WEB_WORKERS"):
+            Env({"CANDOR_WEB_WORKERS": raw}).integer("CANDOR_WEB_WORKERS", 2, minimum=1, maximum=64)
+
+    def test_url_errors_never_echo_the_value(self) -> None:
+        secret = "postgres://admin:hunter2@db:notaport/candor"
+        with pytest.raises(ImproperlyConfigured) as error:
+            Env({"DATABASE_URL": secret}).url("DATABASE_URL", None, schemes=("postgres",))
+        assert "DATABASE_URL" in str(error.value) and "hunter2" not in str(error.value)
+        with pytest.raises(ImproperlyConfigured, match="scheme"):
+            Env({"DATABASE_URL": "mysql://db/x"}).url("DATABASE_URL", None, schemes=("postgres",))
+
+    def test_email_and_list(self) -> None:
+        with pytest.raises(ImproperlyConfigured, match="CANDOR_CONTACT_EMAIL"):
+            Env({"CANDOR_CONTACT_EMAIL": "not an address"}).email("CANDOR_CONTACT_EMAIL", "a@b.org")
+        with pytest.raises(ImproperlyConfigured, match="CANDOR_ALLOWED_HOSTS"):
+            Env({"CANDOR_ALLOWED_HOSTS": "a.org,,b.org"}).items("CANDOR_ALLOWED_HOSTS", [])
+        assert Env({"CANDOR_ALLOWED_HOSTS": "a.org, b.org"}).items("CANDOR_ALLOWED_HOSTS", []) == ["a.org", "b.org"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CANDOR_WEB_WORKERS", "lots"),
+        ("CANDOR_DEBUG", "sometimes"),
+        ("DATABASE_URL", "postgres://admin:hunter2@db:port/candor"),
+        ("CANDOR_REDIS_URL", "http://127.0.0.1:6379"),
+        ("CANDOR_WEBSITE_URL", "models.example.org"),
+        ("CANDOR_CONTACT_EMAIL", "nobody"),
+        ("CANDOR_SECRET_KEY", "too-short"),
+        ("CANDOR_LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_a_malformed_variable_stops_start_up_and_is_named(tmp_path: Path, name: str, value: str) -> None:
+    result = candor(["check"], tmp_path, {name: value})
+    assert result.returncode == 2
+    assert name in result.stderr and "configuration error" in result.stderr
+    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_production_needs_https_and_an_email_server(tmp_path: Path) -> None:
+    base = {"CANDOR_PRODUCTION": "1", "CANDOR_SECRET_KEY": "s" * 60}
+    result = candor(["check"], tmp_path, {**base, "CANDOR_WEBSITE_URL": "https://m.example.org"})
+    assert result.returncode == 2 and "CANDOR_EMAIL_URL" in result.stderr
+    result = candor(["check"], tmp_path, {**base, "CANDOR_EMAIL_URL": "smtp://mail.example.org"})
+    assert result.returncode == 2 and "CANDOR_WEBSITE_URL" in result.stderr
+
+
+def test_embedded_default_makes_a_private_secret_and_a_wal_database(tmp_path: Path) -> None:
+    result = candor(["demo", "--no-serve"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = tmp_path / "data"
+    assert (data / "secret_key").stat().st_mode & 0o777 == 0o600
+    script = (
+        "from django.db import connection\n"
+        "c = connection.cursor()\n"
+        "print([c.execute(f'PRAGMA {p}').fetchone()[0] for p in ('journal_mode', 'synchronous', 'secure_delete')])"
+    )
+    result = candor(["shell", "-c", script], tmp_path)
+    assert result.stdout.strip().splitlines()[-1] == "['wal', 1, 1]"
+
+
+def test_demo_prints_accounts_and_is_idempotent(tmp_path: Path) -> None:
+    first = candor(["demo", "--no-serve"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    for name, password in (("alice", "violet-harbour-71"), ("bob", "copper-lantern-52")):
+        assert name in first.stdout and password in first.stdout
+    second = candor(["demo", "--no-serve"], tmp_path)
+    assert second.returncode == 0 and "already there" in second.stdout and "[created]" not in second.stdout
+
+
+SEND_RESET = (
+    "from candor.accounts.models import User\n"
+    "from candor.accounts.forms import PasswordResetForm\n"
+    "f = PasswordResetForm({'email': 'alice@demo.candor.localhost'}); assert f.is_valid(); f.save()\n"
+)
+
+
+def test_database_queue_worker_sends_the_email(tmp_path: Path) -> None:
+    assert candor(["demo", "--no-serve"], tmp_path).returncode == 0
+    queued = candor(["shell", "-c", SEND_RESET], tmp_path)
+    assert queued.returncode == 0, queued.stderr
+    assert not list((tmp_path / "data" / "mail").glob("*.log")), "nothing is sent before a worker runs"
+    worked = candor(["worker", "--burst"], tmp_path)
+    assert worked.returncode == 0, worked.stderr
+    sent = "".join(p.read_text() for p in (tmp_path / "data" / "mail").glob("*.log"))
+    assert "alice@demo.candor.localhost" in sent and "/accounts/password-reset/" in sent
+
+
+def _redis_available() -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.ConnectionError:
+        pytest.fail(f"these tests need the Redis server at {REDIS_URL}")
+
+
+def test_redis_mode_queues_on_rq_and_caches_in_redis(tmp_path: Path) -> None:
+    import redis
+
+    _redis_available()
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    env = {"CANDOR_REDIS_URL": REDIS_URL}
+    assert candor(["demo", "--no-serve"], tmp_path, env).returncode == 0
+    queued = candor(["shell", "-c", SEND_RESET], tmp_path, env)
+    assert queued.returncode == 0, queued.stderr
+    assert any(b"rq:" in key for key in client.keys()), "the task went to RQ"
+    worked = candor(["worker", "--burst"], tmp_path, env)
+    assert worked.returncode == 0, worked.stderr
+    sent = "".join(p.read_text() for p in (tmp_path / "data" / "mail").glob("*.log"))
+    assert "/accounts/password-reset/" in sent
+    cached = candor(["shell", "-c", "from django.core.cache import cache; cache.set('probe', 41)"], tmp_path, env)
+    assert cached.returncode == 0
+    assert any(key.endswith(b"probe") for key in client.keys())
+    client.flushdb()
+
+
+def test_smtp_server_receives_the_email(tmp_path: Path) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Sink
+
+    received: list[bytes] = []
+
+    class Collect(Sink):
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            received.append(envelope.content)
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Collect(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        env = {"CANDOR_EMAIL_URL": f"smtp://127.0.0.1:{port}", "CANDOR_TASKS_IMMEDIATE": "1"}
+        assert candor(["demo", "--no-serve"], tmp_path, env).returncode == 0
+        result = candor(["shell", "-c", SEND_RESET], tmp_path, env)
+        assert result.returncode == 0, result.stderr
+    finally:
+        controller.stop()
+    assert len(received) == 1 and b"/accounts/password-reset/" in received[0]
+    assert not (tmp_path / "data" / "mail").exists()
+
+
+def test_demo_serves_the_site_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "CANDOR_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "candor", "demo", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        body = wait_for(f"http://127.0.0.1:{port}/", 60)
+        assert b"Candor" in body
+        login = wait_for(f"http://127.0.0.1:{port}/login/")
+        assert b"Username or email" in login
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=40)
+    assert f"http://127.0.0.1:{port}/" in output
+    assert "alice" in output
+    # The worker and the web server were stopped with the demo.
+    leftover = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
+
+
+@pytest.fixture
+def scratch_database_url() -> Iterator[str | None]:
+    """On a PostgreSQL run, a fresh database for a server started by the test (dropped afterwards)."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        yield None
+        return
+    import psycopg
+
+    parts = urlsplit(url)
+    name = f"candor_scratch_{os.getpid()}"
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_serve_runs_gunicorn_with_the_environment(tmp_path: Path, scratch_database_url: str | None) -> None:
+    port = free_port()
+    env = {**os.environ, "CANDOR_DATA_DIR": str(tmp_path / "data"), "CANDOR_PLATFORM_NAME": "Modelhaus"}
+    env.pop("DATABASE_URL", None)
+    if scratch_database_url:  # on a PostgreSQL run, the server runs on PostgreSQL too
+        env["DATABASE_URL"] = scratch_database_url
+    process = subprocess.Popen(
+        [sys.executable, "-m", "candor", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        assert b"Modelhaus" in wait_for(f"http://127.0.0.1:{port}/", 60)
+        assert b"Username or email" in wait_for(f"http://127.0.0.1:{port}/login/")
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
