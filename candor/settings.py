@@ -9,6 +9,7 @@ emails on local disk, all under one data folder. The README's settings table lis
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -274,6 +275,9 @@ else:
 
 # --- Processes ------------------------------------------------------------------------------------
 WEB_WORKERS = env.integer("CANDOR_WEB_WORKERS", 2, minimum=1, maximum=64)
+BIND = env.text("CANDOR_BIND", "127.0.0.1:8000")
+if not re.fullmatch(r"(?:[\w.-]+|\[[0-9A-Fa-f:]+\]):\d{1,5}|unix:/\S+", BIND):
+    raise env.error("CANDOR_BIND", "HOST:PORT, [IPv6]:PORT or unix:/path")
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_LEVEL = env.choice("CANDOR_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

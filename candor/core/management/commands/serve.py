@@ -37,7 +37,7 @@ class Command(BaseCommand):
     help = "Run the production web server (gunicorn) with the settings from the environment."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--bind", default=os.environ.get("CANDOR_BIND", "127.0.0.1:8000"))
+        parser.add_argument("--bind", default=settings.BIND)
         parser.add_argument("--workers", type=int, default=settings.WEB_WORKERS)
         parser.add_argument("--no-migrate", action="store_true", help="Do not apply migrations first.")
 
