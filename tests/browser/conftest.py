@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-
 CHROMIUM = os.environ.get("CANDOR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",

@@ -71,11 +71,15 @@ def test_failed_login_shows_a_clear_error(page: Page, site: Any, owner: User) ->
     expect(page.get_by_role("heading", name="Account settings")).to_be_visible()
 
 
-def test_pages_load_nothing_from_elsewhere_and_run_no_inline_script(page: Page, site: Any, owner: User) -> None:
+def test_pages_load_nothing_from_elsewhere_and_run_no_inline_script(
+    page: Page, site: Any, owner: User
+) -> None:
     requested: list[str] = []
     violations: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.on(
+        "console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None
+    )
     for path in ("/", "/signup/", "/login/", "/no-such-page/"):
         page.goto(site.url + path)
     page.get_by_role("link", name="Log in").click()
