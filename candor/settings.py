@@ -69,11 +69,16 @@ CSRF_TRUSTED_ORIGINS = [WEBSITE_URL]
 INSTALLED_APPS = [
     "candor.core",
     "candor.accounts",
+    "candor.hub",
+    "candor.developers",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.sitemaps",
     "django_tasks_db",
+    "ninja",
+    "candor.api",
 ]
 
 MIDDLEWARE = [
@@ -171,6 +176,9 @@ LOGIN_FAILURE_WINDOW_SECONDS = env.integer("CANDOR_LOGIN_FAILURE_WINDOW_SECONDS"
 
 # How many reverse proxies in front of Candor append to X-Forwarded-For (0: use the socket's address).
 TRUSTED_PROXY_COUNT = env.integer("CANDOR_TRUSTED_PROXIES", 0, maximum=5)
+# API requests a minute: per token or signed-in person, and per client address for anonymous callers.
+API_RATE_PER_MINUTE = env.integer("CANDOR_API_RATE_PER_MINUTE", 600, minimum=1)
+API_ANON_RATE_PER_MINUTE = env.integer("CANDOR_API_ANON_RATE_PER_MINUTE", 120, minimum=1)
 
 SESSION_ENGINE = "candor.accounts.sessions"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
@@ -211,6 +219,10 @@ else:
 
 # --- Files ----------------------------------------------------------------------------------------
 MEDIA_ROOT = DATA_DIR / "media"
+MAX_UPLOAD_BYTES = env.integer("CANDOR_MAX_UPLOAD_MB", 5 * 1024, minimum=1) * 1024 * 1024
+# Multipart uploads from the web form are spooled to disk past this size, never held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static" if PRODUCTION else None
 STORAGES = {

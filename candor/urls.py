@@ -1,12 +1,21 @@
+from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
 from candor.core import views as core_views
+from candor.hub.feeds import SITEMAPS, RecentModelsFeed, robots_txt
 
 urlpatterns = [
+    path("api/v1/", include("candor.api.urls")),
     path("", core_views.home, name="home"),
     path("privacy/", core_views.privacy_placeholder, name="privacy"),
     path("-/bare/", core_views.bare, name="bare"),
+    path("robots.txt", robots_txt, name="robots"),
+    path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
+    path("models/feed.atom", RecentModelsFeed(), name="feed"),
+    path("developers/", include("candor.developers.urls")),
     path("", include("candor.accounts.urls")),
+    # Last: /<username>/ and /<username>/<model>/ take whatever the paths above did not.
+    path("", include("candor.hub.urls")),
 ]
 
 handler404 = "candor.core.views.page_not_found"

@@ -226,7 +226,9 @@ class TestLogIn:
         assert response["Location"] == "/settings/sessions/"
 
     def test_logout_needs_post_and_ends_the_session(self, owner_client: Client) -> None:
-        assert owner_client.get(reverse("accounts:logout")).status_code == 405
+        confirm = owner_client.get(reverse("accounts:logout"))
+        assert confirm.status_code == 200 and b'method="post"' in confirm.content
+        assert owner_client.get(reverse("accounts:settings")).status_code == 200  # GET changed nothing
         assert owner_client.post(reverse("accounts:logout")).status_code == 302
         assert owner_client.get(reverse("accounts:settings")).status_code == 302
         assert not UserSession.objects.filter(user__isnull=False).exists()

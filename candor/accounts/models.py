@@ -38,6 +38,9 @@ class User(AbstractBaseUser):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # The profile page /<username>/: shown to others or not, and offered to search engines or not.
+    profile_visible = models.BooleanField(default=True)
+    profile_indexable = models.BooleanField(default=True)
 
     USERNAME_FIELD = "username"
     EMAIL_FIELD = "email"

@@ -59,8 +59,15 @@ def login_view(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/login.html", {"form": form, "next": next_url}, status=status)
 
 
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def logout_view(request: HttpRequest) -> HttpResponse:
+    """GET asks for confirmation; POST logs out. Pages carry a plain link here rather than a form, so
+    that no page but this one holds a per-request token (a private model's 404 must be byte-identical
+    to any other 404)."""
+    if request.method != "POST":
+        if not request.user.is_authenticated:
+            return redirect("home")
+        return render(request, "accounts/logout.html")
     logout(request)
     messages.info(request, "You are logged out.")
     return redirect(settings.LOGOUT_REDIRECT_URL)

@@ -49,6 +49,7 @@ def test_sign_up_verify_log_in_change_email_log_out(page: Page, site: Any) -> No
     page.get_by_role("button", name="Confirm this address").click()
     expect(page.get_by_role("cell", name=re.compile("erin.new@example.org"))).to_be_visible()
 
+    page.get_by_role("link", name="Log out").click()
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_text("You are logged out.")).to_be_visible()
     expect(page.get_by_role("link", name="Log in")).to_be_visible()

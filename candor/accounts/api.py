@@ -1,0 +1,157 @@
+"""The API's account endpoints: /api/v1/me and /api/v1/tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from django.http import HttpRequest
+from ninja import Path, Router, Schema
+from ninja.responses import Status
+from pydantic import ConfigDict, Field
+
+from candor.api import actions as token_actions
+from candor.api.auth import person
+from candor.api.models import ApiToken
+from candor.api.schemas import SOME_TEXT, Encodable, WholeNumber, openapi, responses
+from candor.hub import actions as hub_actions
+
+router = Router(tags=["account"])
+
+Scope = Literal["read", "write"]
+
+
+class MeOut(Schema):
+    username: str
+    email: str
+    email_verified: bool
+    date_joined: datetime
+    profile_visible: bool = Field(description="Whether others may see the profile page /<username>/.")
+    profile_indexable: bool = Field(description="Whether search engines are invited to index it.")
+
+
+class MePatch(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    profile_visible: bool | None = None
+    profile_indexable: bool | None = None
+
+
+class VisibilityIn(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    visibility: Literal["public", "unlisted", "private"]
+
+
+class ChangedOut(Schema):
+    changed: int = Field(description="How many models changed visibility.")
+
+
+class TokenIn(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Annotated[str, Field(max_length=100, pattern=SOME_TEXT), Encodable]
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=2)] = Field(
+        description="'read' tokens may only use GET; 'write' tokens may also change things."
+    )
+    expires_in_days: Annotated[int, Field(ge=1, le=365), WholeNumber] | None = Field(
+        None, description="Days until the token stops working; null for a token that does not expire."
+    )
+
+
+class TokenOut(Schema):
+    id: uuid.UUID
+    name: str
+    scopes: list[Scope]
+    prefix: str = Field(description="The token's first characters, to tell tokens apart.")
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_on: date | None = Field(description="The last day the token was used (the day only).")
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The token itself. It is shown this once and never again.")
+
+
+class TokenList(Schema):
+    items: list[TokenOut]
+
+
+def _me(request: HttpRequest) -> dict[str, Any]:
+    user = person(request)
+    return {
+        "username": user.username,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "date_joined": user.date_joined,
+        "profile_visible": user.profile_visible,
+        "profile_indexable": user.profile_indexable,
+    }
+
+
+def _token_out(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": token.pk,
+        "name": token.name,
+        "scopes": token.scopes,
+        "prefix": token.prefix,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "last_used_on": token.last_used_on,
+    }
+
+
+@router.get("/me", response=responses({200: MeOut}), openapi_extra=openapi(), summary="Your account")
+def get_me(request: HttpRequest) -> dict[str, Any]:
+    return _me(request)
+
+
+@router.patch(
+    "/me",
+    response=responses({200: MeOut}),
+    openapi_extra=openapi(),
+    summary="Change your profile's visibility",
+)
+def update_me(request: HttpRequest, payload: MePatch) -> dict[str, Any]:
+    hub_actions.set_profile(
+        person(request), visible=payload.profile_visible, indexable=payload.profile_indexable
+    )
+    return _me(request)
+
+
+@router.post(
+    "/me/models/visibility",
+    response=responses({200: ChangedOut}),
+    openapi_extra=openapi(),
+    summary="Set the visibility of all your models at once",
+)
+def set_all_visibility(request: HttpRequest, payload: VisibilityIn) -> dict[str, int]:
+    return {"changed": hub_actions.set_visibility_of_all(person(request), payload.visibility)}
+
+
+@router.post(
+    "/tokens",
+    response=responses({201: TokenCreated}, 409),
+    openapi_extra=openapi(),
+    summary="Create a token (needs the session or a write token)",
+)
+def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any]]:
+    """The answer holds the token itself, once: only its SHA-256 is kept."""
+    token, secret = token_actions.create_token(
+        person(request), name=payload.name, scopes=payload.scopes, expires_in_days=payload.expires_in_days
+    )
+    return Status(201, {**_token_out(token), "token": secret})
+
+
+@router.get("/tokens", response=responses({200: TokenList}), openapi_extra=openapi(), summary="Your tokens")
+def list_tokens(request: HttpRequest) -> dict[str, Any]:
+    return {"items": [_token_out(token) for token in token_actions.live_tokens(person(request))]}
+
+
+@router.delete(
+    "/tokens/{id}", response=responses({204: None}), openapi_extra=openapi(), summary="Revoke a token"
+)
+def revoke_token(request: HttpRequest, id: str = Path(..., max_length=64)) -> Status[None]:
+    token_actions.revoke_token(person(request), id)
+    return Status(204, None)

@@ -1,0 +1,174 @@
+"""The API's one error shape, and the handlers that give it to every failure.
+
+Whatever goes wrong under /api/v1/ (a refused action, a validation error from the schema, an unknown
+route, a wrong method, a missing token, a limit, a crash) the answer is JSON of one shape, so a client
+needs one code path for errors:
+
+    {"error": {"code": "not_found", "message": "No such model.", "fields": {}}}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from candor.hub.actions import HubError
+
+logger = logging.getLogger("candor.api")
+
+CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    411: "length_required",
+    413: "too_large",
+    416: "range_not_satisfiable",
+    422: "invalid_fields",
+    429: "rate_limited",
+    500: "server_error",
+}
+CONTENT_TYPE = "application/json; charset=utf-8"
+NOT_FOUND = "Not found."
+# Words for the patterns the schemas use, instead of pydantic's "String should match pattern '…'".
+PATTERN_MESSAGES: dict[str, str] = {}
+
+
+def explain_pattern(pattern: str, message: str) -> str:
+    PATTERN_MESSAGES[pattern] = message
+    return pattern
+
+
+@dataclass
+class ApiError(Exception):
+    """A refused request, raised by the API's own code (authentication, limits, tokens)."""
+
+    message: str
+    code: str = "invalid"
+    status: int = 400
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ErrorDetail(Schema):
+    code: str
+    message: str
+    fields: dict[str, list[str]]
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    fields: Mapping[str, list[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HttpResponse:
+    body = {"error": {"code": code or CODES.get(status, "error"), "message": message, "fields": fields or {}}}
+    response = HttpResponse(json.dumps(body), status=status, content_type=CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    if status == 401 and "WWW-Authenticate" not in response:
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def _field_errors(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Pydantic's error list as {field: [messages]}. A location is (source, [parameter,] field...)."""
+    fields: dict[str, list[str]] = {}
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ())]
+        source, rest = (location[0], location[1:]) if location else ("body", [])
+        if source == "body":
+            rest = rest[1:]  # the handler's parameter that holds the body, which a client never sees
+        name = ".".join(rest) or source
+        message = str(error.get("msg", "Not valid."))
+        if error.get("type") == "string_pattern_mismatch":
+            message = PATTERN_MESSAGES.get(str(error.get("ctx", {}).get("pattern")), message)
+        fields.setdefault(name, []).append(message)
+    return fields
+
+
+def _validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return error_response(422, "Some fields are not valid.", fields=_field_errors(exc.errors))
+
+
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(
+        401, "Authentication required: send 'Authorization: Bearer <token>', or sign in to the website."
+    )
+
+
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        return error_response(400, "The request body is not valid JSON.")  # ninja's parser failed
+    return error_response(exc.status_code, str(exc))
+
+
+def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return error_response(exc.status, exc.message, code=exc.code, fields=exc.fields, headers=exc.headers)
+
+
+def _hub_error(request: HttpRequest, exc: HubError) -> HttpResponse:
+    return error_response(exc.status, exc.message, code=exc.code, fields=exc.fields)
+
+
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    # The visibility helper words its 404s to be the same for "private" and "absent"; keep them.
+    return error_response(404, str(exc) or NOT_FOUND)
+
+
+def _forbidden(request: HttpRequest, exc: PermissionError) -> HttpResponse:
+    return error_response(403, str(exc) or "You may not do this.")
+
+
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error_response(413, "The request body is too large.")
+
+
+def server_error(request: HttpRequest, exc: BaseException | None = None) -> HttpResponse:
+    # The route's pattern, not the path: a path holds usernames and model names.
+    match = getattr(request, "resolver_match", None)
+    route = match.route if match is not None else "?"
+    # The exception's class and frames, not its message: a database error's message quotes the values
+    # it choked on, which may be someone's email address.
+    where = "".join(traceback.format_tb(exc.__traceback__)) if exc is not None else ""
+    logger.error("API error on %s %s: %s\n%s", request.method, route, type(exc).__name__, where)
+    response = error_response(500, "Something went wrong on our side. Try again later.")
+    # Logged above; Django would log it again, with the full path.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+def install(api: NinjaAPI) -> None:
+    handlers: list[tuple[type[Exception], Any]] = [
+        (ValidationError, _validation),
+        (AuthenticationError, _unauthenticated),
+        (HttpError, _http_error),
+        (ApiError, _api_error),
+        (HubError, _hub_error),
+        (Http404, _not_found),
+        (PermissionError, _forbidden),
+        (RequestDataTooBig, _too_big),
+        (Exception, server_error),
+    ]
+    for exc_class, handler in handlers:
+        api.add_exception_handler(exc_class, handler)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+READ = "read"
+WRITE = "write"
+SCOPES = (READ, WRITE)
+
+
+class ApiToken(models.Model):
+    """A personal access token for the API.
+
+    Only the SHA-256 of the token is kept. A token carries 240 random bits, so a slow password hash
+    would add nothing against guessing, and a plain digest can be the lookup key itself: finding a row
+    by its digest compares no secret byte by byte, so there is no timing to measure.
+    """
+
+    # Random, because the id appears in URLs (DELETE /api/v1/tokens/<id>).
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    scopes = models.JSONField(default=list)
+    # The first characters of the token, so its owner can tell tokens apart in a list; too few to use.
+    prefix = models.CharField(max_length=12)
+    secret_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The day only: enough to spot a forgotten token, without keeping a trail of when it was used.
+    last_used_on = models.DateField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API token"
+        indexes: ClassVar = [models.Index(fields=["user", "revoked_at"], name="api_token_user_revoked")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}…"
+
+    @property
+    def can_write(self) -> bool:
+        return WRITE in self.scopes

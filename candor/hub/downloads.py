@@ -1,0 +1,88 @@
+"""Serving a model file: streamed, with Content-Length, ETag (its SHA-256) and single byte ranges.
+
+Django's FileResponse streams but does not answer Range requests, and whitenoise's range support is
+for static files only, so the few lines of RFC 9110 range handling live here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import IO
+
+from django.core.files.storage import default_storage
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
+
+from candor.hub.models import ModelFile
+
+CHUNK = 256 * 1024
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def _stream(handle: IO[bytes], start: int, length: int) -> Iterator[bytes]:
+    try:
+        handle.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = handle.read(min(CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
+    """(start, end) inclusive for one satisfiable range; None to ignore the header; False if unsatisfiable."""
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None  # unknown unit or several ranges: serve the whole file (allowed by RFC 9110)
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return False
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        return False
+    return start, end
+
+
+def file_response(request: HttpRequest, model_file: ModelFile) -> HttpResponse | StreamingHttpResponse:
+    etag = f'"{model_file.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": content_disposition_header(True, model_file.path.rsplit("/", 1)[-1]),
+        "X-Content-Type-Options": "nosniff",
+    }
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        return HttpResponse(status=304, headers=headers)
+    size = model_file.size
+    start, end, status = 0, size - 1, 200
+    wanted = request.headers.get("Range")
+    if_range = request.headers.get("If-Range")
+    if wanted and (if_range is None or if_range.strip() == etag):
+        parsed = parse_range(wanted, size)
+        if parsed is False:
+            return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        if isinstance(parsed, tuple):
+            start, end = parsed
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    length = max(0, end - start + 1)
+    handle = default_storage.open(str(model_file.blob.name), "rb")
+    response = StreamingHttpResponse(
+        _stream(handle, start, length),
+        status=status,
+        content_type="application/octet-stream",
+        headers=headers,
+    )
+    response["Content-Length"] = str(length)
+    return response

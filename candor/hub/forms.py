@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from django import forms
+
+from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
+from candor.hub.validators import validate_model_name
+
+
+class ModelMetadataForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    summary = forms.CharField(
+        max_length=300, required=False, help_text="One or two sentences shown in lists."
+    )
+    tags = forms.CharField(
+        max_length=900, required=False, help_text="Comma-separated, e.g. vision, resnet, int8."
+    )
+    license = forms.ChoiceField(choices=LICENSES, initial="Apache-2.0")
+    library = forms.ChoiceField(choices=LIBRARIES, initial="pytorch")
+    task = forms.ChoiceField(choices=TASKS, initial="other")
+    card = forms.CharField(
+        label="Model card",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 14}),
+        help_text="Markdown. Scripts, event handlers and images from other sites are removed.",
+    )
+
+
+class ModelCreateForm(ModelMetadataForm):
+    name = forms.CharField(
+        max_length=100,
+        validators=[validate_model_name],
+        help_text="Part of the model's address: letters, digits, dots, hyphens, underscores.",
+        widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}),
+    )
+    field_order = ["name", "title", "summary", "tags", "license", "library", "task", "card"]
+
+
+class VisibilityForm(forms.Form):
+    visibility = forms.ChoiceField(choices=Visibility.choices, widget=forms.RadioSelect)
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField()
+    path = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="Where the file goes in the model, e.g. weights/model.safetensors. Defaults to its name.",
+    )
+
+
+class ProfileForm(forms.Form):
+    profile_visible = forms.BooleanField(label="Show my profile page to others", required=False)
+    profile_indexable = forms.BooleanField(label="Let search engines index my profile", required=False)

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import secrets
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+
+from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
+from candor.hub.validators import validate_model_name
+
+
+def _storage_key() -> str:
+    return secrets.token_hex(12)
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=40, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MLModel(models.Model):
+    """A published machine-learning model. New models are private until their owner publishes them."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ml_models")
+    name = models.CharField(max_length=100, validators=[validate_model_name])
+    title = models.CharField(max_length=200)
+    summary = models.CharField(max_length=300, blank=True)
+    card = models.TextField(blank=True, help_text="The model card, in Markdown.")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="models")
+    license = models.CharField(max_length=20, choices=LICENSES, default="other")
+    library = models.CharField(max_length=20, choices=LIBRARIES, default="other")
+    task = models.CharField(max_length=40, choices=TASKS, default="other")
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
+    # Files are stored under this random key, never under the owner's or the model's name.
+    storage_key = models.CharField(max_length=24, unique=True, default=_storage_key, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True, help_text="When it was first made public.")
+
+    class Meta:
+        verbose_name = "model"
+        constraints: ClassVar = [
+            models.UniqueConstraint("owner", Lower("name"), name="hub_model_owner_name_ci_unique"),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["visibility", "-updated_at"], name="hub_model_vis_updated"),
+            models.Index(fields=["visibility", "name"], name="hub_model_vis_name"),
+            models.Index(fields=["visibility", "-published_at"], name="hub_model_vis_published"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}/{self.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("hub:model", args=[self.owner.username, self.name])
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner.username}/{self.name}"
+
+    @property
+    def is_public(self) -> bool:
+        return self.visibility == Visibility.PUBLIC
+
+    @property
+    def is_indexable(self) -> bool:
+        return self.visibility == Visibility.PUBLIC
+
+
+class ModelFile(models.Model):
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=500)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    blob = models.FileField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint("model", "path", name="hub_file_model_path_unique")]
+
+    def __str__(self) -> str:
+        return self.path
+
+    def get_absolute_url(self) -> str:
+        return reverse("hub:file", args=[self.model.owner.username, self.model.name, self.path])

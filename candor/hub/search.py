@@ -1,0 +1,61 @@
+"""Text search, filters and sorts over a queryset of models (already narrowed by the visibility helper)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from candor.hub.choices import LIBRARIES, LICENSES, TASKS
+from candor.hub.models import MLModel
+
+SORTS = {"updated": ("-updated_at", "-id"), "name": ("name", "id")}
+MAX_QUERY = 200
+
+
+@dataclass(frozen=True)
+class ModelQuery:
+    q: str = ""
+    task: str = ""
+    library: str = ""
+    license: str = ""
+    tag: str = ""
+    sort: str = "updated"
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ModelQuery:
+        """From a QueryDict or mapping; unknown filter values are dropped rather than failing."""
+        values = {
+            name: str(params.get(name, "") or "").strip()
+            for name in ("q", "task", "library", "license", "tag", "sort")
+        }
+        values["q"] = values["q"][:MAX_QUERY]
+        for name, choices in (("task", TASKS), ("library", LIBRARIES), ("license", LICENSES)):
+            if values[name] not in {value for value, _ in choices}:
+                values[name] = ""
+        values["tag"] = values["tag"].lower()[:40]
+        if values["sort"] not in SORTS:
+            values["sort"] = "updated"
+        return cls(**values)
+
+    def apply(self, models: QuerySet[MLModel]) -> QuerySet[MLModel]:
+        if self.q:
+            for word in self.q.split()[:8]:
+                models = models.filter(
+                    Q(title__icontains=word)
+                    | Q(summary__icontains=word)
+                    | Q(name__icontains=word)
+                    | Q(tags__name__icontains=word)
+                )
+            models = models.distinct()
+        if self.task:
+            models = models.filter(task=self.task)
+        if self.library:
+            models = models.filter(library=self.library)
+        if self.license:
+            models = models.filter(license=self.license)
+        if self.tag:
+            models = models.filter(tags__name=self.tag)
+        return models.order_by(*SORTS[self.sort])

@@ -1,0 +1,106 @@
+"""Streaming model files into Django's storage while hashing them, and out of it by byte range.
+
+Uploads are copied chunk by chunk into a temporary file beside the media folder (so a large file is
+never held in memory), hashed on the way, and then handed to the storage backend: on local disk that is
+a rename, on S3-compatible storage an upload of the finished file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+CHUNK = 1024 * 1024
+
+
+class TooLarge(Exception):
+    pass
+
+
+@dataclass
+class Staged:
+    """An upload written to a temporary file: its size and SHA-256, ready to be stored."""
+
+    path: Path
+    size: int
+    sha256: str
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def staging_dir() -> Path:
+    folder = Path(settings.MEDIA_ROOT) / ".staging"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def stage(chunks: Iterable[bytes], *, limit: int) -> Staged:
+    """Write chunks to a temporary file, hashing them; TooLarge as soon as the limit is passed."""
+    digest = hashlib.sha256()
+    size = 0
+    fd, name = tempfile.mkstemp(dir=staging_dir(), prefix="up-")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return Staged(path=path, size=size, sha256=digest.hexdigest())
+
+
+def read_chunks(stream: IO[bytes], length: int | None = None) -> Iterator[bytes]:
+    remaining = length
+    while remaining is None or remaining > 0:
+        chunk = stream.read(CHUNK if remaining is None else min(CHUNK, remaining))
+        if not chunk:
+            break
+        if remaining is not None:
+            remaining -= len(chunk)
+        yield chunk
+
+
+class _StagedFile(File):
+    """A file that storage backends may move rather than copy (FileSystemStorage renames it)."""
+
+    def __init__(self, staged: Staged) -> None:
+        super().__init__(open(staged.path, "rb"), name=staged.path.name)  # noqa: SIM115 - closed by save()
+        self.staged = staged
+
+    def temporary_file_path(self) -> str:
+        return str(self.staged.path)
+
+
+def save(staged: Staged, name: str) -> str:
+    """Move a staged upload into the default storage under ``name``; returns the stored name."""
+    content = _StagedFile(staged)
+    try:
+        return default_storage.save(name, content)
+    finally:
+        content.close()
+        staged.discard()
+
+
+def random_name() -> str:
+    return secrets.token_hex(16)
+
+
+def delete(name: str) -> None:
+    if name:
+        default_storage.delete(name)

@@ -1,0 +1,34 @@
+from django.urls import path, register_converter
+
+from candor.hub import views
+
+
+class NameConverter:
+    """A username or model name segment: what the validators allow, so other paths never match."""
+
+    regex = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(NameConverter, "name")
+
+app_name = "hub"
+
+urlpatterns = [
+    path("models/", views.model_list, name="list"),
+    path("models/new/", views.model_create, name="create"),
+    path("settings/models/", views.my_models, name="my_models"),
+    path("<name:username>/", views.profile, name="profile"),
+    path("<name:username>/<name:name>/", views.model_detail, name="model"),
+    path("<name:username>/<name:name>/edit/", views.model_edit, name="edit"),
+    path("<name:username>/<name:name>/visibility/", views.model_visibility, name="visibility"),
+    path("<name:username>/<name:name>/delete/", views.model_delete, name="delete"),
+    path("<name:username>/<name:name>/upload/", views.file_upload, name="upload"),
+    path("<name:username>/<name:name>/files-delete/", views.file_delete, name="file_delete"),
+    path("<name:username>/<name:name>/files/<path:path>", views.file_download, name="file"),
+]

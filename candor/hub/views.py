@@ -1,0 +1,257 @@
+"""Pages of the model hub. Every look-up goes through candor.hub.visibility; every change is an action."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from candor.accounts.models import User
+from candor.hub import actions, downloads, forms, visibility
+from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
+from candor.hub.markdown import render_card
+from candor.hub.models import MLModel
+from candor.hub.search import ModelQuery
+
+PAGE_SIZE = 20
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _noindex(response: HttpResponseBase) -> HttpResponseBase:
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def _owned(request: HttpRequest, username: str, name: str) -> MLModel | HttpResponse:
+    """The model if the visitor owns it; a 403 page if they can read it but not change it (they know it
+    exists already); Http404 otherwise."""
+    try:
+        return visibility.get_editable_model(request.user, username, name)
+    except PermissionError:
+        return render(request, "hub/forbidden.html", status=403)
+
+
+@require_safe
+def model_list(request: HttpRequest) -> HttpResponse:
+    query = ModelQuery.from_params(request.GET)
+    page = Paginator(query.apply(visibility.listed_models()).prefetch_related("tags"), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "hub/model_list.html",
+        {
+            "page": page,
+            "query": query,
+            "querystring": params.urlencode(),
+            "tasks": TASKS,
+            "libraries": LIBRARIES,
+            "licenses": LICENSES,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def model_create(request: HttpRequest) -> HttpResponse:
+    form = forms.ModelCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            model = actions.create_model(_user(request), **form.cleaned_data)
+        except actions.HubError as error:
+            _form_errors(form, error)
+        else:
+            messages.success(request, "Model created. It is private until you publish it.")
+            return redirect(model.get_absolute_url())
+    return render(
+        request, "hub/model_form.html", {"form": form, "creating": True}, status=400 if form.errors else 200
+    )
+
+
+def _form_errors(form: Any, error: actions.HubError) -> None:
+    if not error.fields:
+        form.add_error(None, error.message)
+    for field_name, field_messages in error.fields.items():
+        for message in field_messages:
+            form.add_error(field_name if field_name in form.fields else None, message)
+
+
+@require_safe
+def profile(request: HttpRequest, username: str) -> HttpResponseBase:
+    person = visibility.get_profile(request.user, username)
+    models = visibility.profile_models(request.user, person).prefetch_related("tags").order_by("-updated_at")
+    page = Paginator(models, PAGE_SIZE).get_page(request.GET.get("page"))
+    is_self = request.user.is_authenticated and request.user.pk == person.pk
+    response = render(request, "hub/profile.html", {"person": person, "page": page, "is_self": is_self})
+    return response if person.profile_indexable else _noindex(response)
+
+
+@require_safe
+def model_detail(request: HttpRequest, username: str, name: str) -> HttpResponseBase:
+    model = visibility.get_model(request.user, username, name)
+    context = {
+        "model": model,
+        "card_html": render_card(model.card),
+        "files": model.files.order_by("path"),
+        "can_edit": visibility.can_edit(request.user, model),
+        "profile_linked": visibility.profile_is_shown(model.owner),
+        "visibility_form": forms.VisibilityForm(initial={"visibility": model.visibility}),
+        "upload_form": forms.UploadForm(),
+    }
+    response = render(request, "hub/model_detail.html", context)
+    return response if model.is_indexable else _noindex(response)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def model_edit(request: HttpRequest, username: str, name: str) -> HttpResponseBase:
+    model = _owned(request, username, name)
+    if isinstance(model, HttpResponse):
+        return model
+    initial = {f: getattr(model, f) for f in ("title", "summary", "card", "license", "library", "task")}
+    initial["tags"] = ", ".join(model.tags.values_list("name", flat=True))
+    form = forms.ModelMetadataForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.update_model(_user(request), model, **form.cleaned_data)
+        except actions.HubError as error:
+            _form_errors(form, error)
+        else:
+            messages.success(request, "Saved.")
+            return redirect(model.get_absolute_url())
+    response = render(
+        request, "hub/model_form.html", {"form": form, "model": model}, status=400 if form.errors else 200
+    )
+    return _noindex(response)
+
+
+@login_required
+@require_POST
+def model_visibility(request: HttpRequest, username: str, name: str) -> HttpResponseBase:
+    model = _owned(request, username, name)
+    if isinstance(model, HttpResponse):
+        return model
+    form = forms.VisibilityForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose public, unlisted or private.")
+        return redirect(model.get_absolute_url())
+    try:
+        actions.set_visibility(_user(request), model, form.cleaned_data["visibility"])
+    except actions.HubError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"The model is now {model.get_visibility_display().lower()}.")
+    return redirect(model.get_absolute_url())
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def model_delete(request: HttpRequest, username: str, name: str) -> HttpResponseBase:
+    model = _owned(request, username, name)
+    if isinstance(model, HttpResponse):
+        return model
+    if request.method == "POST":
+        if request.POST.get("confirm_name", "").strip() != model.name:
+            messages.error(request, "Type the model's name to confirm that you want to delete it.")
+            return redirect(reverse("hub:delete", args=[model.owner.username, model.name]))
+        actions.delete_model(_user(request), model)
+        messages.success(request, f"{model.name} is deleted, with all its files.")
+        return redirect("hub:my_models")
+    return _noindex(render(request, "hub/model_delete.html", {"model": model}))
+
+
+@login_required
+@require_POST
+def file_upload(request: HttpRequest, username: str, name: str) -> HttpResponseBase:
+    model = _owned(request, username, name)
+    if isinstance(model, HttpResponse):
+        return model
+    form = forms.UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a file to upload.")
+        return redirect(model.get_absolute_url())
+    upload = form.cleaned_data["file"]
+    path = form.cleaned_data["path"] or upload.name
+    try:
+        stored = actions.add_file(_user(request), model, path, upload.chunks())
+    except actions.HubError as error:
+        detail = "; ".join(m for ms in error.fields.values() for m in ms)
+        messages.error(request, f"{error.message} {detail}".strip())
+    else:
+        messages.success(request, f"Uploaded {stored.path} ({stored.size} bytes).")
+    return redirect(model.get_absolute_url())
+
+
+@require_safe
+def file_download(request: HttpRequest, username: str, name: str, path: str) -> HttpResponseBase:
+    model_file = visibility.get_file(request.user, username, name, path)
+    response = downloads.file_response(request, model_file)
+    return response if model_file.model.is_indexable else _noindex(response)
+
+
+@login_required
+@require_POST
+def file_delete(request: HttpRequest, username: str, name: str) -> HttpResponseBase:
+    model = _owned(request, username, name)
+    if isinstance(model, HttpResponse):
+        return model
+    try:
+        actions.delete_file(_user(request), model, request.POST.get("path", ""))
+    except actions.HubError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "File deleted.")
+    return redirect(model.get_absolute_url())
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def my_models(request: HttpRequest) -> HttpResponse:
+    """The owner's dashboard: every model with its visibility, bulk visibility, and profile controls."""
+    user = _user(request)
+    profile_form = forms.ProfileForm(
+        initial={"profile_visible": user.profile_visible, "profile_indexable": user.profile_indexable}
+    )
+    if request.method == "POST":
+        if "bulk" in request.POST:
+            bulk = forms.VisibilityForm(request.POST)
+            if bulk.is_valid():
+                try:
+                    changed = actions.set_visibility_of_all(user, bulk.cleaned_data["visibility"])
+                except actions.HubError as error:
+                    messages.error(request, error.message)
+                else:
+                    messages.success(request, f"{changed} model{'s' if changed != 1 else ''} changed.")
+            else:
+                messages.error(request, "Choose public, unlisted or private.")
+        else:
+            profile_form = forms.ProfileForm(request.POST)
+            if profile_form.is_valid():
+                actions.set_profile(
+                    user,
+                    visible=profile_form.cleaned_data["profile_visible"],
+                    indexable=profile_form.cleaned_data["profile_indexable"],
+                )
+                messages.success(request, "Profile settings saved.")
+        return redirect("hub:my_models")
+    return render(
+        request,
+        "hub/my_models.html",
+        {
+            "models": visibility.own_models(user).order_by("-updated_at"),
+            "profile_form": profile_form,
+            "visibility_choices": Visibility.choices,
+        },
+    )

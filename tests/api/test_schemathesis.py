@@ -1,0 +1,97 @@
+"""Schemathesis over the whole OpenAPI schema: generated and mutated requests for every operation,
+sent to the WSGI application in this process, with every built-in check, ignored_auth included.
+
+Twice: once with every parameter drawn (owners and models that mostly do not exist: 404s, refusals,
+malformed input), once with the path aimed at the caller's own model, so that the generated changes,
+uploads and downloads really happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from schemathesis.openapi.checks import RejectedPositiveData
+
+from candor.api.actions import create_token
+from candor.hub import actions
+from tests.conftest import make_user
+
+CREDENTIALS: dict[str, str] = {}
+
+
+def load() -> Any:
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", WSGIHandler())
+
+    @schema.auth(refresh_interval=None)
+    class WriteToken:
+        """The fixture's person's read-and-write token, on every generated request."""
+
+        def get(self, case: Any, context: Any) -> str:
+            # Also asked once while collecting, before any fixture ran.
+            return CREDENTIALS.get("token", "")
+
+        def set(self, case: Any, data: str, context: Any) -> None:
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+    @schema.hook
+    def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+        """Keep every failure but one: a cursor is opaque, so any string fits its schema, but only the
+        server's own (signed) cursors mean anything, and a made-up one is rightly a 400."""
+        made_up_cursor = response.status_code == 400 and b'"invalid_cursor"' in response.content
+        return not (isinstance(failure, RejectedPositiveData) and made_up_cursor)
+
+    return schema
+
+
+drawn = load()
+aimed = load()
+aimed.config.update(parameters={"path.owner": "fuzzer", "path.name": "fuzzed"})
+
+EXAMPLES = hypothesis_settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
+
+
+@pytest.fixture
+def fuzzed_account(db: None, settings: Any, tmp_path: Any) -> Iterator[None]:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # The fuzzer sends far more than a person would; the limits have their own tests.
+    settings.API_RATE_PER_MINUTE = settings.API_ANON_RATE_PER_MINUTE = 1_000_000
+    person = make_user("fuzzer")
+    model = actions.create_model(person, name="fuzzed", title="Fuzzed", visibility="public")
+    actions.add_file(person, model, "weights.bin", [b"\x00" * 64])
+    _, CREDENTIALS["token"] = create_token(person, name="schemathesis", scopes=["read", "write"])
+    # Django's test client keeps the test's database connection across requests; a bare WSGI handler
+    # would close it after each one, and the test's transaction with it.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+    CREDENTIALS.clear()
+
+
+@drawn.parametrize()
+@EXAMPLES
+def test_any_request(case: Any, fuzzed_account: None) -> None:
+    case.call_and_validate()
+
+
+@aimed.parametrize()
+@EXAMPLES
+def test_requests_on_the_callers_own_model(case: Any, fuzzed_account: None) -> None:
+    case.call_and_validate()
