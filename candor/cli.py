@@ -1,5 +1,7 @@
-"""The ``candor`` command: the server, the worker, the demo, and every Django management command.
+"""The ``candor`` command: the API client, the server, the worker, the demo, and Django's commands.
 
+``candor login|logout|whoami|push|pull|ls|visibility|rm`` are the client (``candor.client``), which runs
+on machines with no server settings and no data folder, so it is dispatched before Django is configured.
 ``candor demo``, ``candor serve`` and ``candor worker`` are management commands of ``candor.core``;
 anything else (``candor migrate``, ``candor check --deploy``…) is Django's own.
 """
@@ -9,10 +11,23 @@ from __future__ import annotations
 import os
 import sys
 
+from candor.client import COMMANDS as CLIENT_COMMANDS
+
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     argv[0] = "candor"
+    words = argv[1:]
+    if words and words[0] in CLIENT_COMMANDS:
+        from candor.client.commands import main as client_main
+
+        raise SystemExit(client_main(words))
+    if not words or words in (["-h"], ["--help"]):
+        # Loading the settings would make ./data (and a secret key) wherever someone asks for help.
+        from candor.client.commands import overview
+
+        sys.stdout.write(overview())
+        return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "candor.settings")
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured

@@ -1,0 +1,339 @@
+"""The HTTP calls to a Candor server's API v1, and the one-line errors they end in."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable, Iterator
+from importlib.metadata import PackageNotFoundError, version
+from typing import IO, Any, NoReturn
+from urllib.parse import quote
+
+import httpx
+
+# Exit codes, documented in ``candor --help``.
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_AUTH = 4
+
+CHUNK = 1024 * 1024
+
+try:
+    VERSION = version("candor")
+except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+    VERSION = "dev"
+
+
+class ClientError(Exception):
+    """An expected failure: a one-line message for stderr and the exit code that goes with it."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.status = status  # the HTTP status that caused it, if any
+
+
+def shown(text: object, limit: int = 300) -> str:
+    """Text from the server or the disk, made safe to print: no control characters, one line, bounded.
+
+    A server could otherwise send escape sequences that rewrite the user's terminal.
+    """
+    value = str(text)
+    cleaned = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def quote_path(*segments: str) -> str:
+    return "/".join(quote(segment, safe="") for segment in segments)
+
+
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else [value]
+
+
+def retry_after(header: str | None) -> str:
+    """Retry-After (seconds or an HTTP date) as words."""
+    if not header:
+        return "later"
+    header = header.strip()
+    if header.isdigit():
+        seconds = int(header)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return "later"
+        seconds = max(0, int(when.timestamp() - time.time()))
+    if seconds < 120:
+        return f"in {seconds} second{'s' if seconds != 1 else ''}"
+    return f"in {round(seconds / 60)} minutes"
+
+
+class Api:
+    """One server, one set of credentials. Methods return the decoded JSON or raise ``ClientError``."""
+
+    def __init__(
+        self,
+        server: str,
+        token: str | None,
+        *,
+        origin: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.server = server
+        # Where the token came from ("env", "config", "login"): a 401 tells the user what to fix there.
+        self.origin = origin if token else None
+        headers = {"User-Agent": f"candor-client/{VERSION}", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        # Redirects are not followed: a server that redirects (say http to https) is given as --server
+        # under its real address instead, so the token is never sent to a place the user did not name.
+        self.http = httpx.Client(
+            base_url=server + "/",
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- Transport --------------------------------------------------------------------------------
+
+    def _unreachable(self, error: httpx.TransportError) -> ClientError:
+        if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+            return ClientError(f"cannot reach the server at {self.server} ({shown(error)})", EXIT_UNREACHABLE)
+        if isinstance(error, httpx.TimeoutException):
+            return ClientError(f"the server at {self.server} stopped answering (timed out)", EXIT_UNREACHABLE)
+        return ClientError(
+            f"lost the connection to the server at {self.server} ({shown(error) or type(error).__name__})",
+            EXIT_UNREACHABLE,
+        )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        not_found: str | None = None,
+        stream: bool = False,
+        body_changed: str | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        try:
+            request = self.http.build_request(method, path.lstrip("/"), **kwargs)
+            response = self.http.send(request, stream=stream)
+        except httpx.LocalProtocolError as error:
+            # Raised here, before anything reached the server: the body did not match its length.
+            raise ClientError(body_changed or f"could not send the request ({shown(error)})") from None
+        except httpx.TransportError as error:
+            raise self._unreachable(error) from None
+        if response.status_code >= 300:
+            try:
+                response.read()
+            except httpx.TransportError as error:
+                raise self._unreachable(error) from None
+            finally:
+                response.close()
+            self._fail(response, not_found)
+        return response
+
+    def _json(self, method: str, path: str, *, not_found: str | None = None, **kwargs: Any) -> Any:
+        response = self._send(method, path, not_found=not_found, **kwargs)
+        if response.status_code == 204:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ClientError(
+                f"unexpected answer from {self.server} (status {response.status_code}, not JSON): "
+                "is it a Candor server?"
+            ) from None
+
+    def _fail(self, response: httpx.Response, not_found: str | None) -> NoReturn:
+        status = response.status_code
+        message, fields = "", {}
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            message = shown(body["error"].get("message") or "")
+            raw_fields = body["error"].get("fields") or {}
+            fields = raw_fields if isinstance(raw_fields, dict) else {}
+        elif isinstance(body, dict) and isinstance(body.get("detail"), str):
+            message = shown(body["detail"])
+        detail = f": {message}" if message else ""
+        if status == 401:
+            if self.origin == "login":
+                text = "the server rejected this token (mistyped, expired or revoked?)"
+            elif self.origin is None:
+                text = f"not logged in to {self.server}: run `candor login` (or set CANDOR_TOKEN)"
+            elif self.origin == "env":
+                text = "the server rejected the token in CANDOR_TOKEN (expired or revoked?): set another, "
+                text += "or unset it and run `candor login`"
+            else:
+                text = f"your token for {self.server} was rejected (expired or revoked?): run `candor login`"
+            raise ClientError(text, EXIT_AUTH, status=status)
+        if status == 403:
+            raise ClientError(f"permission denied{detail}", status=status)
+        if status == 404:
+            raise ClientError(not_found or f"not found{detail}", status=status)
+        if status == 409:
+            raise ClientError(f"conflict{detail}", status=status)
+        if status == 413:
+            raise ClientError(f"too large for the server{detail}", status=status)
+        if status in (400, 422):
+            problems = "; ".join(
+                f"{shown(name, 60)}: {' '.join(shown(m, 200) for m in _as_list(msgs))}"
+                for name, msgs in fields.items()
+            )
+            parts = [p for p in (message, problems) if p]
+            text = "the server refused the request: " + (" — ".join(parts) or f"status {status}")
+            raise ClientError(text, status=status)
+        if status == 429:
+            raise ClientError(
+                f"too many requests: retry {retry_after(response.headers.get('Retry-After'))}", status=status
+            )
+        if 300 <= status < 400:
+            where = shown(response.headers.get("Location", "elsewhere"), 200)
+            raise ClientError(
+                f"the server redirected to {where}: give that address with --server", status=status
+            )
+        if status >= 500:
+            raise ClientError(
+                f"the server failed (status {status}){detail or ': try again later'}", status=status
+            )
+        raise ClientError(f"unexpected answer from the server (status {status}){detail}", status=status)
+
+    # --- Accounts ---------------------------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "api/v1/me")
+        return result
+
+    def revoke_own_token(self, token: str) -> bool:
+        """Revoke this very token; False if the server lists no token that starts like it."""
+        listed = self._json("GET", "api/v1/tokens")
+        items = listed.get("items") if isinstance(listed, dict) else None
+        for item in items if isinstance(items, list) else []:
+            prefix = item.get("prefix") if isinstance(item, dict) else None
+            # The server shows each token's first characters only, enough to tell a person's apart.
+            if isinstance(prefix, str) and len(prefix) >= 8 and token.startswith(prefix):
+                self._json("DELETE", f"api/v1/tokens/{quote_path(str(item.get('id', '')))}")
+                return True
+        return False
+
+    # --- Models -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _model_path(owner: str, name: str) -> str:
+        return f"api/v1/models/{quote_path(owner, name)}"
+
+    @staticmethod
+    def _no_model(owner: str, name: str) -> str:
+        return f"no model {shown(owner, 100)}/{shown(name, 100)}, or you cannot see it"
+
+    def list_models(self, *, limit: int, query: str | None = None) -> dict[str, Any]:
+        params: dict[str, str | int] = {"limit": limit}
+        if query:
+            params["q"] = query
+        result: dict[str, Any] = self._json("GET", "api/v1/models", params=params)
+        return result
+
+    def get_model(self, owner: str, name: str) -> dict[str, Any]:
+        path = self._model_path(owner, name)
+        result: dict[str, Any] = self._json("GET", path, not_found=self._no_model(owner, name))
+        return result
+
+    def create_model(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("POST", "api/v1/models", json={"name": name})
+        return result
+
+    def find_model(self, owner: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self.get_model(owner, name)
+        except ClientError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def update_model(self, owner: str, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        path = self._model_path(owner, name)
+        result: dict[str, Any] = self._json(
+            "PATCH", path, json=changes, not_found=self._no_model(owner, name)
+        )
+        return result
+
+    def delete_model(self, owner: str, name: str) -> None:
+        self._json("DELETE", self._model_path(owner, name), not_found=self._no_model(owner, name))
+
+    # --- Files ------------------------------------------------------------------------------------
+
+    def list_files(self, owner: str, name: str) -> list[dict[str, Any]]:
+        path = self._model_path(owner, name) + "/files"
+        result = self._json("GET", path, not_found=self._no_model(owner, name))
+        items = result.get("items") if isinstance(result, dict) else None
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise ClientError(f"unexpected answer from {self.server}: no list of files")
+        return items
+
+    def delete_file(self, owner: str, name: str, path: str) -> None:
+        url = f"{self._model_path(owner, name)}/files/{quote_path(*path.split('/'))}"
+        self._json(
+            "DELETE", url, not_found=f"no file {shown(path)} in {shown(owner, 100)}/{shown(name, 100)}"
+        )
+
+    def upload(
+        self,
+        owner: str,
+        name: str,
+        path: str,
+        handle: IO[bytes],
+        size: int,
+        on_chunk: Callable[[int], None],
+    ) -> dict[str, Any]:
+        def body() -> Iterator[bytes]:
+            remaining = size
+            while remaining > 0:
+                chunk = handle.read(min(CHUNK, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                on_chunk(len(chunk))
+                yield chunk
+
+        url = f"{self._model_path(owner, name)}/files/{quote_path(*path.split('/'))}"
+        # An explicit Content-Length makes httpx stream the generator without chunked encoding, which
+        # WSGI servers do not all accept.
+        result: dict[str, Any] = self._json(
+            "PUT",
+            url,
+            content=body(),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            not_found=self._no_model(owner, name),
+            body_changed=f"{shown(path)} changed size while it was uploaded: push again",
+            # The server hashes and stores a large file after its last byte arrives, before it answers.
+            timeout=httpx.Timeout(60.0, connect=10.0, read=600.0),
+        )
+        return result
+
+    def download(self, owner: str, name: str, path: str) -> Iterator[bytes]:
+        url = f"{self._model_path(owner, name)}/files/{quote_path(*path.split('/'))}"
+        not_found = f"no file {shown(path)} in {shown(owner, 100)}/{shown(name, 100)} (deleted meanwhile?)"
+        # identity: the bytes are hashed as they arrive and must be the stored ones, not a re-encoding.
+        headers = {"Accept-Encoding": "identity"}
+        response = self._send("GET", url, not_found=not_found, stream=True, headers=headers)
+        try:
+            yield from response.iter_bytes(CHUNK)
+        except httpx.TransportError as error:
+            raise self._unreachable(error) from None
+        finally:
+            response.close()
