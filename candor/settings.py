@@ -138,6 +138,9 @@ else:
                 ),
             },
             "TEST": {"NAME": ":memory:"},
+            # Opening a connection runs the PRAGMAs above; a worker keeps its connection between requests.
+            "CONN_MAX_AGE": 600,
+            "CONN_HEALTH_CHECKS": True,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from candor.accounts.models import User
-from candor.hub import storage
+from candor.hub import listing_cache, storage
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.models import MLModel, ModelFile, Tag
 from candor.hub.validators import clean_file_path, parse_tags, validate_model_name
@@ -129,12 +129,15 @@ def create_model(actor: User, *, name: str, title: str = "", **data: Any) -> MLM
     except IntegrityError:
         raise HubError(f"You already have a model named {name}.", code="conflict", status=409) from None
     _set_tags(model, tags)
+    if model.is_public:
+        listing_cache.bump()
     return model
 
 
 @transaction.atomic
 def update_model(actor: User, model: MLModel, **data: Any) -> MLModel:
     _check_owner(actor, model)
+    was_public = model.is_public
     cleaned = _clean_fields({k: v for k, v in data.items() if k in (*EDITABLE, "tags", "visibility")})
     visibility = cleaned.pop("visibility", None)
     tags = cleaned.pop("tags", None)
@@ -146,6 +149,8 @@ def update_model(actor: User, model: MLModel, **data: Any) -> MLModel:
     model.save()
     if tags is not None:
         _set_tags(model, tags)
+    if was_public or model.is_public:
+        listing_cache.bump()
     return model
 
 
@@ -172,6 +177,8 @@ def set_visibility_of_all(actor: User, visibility: str) -> int:
     if visibility == Visibility.PUBLIC:
         models.filter(published_at__isnull=True).update(published_at=now)
     models.update(visibility=visibility, updated_at=now)
+    if count:
+        listing_cache.bump()
     return count
 
 
@@ -180,6 +187,8 @@ def delete_model(actor: User, model: MLModel) -> None:
     """Delete a model and its files at once. Stored blobs are removed once the deletion commits."""
     _check_owner(actor, model)
     names = list(model.files.values_list("blob", flat=True))
+    if model.is_public:
+        listing_cache.bump()
     model.delete()
     for name in names:
         transaction.on_commit(partial(storage.delete, name))
@@ -252,6 +261,8 @@ def _record_file(model: MLModel, path: str, staged: storage.Staged, stored: str)
             updated_at=now,
         )
     MLModel.objects.filter(pk=model.pk).update(updated_at=now)
+    if model.is_public:
+        listing_cache.bump()  # the file count and the update time show in listings
     return model_file
 
 
@@ -264,4 +275,6 @@ def delete_file(actor: User, model: MLModel, path: str) -> None:
     name = str(model_file.blob.name)
     model_file.delete()
     MLModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
+    if model.is_public:
+        listing_cache.bump()
     transaction.on_commit(partial(storage.delete, name))

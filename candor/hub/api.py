@@ -6,6 +6,7 @@ handlers here parse, call one of them and shape the answer.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, cast
 
@@ -17,14 +18,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from ninja import Path, Query, Router, Schema
-from ninja.responses import Status
+from ninja.responses import NinjaJSONEncoder, Status
 from pydantic import ConfigDict, Field
 
 from candor.accounts.validators import USERNAME_MAX, USERNAME_RE
 from candor.api.auth import ANYONE, caller, person
 from candor.api.errors import ApiError, error_response, explain_pattern
 from candor.api.schemas import NO_NUL, SOME_TEXT, Encodable, openapi, responses
-from candor.hub import actions, downloads, storage, visibility
+from candor.hub import actions, downloads, listing_cache, storage, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS
 from candor.hub.models import MLModel, ModelFile
 from candor.hub.search import ModelQuery
@@ -252,8 +253,30 @@ def list_models(
     sort: Sort = "updated",
     limit: int = Query(20, ge=1, le=100),
     cursor: str | None = Query(None, max_length=1000, pattern=CURSOR_PATTERN),
-) -> dict[str, Any]:
+) -> HttpResponse:
     """Public models only: unlisted and private ones never appear in a list or a search (clause C4)."""
+    # The answer is the same for every caller: it comes from the listing cache as ready JSON.
+    body = listing_cache.cached(
+        "api",
+        request.GET.urlencode(),
+        lambda: json.dumps(
+            _list_page(request, q, task, library, license, tag, sort, limit, cursor), cls=NinjaJSONEncoder
+        ).encode(),
+    )
+    return HttpResponse(body, content_type="application/json")
+
+
+def _list_page(
+    request: HttpRequest,
+    q: str,
+    task: str | None,
+    library: str | None,
+    license: str | None,
+    tag: str | None,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
     query = ModelQuery.from_params(
         {"q": q, "task": task, "library": library, "license": license, "tag": tag, "sort": sort}
     )

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from django.core.files.storage import default_storage
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
 from candor.hub.models import ModelFile
@@ -54,7 +54,9 @@ def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     return start, end
 
 
-def file_response(request: HttpRequest, model_file: ModelFile) -> HttpResponse | StreamingHttpResponse:
+def file_response(
+    request: HttpRequest, model_file: ModelFile
+) -> HttpResponse | StreamingHttpResponse | FileResponse:
     etag = f'"{model_file.sha256}"'
     headers = {
         "ETag": etag,
@@ -78,6 +80,17 @@ def file_response(request: HttpRequest, model_file: ModelFile) -> HttpResponse |
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     length = max(0, end - start + 1)
     handle = default_storage.open(str(model_file.blob.name), "rb")
+    if status == 200:
+        # The whole file: FileResponse lets the WSGI server send it with sendfile() where it can.
+        whole = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=model_file.path.rsplit("/", 1)[-1],
+            content_type="application/octet-stream",
+            headers=headers,
+        )
+        whole["Content-Length"] = str(size)
+        return whole
     response = StreamingHttpResponse(
         _stream(handle, start, length),
         status=status,

@@ -90,3 +90,16 @@ class ModelFile(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("hub:file", args=[self.model.owner.username, self.model.name, self.path])
+
+
+class ListingState(models.Model):
+    """One row whose generation changes, in the same transaction, with anything a public listing shows.
+
+    Cached listings are keyed by it, so a model made private or deleted leaves every cached listing the
+    moment the change commits, in every process, whether the cache is per-process or shared.
+    """
+
+    generation = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"listing generation {self.generation}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -13,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from candor.accounts.models import User
-from candor.hub import actions, downloads, forms, visibility
+from candor.hub import actions, downloads, forms, listing_cache, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.markdown import render_card
 from candor.hub.models import MLModel
@@ -43,6 +44,16 @@ def _owned(request: HttpRequest, username: str, name: str) -> MLModel | HttpResp
 
 @require_safe
 def model_list(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated or settings.SESSION_COOKIE_NAME in request.COOKIES:
+        return _render_model_list(request)
+    # Anonymous visitors without a session all see the same page: serve it from the listing cache.
+    content = listing_cache.cached(
+        "page", request.GET.urlencode(), lambda: _render_model_list(request).content
+    )
+    return HttpResponse(content)
+
+
+def _render_model_list(request: HttpRequest) -> HttpResponse:
     query = ModelQuery.from_params(request.GET)
     page = Paginator(query.apply(visibility.listed_models()).prefetch_related("tags"), PAGE_SIZE).get_page(
         request.GET.get("page")

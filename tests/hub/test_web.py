@@ -93,6 +93,7 @@ def test_upload_publish_download_and_delete(owner_client: Client, owner: User, m
     download = anonymous.get("/alice/m1/files/ckpt/weights.bin")
     assert download.status_code == 200 and body(download) == payload
     assert download["Content-Length"] == str(len(payload)) and download["ETag"] == f'"{stored.sha256}"'
+    assert download["Content-Disposition"] == 'attachment; filename="weights.bin"'
     part = anonymous.get("/alice/m1/files/ckpt/weights.bin", HTTP_RANGE="bytes=10-19")
     assert part.status_code == 206 and body(part) == payload[10:20]
     assert part["Content-Range"] == f"bytes 10-19/{len(payload)}" and part["Content-Length"] == "10"

@@ -1,0 +1,100 @@
+"""Fill a Candor database with many public models, quickly, for the benchmarks.
+
+Run with the benchmark's environment (CANDOR_DATA_DIR or DATABASE_URL set):
+    python bench/seed.py --models 100000 --owners 1000
+Bypasses the actions on purpose (bulk inserts): it measures reading, not creating.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from datetime import timedelta
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "candor.settings")
+
+import django
+
+django.setup()
+
+from django.contrib.auth.hashers import make_password
+from django.core.management import call_command
+from django.db import transaction
+from django.utils import timezone
+
+from candor.accounts.models import User
+from candor.hub.choices import LIBRARIES, LICENSES, TASKS
+from candor.hub.models import MLModel, Tag
+
+WORDS = (
+    "vision speech text small large fast tiny quantized distilled robust multilingual medical legal".split()
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", type=int, default=100_000)
+    parser.add_argument("--owners", type=int, default=1_000)
+    parser.add_argument("--password", default="bench-password-not-secret-1")
+    args = parser.parse_args()
+    call_command("migrate", interactive=False, verbosity=0)
+    rng = random.Random(42)
+    started = time.monotonic()
+    password = make_password(args.password)
+    now = timezone.now()
+    with transaction.atomic():
+        User.objects.bulk_create(
+            [
+                User(
+                    username=f"bench{i}",
+                    email=f"bench{i}@bench.invalid",
+                    password=password,
+                    email_verified=True,
+                )
+                for i in range(args.owners)
+            ],
+            batch_size=1000,
+        )
+        owners = list(User.objects.filter(username__startswith="bench").values_list("pk", flat=True))
+        tags = [Tag.objects.get_or_create(name=w)[0] for w in WORDS]
+    through = MLModel.tags.through
+    batch = 5_000
+    for start in range(0, args.models, batch):
+        with transaction.atomic():
+            rows = []
+            for i in range(start, min(start + batch, args.models)):
+                when = now - timedelta(minutes=i)
+                rows.append(
+                    MLModel(
+                        owner_id=owners[i % len(owners)],
+                        name=f"model-{i}",
+                        title=f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} model {i}",
+                        summary=f"A {rng.choice(WORDS)} {rng.choice(WORDS)} model for benchmarking.",
+                        card="# Model\n\nBenchmark data.",
+                        license=rng.choice(LICENSES)[0],
+                        library=rng.choice(LIBRARIES)[0],
+                        task=rng.choice(TASKS)[0],
+                        visibility="public",
+                        created_at=when,
+                        updated_at=when,
+                        published_at=when,
+                    )
+                )
+            created = MLModel.objects.bulk_create(rows, batch_size=1000)
+            ids = [m.pk for m in created]
+            if ids[0] is None:  # SQLite before RETURNING support: look the ids up
+                ids = list(
+                    MLModel.objects.filter(name__in=[m.name for m in rows]).values_list("pk", flat=True)
+                )
+            through.objects.bulk_create(
+                [through(mlmodel_id=pk, tag_id=rng.choice(tags).pk) for pk in ids], batch_size=1000
+            )
+    print(f"seeded {args.models} models for {args.owners} owners in {time.monotonic() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
