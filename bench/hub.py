@@ -128,6 +128,18 @@ def api_token(base: str) -> str:
     return str(json.loads(opener.open(request).read())["token"])
 
 
+def sequential_latencies(url: str, count: int) -> dict[str, float]:
+    """Median and worst latency, in ms, of requests made one at a time, each a cache miss."""
+    times = []
+    joiner = "&" if "?" in url else "?"
+    for i in range(count):
+        started = time.perf_counter()
+        urllib.request.urlopen(f"{url}{joiner}uncached={i}", timeout=30).read()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"p50": times[len(times) // 2], "max": times[-1]}
+
+
 def timed(command: list[str]) -> float:
     started = time.monotonic()
     subprocess.run(command, check=True, capture_output=True)
@@ -197,6 +209,13 @@ def main() -> None:
             rows[label] = wrk(base + path, args.duration, args.connections)
             print(label, rows[label])
 
+        # Cache misses: an unknown parameter changes the cache key but not the work, so each request is a
+        # first page over every public model, as after a change to any public model.
+        uncached = {
+            path: sequential_latencies(f"{base}{path}", 60) for path in ("/models/", "/api/v1/models")
+        }
+        print("uncached", uncached)
+
         token = api_token(base)
         big = work / "big.bin"
         with open(big, "wb") as out:
@@ -261,7 +280,7 @@ def main() -> None:
             "identical": same,
         }
         print(transfer)
-        report(rows, transfer, args)
+        report(rows, uncached, transfer, args)
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -270,7 +289,10 @@ def main() -> None:
 
 
 def report(
-    rows: dict[str, dict[str, float]], transfer: dict[str, float | bool], args: argparse.Namespace
+    rows: dict[str, dict[str, float]],
+    uncached: dict[str, dict[str, float]],
+    transfer: dict[str, float | bool],
+    args: argparse.Namespace,
 ) -> None:
     bare = rows["bare view /-/bare/"]["rps"]
     cpu = next(
@@ -296,6 +318,15 @@ def report(
         lines.append(
             f"| {label} | {row['rps']:.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {row['rps'] / bare:.0%} |"
         )
+    lines += [
+        "",
+        "Cache misses, one request at a time (60 each):",
+        "",
+        "| endpoint | p50 (ms) | max (ms) |",
+        "|---|---:|---:|",
+    ]
+    for path, row in uncached.items():
+        lines.append(f"| {path} | {row['p50']:.1f} | {row['max']:.1f} |")
     lines += [
         "",
         f"{args.file_mib} MiB file (`cp` on the same disk: {transfer['cp']:.0f} MiB/s):",

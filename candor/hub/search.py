@@ -59,3 +59,40 @@ class ModelQuery:
         if self.tag:
             models = models.filter(tags__name=self.tag)
         return models.order_by(*SORTS[self.sort])
+
+
+@dataclass(frozen=True)
+class OffsetPage:
+    """One page of a listing, found without counting the whole listing.
+
+    Django's Paginator counts every matching row to number the pages; over a hundred thousand models
+    that count costs more than the page itself, so a listing shows "previous" and "next" instead.
+    """
+
+    object_list: list[MLModel]
+    number: int
+    has_previous: bool
+    has_next: bool
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_previous or self.has_next
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+MAX_PAGE = 500
+
+
+def offset_page(models: QuerySet[MLModel], raw_number: object, size: int) -> OffsetPage:
+    try:
+        number = min(max(1, int(str(raw_number))), MAX_PAGE)
+    except ValueError:
+        number = 1
+    start = (number - 1) * size
+    rows = list(models[start : start + size + 1])
+    return OffsetPage(rows[:size], number, number > 1, len(rows) > size and number < MAX_PAGE)

@@ -7,7 +7,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,7 +17,7 @@ from candor.hub import actions, downloads, forms, listing_cache, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.markdown import render_card
 from candor.hub.models import MLModel
-from candor.hub.search import ModelQuery
+from candor.hub.search import ModelQuery, offset_page
 
 PAGE_SIZE = 20
 
@@ -55,8 +54,10 @@ def model_list(request: HttpRequest) -> HttpResponse:
 
 def _render_model_list(request: HttpRequest) -> HttpResponse:
     query = ModelQuery.from_params(request.GET)
-    page = Paginator(query.apply(visibility.listed_models()).prefetch_related("tags"), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    page = offset_page(
+        query.apply(visibility.listed_models()).prefetch_related("tags"),
+        request.GET.get("page", 1),
+        PAGE_SIZE,
     )
     params = request.GET.copy()
     params.pop("page", None)
@@ -103,7 +104,7 @@ def _form_errors(form: Any, error: actions.HubError) -> None:
 def profile(request: HttpRequest, username: str) -> HttpResponseBase:
     person = visibility.get_profile(request.user, username)
     models = visibility.profile_models(request.user, person).prefetch_related("tags").order_by("-updated_at")
-    page = Paginator(models, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = offset_page(models, request.GET.get("page", 1), PAGE_SIZE)
     is_self = request.user.is_authenticated and request.user.pk == person.pk
     response = render(request, "hub/profile.html", {"person": person, "page": page, "is_self": is_self})
     return response if person.profile_indexable else _noindex(response)
