@@ -141,6 +141,18 @@ def test_demo_prints_accounts_and_is_idempotent(tmp_path: Path) -> None:
         assert name in first.stdout and password in first.stdout
     second = candor(["demo", "--no-serve"], tmp_path)
     assert second.returncode == 0 and "already there" in second.stdout and "[created]" not in second.stdout
+    listed = candor(
+        [
+            "shell",
+            "-c",
+            "from candor.hub.models import MLModel\n"
+            "print(sorted(MLModel.objects.values_list('name', 'visibility')))",
+        ],
+        tmp_path,
+    )
+    models = dict(eval(listed.stdout.strip().splitlines()[-1]))  # noqa: S307 - our own output
+    assert models["tiny-resnet"] == "public" and models["draft-detector"] == "private"
+    assert models["shared-preview"] == "unlisted" and len(models) == 5  # created once, not twice
 
 
 SEND_RESET = (

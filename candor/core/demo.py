@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from candor.accounts.models import User
+from candor.hub import actions
+from candor.hub.models import MLModel
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,66 @@ DEMO_ACCOUNTS = (
 )
 
 
+DEMO_MODELS = (
+    # owner, name, title, summary, task, library, licence, tags, visibility
+    (
+        "alice",
+        "tiny-resnet",
+        "Tiny ResNet",
+        "A 1.2M-parameter ResNet for 32x32 images.",
+        "image-classification",
+        "pytorch",
+        "Apache-2.0",
+        "vision, resnet, small",
+        "public",
+    ),
+    (
+        "alice",
+        "sentiment-mini",
+        "Sentiment mini",
+        "Binary sentiment for short English reviews.",
+        "text-classification",
+        "onnx",
+        "MIT",
+        "nlp, sentiment",
+        "public",
+    ),
+    (
+        "alice",
+        "draft-detector",
+        "Draft detector",
+        "Work in progress: only alice can see it.",
+        "object-detection",
+        "pytorch",
+        "other",
+        "vision",
+        "private",
+    ),
+    (
+        "bob",
+        "whisper-tiny-fr",
+        "Whisper tiny (French)",
+        "Speech recognition fine-tuned on French podcasts.",
+        "automatic-speech-recognition",
+        "transformers",
+        "MIT",
+        "speech, french",
+        "public",
+    ),
+    (
+        "bob",
+        "shared-preview",
+        "Shared preview",
+        "Unlisted: readable by link, never listed.",
+        "translation",
+        "jax",
+        "CC-BY-4.0",
+        "translation",
+        "unlisted",
+    ),
+)
+
+
 @transaction.atomic
 def load_demo_data() -> list[tuple[DemoAccount, bool]]:
     """Create the demo accounts that do not exist yet. Returns each account and whether it was created."""
@@ -40,4 +102,23 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
                 is_staff=account.is_staff,
             )
         results.append((account, not exists))
+    for owner_name, name, title, summary, task, library, licence, tags, visibility in DEMO_MODELS:
+        owner = User.objects.get(username__iexact=owner_name)
+        if MLModel.objects.filter(owner=owner, name=name).exists():
+            continue
+        card = f"# {title}\n\n{summary}\n\nPart of the demo data set: its weights are placeholder bytes."
+        model = actions.create_model(
+            owner,
+            name=name,
+            title=title,
+            summary=summary,
+            card=card,
+            task=task,
+            library=library,
+            license=licence,
+            tags=tags,
+            visibility=visibility,
+        )
+        actions.add_file(owner, model, "README.md", [card.encode()])
+        actions.add_file(owner, model, "weights/model.bin", [bytes(range(256)) * 64])
     return results
