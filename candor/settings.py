@@ -68,6 +68,7 @@ CSRF_TRUSTED_ORIGINS = [WEBSITE_URL]
 # --- Applications ---------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "candor.core",
+    "candor.privacy",
     "candor.accounts",
     "candor.hub",
     "candor.developers",

@@ -3,11 +3,13 @@ from django.urls import include, path
 
 from candor.core import views as core_views
 from candor.hub.feeds import SITEMAPS, RecentModelsFeed, robots_txt
+from candor.privacy import views as privacy_views
 
 urlpatterns = [
     path("api/v1/", include("candor.api.urls")),
     path("", core_views.home, name="home"),
     path("privacy/", core_views.privacy_placeholder, name="privacy"),
+    path("privacy/data/", privacy_views.data_inventory, name="privacy_data"),
     path("-/bare/", core_views.bare, name="bare"),
     path("robots.txt", robots_txt, name="robots"),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),

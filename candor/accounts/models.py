@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from candor.accounts.validators import validate_username
+from candor.privacy.inventory import NotPersonal, Personal, declare
 
 
 class UserManager(BaseUserManager["User"]):
@@ -133,3 +134,118 @@ class UserSession(AbstractBaseSession):
         from candor.accounts.sessions import SessionStore
 
         return SessionStore
+
+
+ACCOUNT = ("C1", "C10")
+SECURITY = ("C9", "C18")
+KEEP_WHILE_ACCOUNT = "while the account exists; deleted with it"
+
+declare(
+    User,
+    belongs_to="self",
+    fields={
+        "id": NotPersonal("a random identifier with no meaning outside Candor"),
+        "username": Personal(
+            "account.username", "to name the account and its public profile", KEEP_WHILE_ACCOUNT, ACCOUNT
+        ),
+        "email": Personal(
+            "contact.email",
+            "to sign in, confirm the account and reach its owner",
+            KEEP_WHILE_ACCOUNT,
+            (*ACCOUNT, "C16"),
+            correctable=True,
+        ),
+        "password": Personal(
+            "account.password",
+            "to check the password at sign-in (an Argon2id hash)",
+            KEEP_WHILE_ACCOUNT,
+            ("C18",),
+            export="metadata",
+        ),
+        "last_login": Personal(
+            "account.activity",
+            "to show the owner when the account was last used",
+            KEEP_WHILE_ACCOUNT,
+            SECURITY,
+        ),
+        "email_verified": Personal(
+            "account.state", "to allow publishing only from a confirmed address", KEEP_WHILE_ACCOUNT, ACCOUNT
+        ),
+        "is_active": NotPersonal(
+            "an on/off switch for the account, about the account rather than the person"
+        ),
+        "is_staff": Personal(
+            "account.role", "to give staff tools to staff members only", KEEP_WHILE_ACCOUNT, ("C13",)
+        ),
+        "date_joined": Personal(
+            "account.activity", "to show when the account was made", KEEP_WHILE_ACCOUNT, ACCOUNT
+        ),
+        "profile_visible": Personal(
+            "account.preferences",
+            "to show or hide the public profile",
+            KEEP_WHILE_ACCOUNT,
+            ("C4",),
+            correctable=True,
+        ),
+        "profile_indexable": Personal(
+            "account.preferences",
+            "to let search engines index the profile or not",
+            KEEP_WHILE_ACCOUNT,
+            ("C4",),
+            correctable=True,
+        ),
+    },
+)
+
+declare(
+    EmailConfirmation,
+    belongs_to="user",
+    fields={
+        "id": NotPersonal(),
+        "public_id": NotPersonal("a random identifier of the link"),
+        "user": NotPersonal("the link to the account the row belongs to"),
+        "purpose": NotPersonal(),
+        "email": Personal(
+            "contact.email",
+            "to send the confirmation link to the address being confirmed",
+            "until used or expired (48 hours by default); deleted with the account",
+            ACCOUNT,
+        ),
+        "created_at": NotPersonal(),
+        "expires_at": NotPersonal(),
+        "used_at": NotPersonal(),
+    },
+)
+
+declare(
+    UserSession,
+    belongs_to="user",
+    fields={
+        "session_key": NotPersonal("a random secret kept only in the visitor's cookie and here"),
+        "session_data": Personal(
+            "network.session",
+            "to keep a signed-in visitor signed in",
+            "until the session ends or expires (two weeks at most)",
+            ("C18", "C19"),
+            export="omitted",
+        ),
+        "expire_date": NotPersonal(),
+        "user": NotPersonal("the link to the account the row belongs to"),
+        "public_id": NotPersonal("a random identifier of the session, for the sessions page"),
+        "browser_family": Personal(
+            "device.browser",
+            "to let the owner recognise their sessions",
+            "until the session ends or expires",
+            SECURITY,
+        ),
+        "created_at": Personal(
+            "account.activity", "to show when the session began", "until the session ends", SECURITY
+        ),
+        "last_active": Personal(
+            "account.activity",
+            "to show when the session was last used (to five minutes)",
+            "until the session ends",
+            SECURITY,
+        ),
+    },
+)

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from candor.privacy.inventory import NotPersonal, Personal, declare
+
 READ = "read"
 WRITE = "write"
 SCOPES = (READ, WRITE)
@@ -44,3 +46,47 @@ class ApiToken(models.Model):
     @property
     def can_write(self) -> bool:
         return WRITE in self.scopes
+
+
+declare(
+    ApiToken,
+    belongs_to="user",
+    fields={
+        "id": NotPersonal("a random identifier of the token"),
+        "user": NotPersonal("the link to the account the row belongs to"),
+        "name": Personal(
+            "account.token",
+            "to let the owner tell their tokens apart",
+            "until revoked; deleted with the account",
+            ("C6", "C18"),
+            correctable=False,
+        ),
+        "scopes": Personal("account.token", "to limit what the token may do", "until revoked", ("C18",)),
+        "prefix": Personal(
+            "account.token",
+            "to let the owner recognise a token, and scanners a leaked one",
+            "until revoked",
+            ("C18",),
+        ),
+        "secret_hash": Personal(
+            "account.token",
+            "to check a token without storing it",
+            "until revoked",
+            ("C18",),
+            export="omitted",
+        ),
+        "created_at": Personal("account.token", "to show when the token was made", "until revoked", ("C18",)),
+        "expires_at": Personal(
+            "account.token", "to end the token when its owner chose", "until revoked", ("C18",)
+        ),
+        "last_used_on": Personal(
+            "account.token",
+            "to show the day the token was last used (no time, no address)",
+            "until revoked",
+            ("C9", "C18"),
+        ),
+        "revoked_at": Personal(
+            "account.token", "to refuse a revoked token", "until deleted with the account", ("C18",)
+        ),
+    },
+)

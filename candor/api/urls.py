@@ -24,6 +24,7 @@ from candor.accounts.api import router as accounts_router
 from candor.api import errors
 from candor.api.auth import SIGNED_IN
 from candor.hub.api import router as hub_router
+from candor.privacy.api import router as privacy_router
 
 View = Callable[..., HttpResponseBase]
 
@@ -43,6 +44,7 @@ api = NinjaAPI(
 errors.install(api)
 api.add_router("", hub_router)
 api.add_router("", accounts_router)
+api.add_router("", privacy_router)
 
 
 @functools.cache

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.validators import validate_model_name
+from candor.privacy.inventory import NotPersonal, Personal, declare
 
 
 def _storage_key() -> str:
@@ -103,3 +104,82 @@ class ListingState(models.Model):
 
     def __str__(self) -> str:
         return f"listing generation {self.generation}"
+
+
+CONTENT = ("C4", "C6")
+WHILE_PUBLISHED = "until the owner deletes it or the account; gone at once from every page"
+
+declare(
+    Tag,
+    belongs_to=None,
+    fields={"id": NotPersonal(), "name": NotPersonal("a shared vocabulary word, not tied to any one person")},
+)
+
+declare(
+    MLModel,
+    belongs_to="owner",
+    fields={
+        "id": NotPersonal(),
+        "owner": NotPersonal("the link to the account the row belongs to"),
+        "name": Personal(
+            "content.model",
+            "to give the published model its address",
+            WHILE_PUBLISHED,
+            CONTENT,
+            correctable=False,
+        ),
+        "title": Personal(
+            "content.model", "to describe the model", WHILE_PUBLISHED, CONTENT, correctable=True
+        ),
+        "summary": Personal(
+            "content.model", "to describe the model", WHILE_PUBLISHED, CONTENT, correctable=True
+        ),
+        "card": Personal(
+            "content.model_card", "to document the model", WHILE_PUBLISHED, CONTENT, correctable=True
+        ),
+        "tags": Personal(
+            "content.model", "to find models by topic", WHILE_PUBLISHED, CONTENT, correctable=True
+        ),
+        "license": NotPersonal(),
+        "library": NotPersonal(),
+        "task": NotPersonal(),
+        "visibility": Personal(
+            "content.visibility",
+            "to show the model only to whom its owner chose",
+            WHILE_PUBLISHED,
+            ("C4",),
+            correctable=True,
+        ),
+        "storage_key": NotPersonal("a random folder name for the model's files"),
+        "created_at": Personal("content.model", "to show when the model was made", WHILE_PUBLISHED, CONTENT),
+        "updated_at": Personal("content.model", "to sort models by recent change", WHILE_PUBLISHED, CONTENT),
+        "published_at": Personal(
+            "content.model", "to list newly published models in the feed", WHILE_PUBLISHED, CONTENT
+        ),
+    },
+)
+
+declare(
+    ModelFile,
+    belongs_to="model__owner",
+    fields={
+        "id": NotPersonal(),
+        "model": NotPersonal("the link to the model the file belongs to"),
+        "path": Personal("content.file", "to name the file inside its model", WHILE_PUBLISHED, CONTENT),
+        "size": Personal("content.file", "to show and check the file's size", WHILE_PUBLISHED, CONTENT),
+        "sha256": Personal(
+            "content.file", "to check downloads and skip unchanged uploads", WHILE_PUBLISHED, CONTENT
+        ),
+        "blob": Personal("content.file", "the uploaded file itself", WHILE_PUBLISHED, CONTENT),
+        "created_at": Personal("content.file", "to show when the file was added", WHILE_PUBLISHED, CONTENT),
+        "updated_at": Personal(
+            "content.file", "to show when the file last changed", WHILE_PUBLISHED, CONTENT
+        ),
+    },
+)
+
+declare(
+    ListingState,
+    belongs_to=None,
+    fields={"id": NotPersonal(), "generation": NotPersonal("a counter of changes to public listings")},
+)

@@ -1,0 +1,126 @@
+"""The data inventory: every field of every Candor model, classified once, next to its model.
+
+A model's module calls :func:`declare` right after the class. The declaration says how the model's rows
+belong to a person (or that they hold no personal data), and classifies each concrete field as
+:class:`Personal` (category, purpose, retention, whether the person may correct it, how it appears in
+their export, the clauses it serves) or :class:`NotPersonal` (with a reason where the field looks
+personal). The policy's "what we collect" table, the API's inventory, and the system check that refuses
+an unclassified field all read this one registry.
+
+Kept free of model imports, so any models module can import it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from django.db import models
+
+Export = Literal["value", "metadata", "omitted"]
+
+
+@dataclass(frozen=True)
+class Personal:
+    category: str  # e.g. "contact.email": a dotted family and kind
+    purpose: str
+    retention: str  # in words, for people; the sweep's rule sits on the declaration
+    clauses: tuple[str, ...]
+    correctable: bool = False
+    export: Export = "value"  # "metadata": described but not given (a password hash); "omitted": never
+
+
+@dataclass(frozen=True)
+class NotPersonal:
+    reason: str = ""
+
+
+Classification = Personal | NotPersonal
+
+
+@dataclass(frozen=True)
+class Declaration:
+    model: type[models.Model]
+    # The path from a row to the account it belongs to: "self" for the account itself, a field name
+    # ("user", "owner") or a Django lookup path ("model__owner"). None: the rows hold no personal data.
+    belongs_to: str | None
+    fields: dict[str, Classification] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return str(self.model._meta.label)
+
+    def personal_fields(self) -> dict[str, Personal]:
+        return {name: c for name, c in self.fields.items() if isinstance(c, Personal)}
+
+
+_REGISTRY: dict[str, Declaration] = {}
+
+# Names and kinds of field that suggest personal data: classifying one as not personal needs a reason.
+LOOKS_PERSONAL = re.compile(r"(^|_)(e?mail|ip|ip_address|phone|address|name|username|birth|dob)($|_)")
+
+
+def looks_personal(model_field: models.Field[Any, Any]) -> bool:
+    if isinstance(model_field, models.EmailField | models.GenericIPAddressField):
+        return True
+    return bool(LOOKS_PERSONAL.search(model_field.name))
+
+
+def declare(
+    model: type[models.Model],
+    *,
+    belongs_to: str | None,
+    fields: dict[str, Classification],
+    note: str = "",
+) -> type[models.Model]:
+    declaration = Declaration(model=model, belongs_to=belongs_to, fields=dict(fields), note=note)
+    _REGISTRY[declaration.label] = declaration
+    return model
+
+
+def declaration_for(model: type[models.Model]) -> Declaration | None:
+    return _REGISTRY.get(str(model._meta.label))
+
+
+def declarations() -> list[Declaration]:
+    return sorted(_REGISTRY.values(), key=lambda d: d.label)
+
+
+def forget(model: type[models.Model]) -> None:
+    """For tests that declare throw-away models."""
+    _REGISTRY.pop(str(model._meta.label), None)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the "what we collect" table."""
+
+    model: str
+    field: str
+    category: str
+    purpose: str
+    retention: str
+    correctable: bool
+    export: Export
+    clauses: tuple[str, ...]
+
+
+def rows() -> list[Row]:
+    found = []
+    for declaration in declarations():
+        for name, item in declaration.personal_fields().items():
+            found.append(
+                Row(
+                    model=declaration.label,
+                    field=name,
+                    category=item.category,
+                    purpose=item.purpose,
+                    retention=item.retention,
+                    correctable=item.correctable,
+                    export=item.export,
+                    clauses=item.clauses,
+                )
+            )
+    return sorted(found, key=lambda r: (r.category, r.model, r.field))
