@@ -173,6 +173,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = 60 * 60  # one hour
+UNVERIFIED_ACCOUNT_DAYS = env.integer("CANDOR_UNVERIFIED_ACCOUNT_DAYS", 7, minimum=1)
 VERIFICATION_TTL_HOURS = env.integer("CANDOR_VERIFICATION_TTL_HOURS", 48, minimum=1, maximum=24 * 30)
 LOGIN_FAILURES_PER_ACCOUNT = env.integer("CANDOR_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env.integer("CANDOR_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from candor.accounts.validators import validate_username
-from candor.privacy.inventory import NotPersonal, Personal, declare
+from candor.privacy.inventory import NotPersonal, Personal, Sweep, declare
 
 
 class UserManager(BaseUserManager["User"]):
@@ -143,6 +143,15 @@ KEEP_WHILE_ACCOUNT = "while the account exists; deleted with it"
 declare(
     User,
     belongs_to="self",
+    sweeps=(
+        Sweep(
+            "accounts never confirmed",
+            field="date_joined",
+            days="UNVERIFIED_ACCOUNT_DAYS",
+            where={"email_verified": False},
+            before_delete="candor.hub.actions.forget_files_of_accounts",
+        ),
+    ),
     fields={
         "id": NotPersonal("a random identifier with no meaning outside Candor"),
         "username": Personal(
@@ -200,6 +209,10 @@ declare(
 declare(
     EmailConfirmation,
     belongs_to="user",
+    sweeps=(
+        Sweep("expired confirmation links", field="expires_at"),
+        Sweep("used confirmation links", field="used_at"),
+    ),
     fields={
         "id": NotPersonal(),
         "public_id": NotPersonal("a random identifier of the link"),
@@ -220,6 +233,7 @@ declare(
 declare(
     UserSession,
     belongs_to="user",
+    sweeps=(Sweep("expired sessions", field="expire_date"),),
     fields={
         "session_key": NotPersonal("a random secret kept only in the visitor's cookie and here"),
         "session_data": Personal(

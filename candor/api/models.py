@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from candor.privacy.inventory import NotPersonal, Personal, declare
+from candor.privacy.inventory import NotPersonal, Personal, Sweep, declare
 
 READ = "read"
 WRITE = "write"
@@ -51,6 +51,7 @@ class ApiToken(models.Model):
 declare(
     ApiToken,
     belongs_to="user",
+    sweeps=(Sweep("expired tokens", field="expires_at"), Sweep("revoked tokens", field="revoked_at")),
     fields={
         "id": NotPersonal("a random identifier of the token"),
         "user": NotPersonal("the link to the account the row belongs to"),

@@ -278,3 +278,13 @@ def delete_file(actor: User, model: MLModel, path: str) -> None:
     if model.is_public:
         listing_cache.bump()
     transaction.on_commit(partial(storage.delete, name))
+
+
+def forget_files_of_accounts(accounts: Any) -> None:
+    """Before accounts are deleted wholesale (the retention sweep): their stored files go too, once the
+    deletion commits. The rows themselves go with the accounts, by cascade."""
+    names = list(ModelFile.objects.filter(model__owner__in=accounts).values_list("blob", flat=True))
+    if MLModel.objects.filter(owner__in=accounts, visibility=Visibility.PUBLIC).exists():
+        listing_cache.bump()
+    for name in names:
+        transaction.on_commit(partial(storage.delete, name))

@@ -12,8 +12,9 @@ Kept free of model imports, so any models module can import it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.db import models
@@ -40,12 +41,29 @@ Classification = Personal | NotPersonal
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """A retention rule: rows whose ``field`` is more than ``days`` old (and match ``where``) are deleted.
+
+    ``days`` may name a setting, so an operator can change a retention period. ``before_delete`` names a
+    function (dotted path) given the queryset first, for what the rows' deletion cannot reach by itself
+    (files in storage).
+    """
+
+    rule: str
+    field: str
+    days: int | str = 0
+    where: dict[str, Any] = dataclasses.field(default_factory=dict)
+    before_delete: str = ""
+
+
+@dataclass(frozen=True)
 class Declaration:
     model: type[models.Model]
     # The path from a row to the account it belongs to: "self" for the account itself, a field name
     # ("user", "owner") or a Django lookup path ("model__owner"). None: the rows hold no personal data.
     belongs_to: str | None
-    fields: dict[str, Classification] = field(default_factory=dict)
+    fields: dict[str, Classification] = dataclasses.field(default_factory=dict)
+    sweeps: tuple[Sweep, ...] = ()
     note: str = ""
 
     @property
@@ -73,9 +91,12 @@ def declare(
     *,
     belongs_to: str | None,
     fields: dict[str, Classification],
+    sweeps: tuple[Sweep, ...] = (),
     note: str = "",
 ) -> type[models.Model]:
-    declaration = Declaration(model=model, belongs_to=belongs_to, fields=dict(fields), note=note)
+    declaration = Declaration(
+        model=model, belongs_to=belongs_to, fields=dict(fields), sweeps=sweeps, note=note
+    )
     _REGISTRY[declaration.label] = declaration
     return model
 

@@ -14,6 +14,11 @@ class Command(BaseCommand):
         parser.add_argument("--burst", action="store_true", help="Run the queued tasks, then exit.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options["burst"]:
+            # The daily retention sweep: run once now; each run schedules the next a day later.
+            from candor.privacy.tasks import daily_sweep
+
+            daily_sweep.enqueue()
         if settings.REDIS_URL:
             worker_args = ["default", "--with-scheduler", "--job-class", "django_tasks_rq.backend.Job"]
             if options["burst"]:

@@ -1,0 +1,29 @@
+"""The daily retention sweep, as a background task that schedules its next run when it finishes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.tasks import task
+from django.utils import timezone
+
+from candor.privacy import retention
+
+logger = logging.getLogger("candor.privacy")
+INTERVAL = timedelta(days=1)
+
+
+@task()
+def daily_sweep() -> int:
+    try:
+        outcomes = retention.sweep()
+        removed = sum(o.count for o in outcomes)
+        logger.info("retention sweep removed %d rows", removed)
+        return removed
+    finally:
+        schedule_next()
+
+
+def schedule_next() -> None:
+    daily_sweep.using(run_after=timezone.now() + INTERVAL).enqueue()

@@ -1,0 +1,123 @@
+"""Retention (clause C3): each rule of the inventory, with time moved forward."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+
+from candor.accounts import actions as account_actions
+from candor.accounts.models import EmailConfirmation, User, UserSession
+from candor.api.actions import create_token, revoke_token
+from candor.api.models import ApiToken
+from candor.hub import actions as hub_actions
+from candor.privacy import inventory, retention
+from tests.conftest import PASSWORD, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def later(**delta: float):
+    return timezone.now() + timedelta(**delta)
+
+
+def by_rule(outcomes) -> dict[str, int]:
+    return {o.rule: o.count for o in outcomes}
+
+
+def test_every_rule_is_reported_even_when_nothing_is_due() -> None:
+    rules = {rule.rule for d in inventory.declarations() for rule in d.sweeps}
+    assert set(by_rule(retention.sweep())) == rules
+    assert {
+        "expired sessions",
+        "accounts never confirmed",
+        "expired tokens",
+        "revoked tokens",
+        "expired confirmation links",
+        "used confirmation links",
+    } <= rules
+
+
+def test_unconfirmed_accounts_go_after_seven_days_with_their_files(
+    settings, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    lazy = make_user("lazy", verified=False)
+    keeper = make_user("keeper", verified=True)
+    model = hub_actions.create_model(lazy, name="draft")
+    blob = hub_actions.add_file(lazy, model, "w.bin", [b"123"]).blob.name
+    assert by_rule(retention.sweep(now=later(days=6)))["accounts never confirmed"] == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = by_rule(retention.sweep(now=later(days=7, minutes=1)))
+    assert outcome["accounts never confirmed"] == 1
+    assert not User.objects.filter(pk=lazy.pk).exists() and User.objects.filter(pk=keeper.pk).exists()
+    assert not default_storage.exists(blob)
+
+
+def test_retention_period_is_a_setting(settings) -> None:
+    settings.UNVERIFIED_ACCOUNT_DAYS = 2
+    make_user("brief", verified=False)
+    assert by_rule(retention.sweep(now=later(days=2, minutes=1)))["accounts never confirmed"] == 1
+
+
+def test_confirmation_links_go_once_expired_or_used(owner: User) -> None:
+    owner.email_verified = False
+    owner.save()
+    account_actions.resend_verification(owner)  # one live link
+    account_actions.resend_verification(owner)  # replaces it: the first is now "used"
+    assert by_rule(retention.sweep())["used confirmation links"] == 1
+    assert EmailConfirmation.objects.count() == 1
+    assert by_rule(retention.sweep(now=later(hours=49)))["expired confirmation links"] == 1
+    assert not EmailConfirmation.objects.exists()
+
+
+def test_expired_sessions_go(owner: User) -> None:
+    client = Client()
+    client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert UserSession.objects.filter(user=owner).count() == 1
+    assert by_rule(retention.sweep(now=later(days=13)))["expired sessions"] == 0
+    assert by_rule(retention.sweep(now=later(days=15)))["expired sessions"] == 1
+    assert not UserSession.objects.exists()
+
+
+def test_expired_and_revoked_tokens_go(owner: User) -> None:
+    create_token(owner, name="short", scopes=["read"], expires_in_days=1)
+    revoked, _ = create_token(owner, name="gone", scopes=["read"])
+    create_token(owner, name="forever", scopes=["read"])
+    revoke_token(owner, str(revoked.pk))
+    outcome = by_rule(retention.sweep(now=later(days=1, minutes=1)))
+    assert (outcome["expired tokens"], outcome["revoked tokens"]) == (1, 1)
+    assert list(ApiToken.objects.values_list("name", flat=True)) == ["forever"]
+
+
+def test_dry_run_deletes_nothing_and_the_command_reports(owner: User, capsys) -> None:
+    make_user("idle", verified=False)
+    User.objects.filter(username="idle").update(date_joined=timezone.now() - timedelta(days=8))
+    call_command("privacy", "sweep", "--dry-run")
+    out = capsys.readouterr().out
+    assert "accounts never confirmed: would remove 1" in out and "Dry run: nothing deleted" in out
+    assert User.objects.filter(username="idle").exists()
+    call_command("privacy", "sweep")
+    out = capsys.readouterr().out
+    assert "accounts never confirmed: removed 1" in out and out.strip().splitlines()[-1].startswith("Done. ")
+    assert not User.objects.filter(username="idle").exists()
+
+
+def test_daily_task_sweeps_and_schedules_the_next_run(settings) -> None:
+    from tests.conftest import use_task_backend
+
+    use_task_backend(settings, "django_tasks_db.DatabaseBackend")
+    from django_tasks_db.models import DBTaskResult
+
+    from candor.privacy.tasks import daily_sweep
+
+    make_user("old", verified=False)
+    User.objects.filter(username="old").update(date_joined=timezone.now() - timedelta(days=9))
+    daily_sweep.call()
+    assert not User.objects.filter(username="old").exists()
+    queued = DBTaskResult.objects.filter(task_path="candor.privacy.tasks.daily_sweep").get()
+    assert queued.run_after is not None and queued.run_after > later(hours=23)
