@@ -6,13 +6,17 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import HttpRequest
 from ninja import Path, Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
+from candor.accounts import actions as account_actions
 from candor.api import actions as token_actions
 from candor.api.auth import person
+from candor.api.errors import ApiError
 from candor.api.models import ApiToken
 from candor.api.schemas import SOME_TEXT, Encodable, WholeNumber, openapi, responses
 from candor.hub import actions as hub_actions
@@ -118,6 +122,58 @@ def update_me(request: HttpRequest, payload: MePatch) -> dict[str, Any]:
         person(request), visible=payload.profile_visible, indexable=payload.profile_indexable
     )
     return _me(request)
+
+
+# Django's email validator, for plain ASCII addresses, as a pattern (the schema then promises only what
+# the server accepts): a dot-atom local part, and host labels ending in a 2 to 63 letter top level.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+EMAIL_PATTERN = (
+    rf"^{_ATOM}(?:\.{_ATOM})*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}}$"
+)
+# How a refused change answers: a wrong password is a refusal of this caller, the same address a conflict.
+_STATUS = {"wrong_password": 403, "same_email": 409}
+
+
+class EmailChangeIn(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
+    password: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class AcceptedOut(Schema):
+    message: str
+
+
+@router.post(
+    "/me/email",
+    response=responses({202: AcceptedOut}),
+    openapi_extra=openapi(),
+    summary="Change your email address (confirmed by a link sent to the new address)",
+)
+def change_email(request: HttpRequest, payload: EmailChangeIn) -> Status[dict[str, str]]:
+    """The same rules as the settings page: the password again, then a link to the new address; the old
+    address is told. The account keeps its address until the link is opened."""
+    try:
+        validate_email(payload.email)
+        account_actions.request_email_change(
+            person(request), password=payload.password, new_email=payload.email
+        )
+    except ValidationError:
+        raise ApiError(
+            "Some fields are not valid.",
+            code="invalid_fields",
+            status=422,
+            fields={"email": ["Enter a valid email address."]},
+        ) from None
+    except account_actions.AccountError as error:
+        raise ApiError(
+            error.message,
+            code=error.code,
+            status=_STATUS.get(error.code, 422),
+            fields={error.field or "email": [error.message]},
+        ) from None
+    return Status(202, {"message": "A confirmation link is on its way to the new address."})
 
 
 @router.post(

@@ -122,7 +122,7 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
     }
     error_ref = {"$ref": "#/components/schemas/ErrorOut"}
     operations = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 16  # models and files 8, me and tokens 7, privacy inventory 1
+    assert len(operations) == 17  # models and files 8, me and tokens 8, privacy inventory 1
     for path, method, operation in operations:
         assert {"BearerAuth": []} in operation["security"], (path, method)
         statuses = {int(status) for status in operation["responses"]}

@@ -187,3 +187,36 @@ def test_a_token_outranks_the_session(owner: User, member: User) -> None:
     client.force_login(member)
     assert Api(token_for(owner), client=client).get("/me").json()["username"] == "alice"
     assert_error(Api("cnd_" + "x" * 40, client=client).get("/me"), 401, "invalid_token")
+
+
+def test_email_change_through_the_api_needs_the_password_and_a_link(owner, mailbox) -> None:
+    from candor.accounts.models import User
+    from tests.api.conftest import Api, token_for
+    from tests.conftest import PASSWORD
+
+    api = Api(token_for(owner, "read", "write"))
+    wrong = api.client.post(
+        "/api/v1/me/email",
+        {"email": "alice.api@example.org", "password": "nope"},
+        content_type="application/json",
+        headers=api.headers,
+    )
+    assert wrong.status_code == 403 and wrong.json()["error"]["fields"]["password"]
+    bad = api.client.post(
+        "/api/v1/me/email",
+        {"email": "not@an@address", "password": PASSWORD},
+        content_type="application/json",
+        headers=api.headers,
+    )
+    assert bad.status_code == 422
+    ok = api.client.post(
+        "/api/v1/me/email",
+        {"email": "alice.api@example.org", "password": PASSWORD},
+        content_type="application/json",
+        headers=api.headers,
+    )
+    assert ok.status_code == 202
+    assert User.objects.get(pk=owner.pk).email == "alice@example.org"  # until the link is opened
+    link = mailbox.link_to("alice.api@example.org")
+    assert "/accounts/verify/" in link
+    assert "new email address" in mailbox.body(mailbox.last_to("alice@example.org"))
