@@ -121,3 +121,15 @@ def test_daily_task_sweeps_and_schedules_the_next_run(settings) -> None:
     assert not User.objects.filter(username="old").exists()
     queued = DBTaskResult.objects.filter(task_path="candor.privacy.tasks.daily_sweep").get()
     assert queued.run_after is not None and queued.run_after > later(hours=23)
+
+
+def test_a_restarted_worker_does_not_start_a_second_daily_chain(settings) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from candor.privacy.tasks import ensure_scheduled
+    from tests.conftest import use_task_backend
+
+    use_task_backend(settings, "django_tasks_db.DatabaseBackend")
+    assert ensure_scheduled() is True
+    assert ensure_scheduled() is False  # the first run is still waiting
+    assert DBTaskResult.objects.filter(task_path="candor.privacy.tasks.daily_sweep").count() == 1

@@ -15,10 +15,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["burst"]:
-            # The daily retention sweep: run once now; each run schedules the next a day later.
-            from candor.privacy.tasks import daily_sweep
+            # The daily retention sweep: each run schedules the next a day later.
+            from candor.privacy.tasks import ensure_scheduled
 
-            daily_sweep.enqueue()
+            ensure_scheduled()
         if settings.REDIS_URL:
             worker_args = ["default", "--with-scheduler", "--job-class", "django_tasks_rq.backend.Job"]
             if options["burst"]:
