@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -20,6 +23,25 @@ from django.test import Client
 from candor.accounts.models import User
 
 PASSWORD = "correct-horse-battery-staple-9"
+ROOT = Path(__file__).resolve().parent.parent
+# Never inherited by a `candor` process a test starts: each names its own database, cache and settings.
+_NOT_INHERITED = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CANDOR_REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+
+
+def run_candor(
+    args: list[str], tmp_path: Path, env: dict[str, str] | None = None, timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m candor ARGS` with a data folder in tmp_path and only the environment given."""
+    full_env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
+    full_env |= {"CANDOR_DATA_DIR": str(tmp_path / "data"), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "candor", *args],
+        env=full_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def use_task_backend(settings: object, backend: str) -> None:

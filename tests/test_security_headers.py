@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,10 +10,9 @@ from django.test import Client
 from django.urls import reverse
 
 from candor.accounts.models import User
+from tests.conftest import run_candor
 
 pytestmark = pytest.mark.django_db
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def csp_directives(header: str) -> dict[str, list[str]]:
@@ -158,25 +154,8 @@ PRODUCTION_ENV = {
 }
 
 
-def run_candor(
-    args: list[str], env: dict[str, str], tmp_path: Path, **kw
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "CANDOR_DATA_DIR": str(tmp_path / "data"), **env}
-    full_env.pop("DJANGO_SETTINGS_MODULE", None)
-    full_env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "candor", *args],
-        env=full_env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        **kw,
-    )
-
-
 def test_check_deploy_is_silent_with_production_settings(tmp_path: Path) -> None:
-    result = run_candor(["check", "--deploy", "--fail-level", "WARNING"], PRODUCTION_ENV, tmp_path)
+    result = run_candor(["check", "--deploy", "--fail-level", "WARNING"], tmp_path, PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
     assert "WARNING" not in result.stdout + result.stderr
@@ -198,9 +177,9 @@ plain = client.get("/", secure=False)
 out["redirect"] = [plain.status_code, plain.headers.get("Location")]
 print(json.dumps(out))
 """
-    collected = run_candor(["collectstatic", "--noinput", "-v0"], PRODUCTION_ENV, tmp_path)
+    collected = run_candor(["collectstatic", "--noinput", "-v0"], tmp_path, PRODUCTION_ENV)
     assert collected.returncode == 0, collected.stderr
-    result = run_candor(["shell", "-c", script], PRODUCTION_ENV, tmp_path)
+    result = run_candor(["shell", "-c", script], tmp_path, PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
     home = out["/"]["headers"]

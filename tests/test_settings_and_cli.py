@@ -17,26 +17,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from candor.env import Env
+from tests.conftest import ROOT, run_candor
 
-ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
-def candor(
-    args: list[str], tmp_path: Path, env: dict[str, str] | None = None, timeout: int = 120
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "CANDOR_DATA_DIR": str(tmp_path / "data"), **(env or {})}
-    for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CANDOR_REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"):
-        if name not in (env or {}):
-            full_env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "-m", "candor", *args],
-        env=full_env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def free_port() -> int:
@@ -105,7 +88,7 @@ class TestEnv:
     ],
 )
 def test_a_malformed_variable_stops_start_up_and_is_named(tmp_path: Path, name: str, value: str) -> None:
-    result = candor(["check"], tmp_path, {name: value})
+    result = run_candor(["check"], tmp_path, {name: value})
     assert result.returncode == 2
     assert name in result.stderr and "configuration error" in result.stderr
     assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
@@ -113,14 +96,14 @@ def test_a_malformed_variable_stops_start_up_and_is_named(tmp_path: Path, name: 
 
 def test_production_needs_https_and_an_email_server(tmp_path: Path) -> None:
     base = {"CANDOR_PRODUCTION": "1", "CANDOR_SECRET_KEY": "s" * 60}
-    result = candor(["check"], tmp_path, {**base, "CANDOR_WEBSITE_URL": "https://m.example.org"})
+    result = run_candor(["check"], tmp_path, {**base, "CANDOR_WEBSITE_URL": "https://m.example.org"})
     assert result.returncode == 2 and "CANDOR_EMAIL_URL" in result.stderr
-    result = candor(["check"], tmp_path, {**base, "CANDOR_EMAIL_URL": "smtp://mail.example.org"})
+    result = run_candor(["check"], tmp_path, {**base, "CANDOR_EMAIL_URL": "smtp://mail.example.org"})
     assert result.returncode == 2 and "CANDOR_WEBSITE_URL" in result.stderr
 
 
 def test_embedded_default_makes_a_private_secret_and_a_wal_database(tmp_path: Path) -> None:
-    result = candor(["demo", "--no-serve"], tmp_path)
+    result = run_candor(["demo", "--no-serve"], tmp_path)
     assert result.returncode == 0, result.stderr
     data = tmp_path / "data"
     assert (data / "secret_key").stat().st_mode & 0o777 == 0o600
@@ -130,18 +113,18 @@ def test_embedded_default_makes_a_private_secret_and_a_wal_database(tmp_path: Pa
         "names = ('journal_mode', 'synchronous', 'secure_delete')\n"
         "print([c.execute(f'PRAGMA {p}').fetchone()[0] for p in names])"
     )
-    result = candor(["shell", "-c", script], tmp_path)
+    result = run_candor(["shell", "-c", script], tmp_path)
     assert result.stdout.strip().splitlines()[-1] == "['wal', 1, 1]"
 
 
 def test_demo_prints_accounts_and_is_idempotent(tmp_path: Path) -> None:
-    first = candor(["demo", "--no-serve"], tmp_path)
+    first = run_candor(["demo", "--no-serve"], tmp_path)
     assert first.returncode == 0, first.stderr
     for name, password in (("alice", "violet-harbour-71"), ("bob", "copper-lantern-52")):
         assert name in first.stdout and password in first.stdout
-    second = candor(["demo", "--no-serve"], tmp_path)
+    second = run_candor(["demo", "--no-serve"], tmp_path)
     assert second.returncode == 0 and "already there" in second.stdout and "[created]" not in second.stdout
-    listed = candor(
+    listed = run_candor(
         [
             "shell",
             "-c",
@@ -163,11 +146,11 @@ SEND_RESET = (
 
 
 def test_database_queue_worker_sends_the_email(tmp_path: Path) -> None:
-    assert candor(["demo", "--no-serve"], tmp_path).returncode == 0
-    queued = candor(["shell", "-c", SEND_RESET], tmp_path)
+    assert run_candor(["demo", "--no-serve"], tmp_path).returncode == 0
+    queued = run_candor(["shell", "-c", SEND_RESET], tmp_path)
     assert queued.returncode == 0, queued.stderr
     assert not list((tmp_path / "data" / "mail").glob("*.log")), "nothing is sent before a worker runs"
-    worked = candor(["worker", "--burst"], tmp_path)
+    worked = run_candor(["worker", "--burst"], tmp_path)
     assert worked.returncode == 0, worked.stderr
     sent = "".join(p.read_text() for p in (tmp_path / "data" / "mail").glob("*.log"))
     assert "alice@demo.candor.localhost" in sent and "/accounts/password-reset/" in sent
@@ -189,15 +172,15 @@ def test_redis_mode_queues_on_rq_and_caches_in_redis(tmp_path: Path) -> None:
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     env = {"CANDOR_REDIS_URL": REDIS_URL}
-    assert candor(["demo", "--no-serve"], tmp_path, env).returncode == 0
-    queued = candor(["shell", "-c", SEND_RESET], tmp_path, env)
+    assert run_candor(["demo", "--no-serve"], tmp_path, env).returncode == 0
+    queued = run_candor(["shell", "-c", SEND_RESET], tmp_path, env)
     assert queued.returncode == 0, queued.stderr
     assert any(b"rq:" in key for key in client.keys("*")), "the task went to RQ"
-    worked = candor(["worker", "--burst"], tmp_path, env)
+    worked = run_candor(["worker", "--burst"], tmp_path, env)
     assert worked.returncode == 0, worked.stderr
     sent = "".join(p.read_text() for p in (tmp_path / "data" / "mail").glob("*.log"))
     assert "/accounts/password-reset/" in sent
-    cached = candor(
+    cached = run_candor(
         ["shell", "-c", "from django.core.cache import cache; cache.set('probe', 41)"], tmp_path, env
     )
     assert cached.returncode == 0
@@ -221,8 +204,8 @@ def test_smtp_server_receives_the_email(tmp_path: Path) -> None:
     controller.start()
     try:
         env = {"CANDOR_EMAIL_URL": f"smtp://127.0.0.1:{port}", "CANDOR_TASKS_IMMEDIATE": "1"}
-        assert candor(["demo", "--no-serve"], tmp_path, env).returncode == 0
-        result = candor(["shell", "-c", SEND_RESET], tmp_path, env)
+        assert run_candor(["demo", "--no-serve"], tmp_path, env).returncode == 0
+        result = run_candor(["shell", "-c", SEND_RESET], tmp_path, env)
         assert result.returncode == 0, result.stderr
     finally:
         controller.stop()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,8 +13,8 @@ from candor.accounts.models import User
 from candor.privacy import inventory
 from candor.privacy.checks import candor_models, check_inventory, check_models
 from candor.privacy.inventory import NotPersonal, Personal, declare
+from tests.conftest import run_candor
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 CLASSIFIED = Personal("contact.phone", "to test", "never kept", ("C1",), correctable=True)
 
 
@@ -121,14 +118,7 @@ def test_check_command_fails_on_an_unclassified_field(tmp_path: Path) -> None:
         "from django.core.management import call_command\n"
         "call_command('check')\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "candor", "shell", "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "CANDOR_DATA_DIR": str(tmp_path / "data")},
-    )
+    result = run_candor(["shell", "-c", script], tmp_path)
     assert result.returncode != 0
     assert "hub.MLModel.summary is not classified" in result.stderr + result.stdout
 

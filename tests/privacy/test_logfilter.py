@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from candor.privacy.logfilter import RedactPersonalData, redact
+from tests.conftest import run_candor
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 TOKEN = "cnd_" + "A1b2C3d4" * 5
 
 
@@ -61,14 +60,7 @@ def test_every_configured_handler_redacts(tmp_path: Path) -> None:
         "from django.conf import settings\n"
         "assert all('redact' in h.get('filters', []) for h in settings.LOGGING['handlers'].values())\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "candor", "shell", "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "CANDOR_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path)},
-    )
+    result = run_candor(["shell", "-c", script], tmp_path, {"HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert "failed for [email] at [ip] with [token]" in result.stderr
     for value in ("dave@example.org", "192.0.2.9", TOKEN):
