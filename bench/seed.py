@@ -26,7 +26,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
-from candor.accounts.models import User
+from candor.accounts.models import User, email_index
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS
 from candor.hub.models import MLModel, Tag
 
@@ -52,6 +52,7 @@ def main() -> None:
                 User(
                     username=f"bench{i}",
                     email=f"bench{i}@bench.invalid",
+                    email_index=email_index(f"bench{i}@bench.invalid"),
                     password=password,
                     email_verified=True,
                 )

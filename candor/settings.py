@@ -8,9 +8,12 @@ emails on local disk, all under one data folder. The README's settings table lis
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import secrets
+import sys
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -58,6 +61,69 @@ if not SECRET_KEY:
     SECRET_KEY = _private_file(DATA_DIR / "secret_key", secrets.token_urlsafe(64))
 elif len(SECRET_KEY) < 50:
     raise env.error("CANDOR_SECRET_KEY", "at least 50 characters")
+
+# --- Encryption keys (clauses C18, C25) ------------------------------------------------------------
+# Master keys wrap each account's data key; the blind-index key makes the keyed hashes that let Candor
+# find an account by email without storing the address in clear. Both come from the environment; on
+# the embedded default they are generated into the data folder (owner-only) the first time.
+_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_MASTER_KEYS_FORMAT = "a comma-separated list of id:key pairs, each key 32 random bytes in URL-safe base64"
+
+
+def _decode_key(text: str) -> bytes | None:
+    try:
+        raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except (ValueError, binascii.Error):
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def _new_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+def _master_keys(text: str, name: str) -> dict[str, bytes]:
+    keys: dict[str, bytes] = {}
+    for item in re.split(r"[,\s]+", text.strip()):
+        key_id, _, encoded = item.partition(":")
+        key = _decode_key(encoded)
+        if not _KEY_ID.match(key_id) or key is None or key_id in keys:
+            raise env.error(name, _MASTER_KEYS_FORMAT)
+        keys[key_id] = key
+    if not keys:
+        raise env.error(name, _MASTER_KEYS_FORMAT)
+    return keys
+
+
+def _generated(path: Path, make: str) -> str:
+    existed = path.exists()
+    value = _private_file(path, make)
+    if not existed:
+        print(  # said once, to the operator who starts Candor
+            f"Candor generated a key in {path} (readable by this user only). Keep a copy apart from "
+            "the database backups: without it no personal data in them can be read.",
+            file=sys.stderr,
+        )
+    return value
+
+
+_master_keys_text = env.text("CANDOR_MASTER_KEYS", "")
+_index_key_text = env.text("CANDOR_BLIND_INDEX_KEY", "")
+if PRODUCTION and not (_master_keys_text and _index_key_text):
+    raise ImproperlyConfigured(
+        f"{'CANDOR_MASTER_KEYS' if not _master_keys_text else 'CANDOR_BLIND_INDEX_KEY'} is required when "
+        "CANDOR_PRODUCTION is on: keys are never generated in production (see the README)."
+    )
+if _master_keys_text:
+    # The first key wraps new data keys; the others only unwrap, until `candor privacy rewrap` has run.
+    MASTER_KEYS = _master_keys(_master_keys_text, "CANDOR_MASTER_KEYS")
+else:
+    _key_file = DATA_DIR / "master_keys"
+    MASTER_KEYS = _master_keys(_generated(_key_file, f"local1:{_new_key()}"), f"the key file {_key_file}")
+_index_key = _decode_key(_index_key_text or _generated(DATA_DIR / "blind_index_key", _new_key()))
+if _index_key is None:
+    raise env.error("CANDOR_BLIND_INDEX_KEY", "32 random bytes in URL-safe base64")
+BLIND_INDEX_KEY = _index_key
 
 _website_host = urlsplit(WEBSITE_URL).hostname or "127.0.0.1"
 ALLOWED_HOSTS = env.items("CANDOR_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", _website_host])
@@ -174,6 +240,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 PASSWORD_RESET_TIMEOUT = 60 * 60  # one hour
 UNVERIFIED_ACCOUNT_DAYS = env.integer("CANDOR_UNVERIFIED_ACCOUNT_DAYS", 7, minimum=1)
+EXPORT_TTL_DAYS = env.integer("CANDOR_EXPORT_TTL_DAYS", 7, minimum=1)
+SECURITY_EVENT_DAYS = env.integer("CANDOR_SECURITY_EVENT_DAYS", 30, minimum=1, maximum=365)
 VERIFICATION_TTL_HOURS = env.integer("CANDOR_VERIFICATION_TTL_HOURS", 48, minimum=1, maximum=24 * 30)
 LOGIN_FAILURES_PER_ACCOUNT = env.integer("CANDOR_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env.integer("CANDOR_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
@@ -306,5 +374,21 @@ LOGGING = {
     "filters": {"redact": {"()": "candor.privacy.logfilter.RedactPersonalData"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # Django's own handlers for these (the development server's request lines, mail to admins)
+        # would bypass the filter: their records go to the root's handlers instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
+# Optionally also to a file (rotated by logrotate: the handler reopens it when it is moved).
+LOG_FILE = env.text("CANDOR_LOG_FILE", "")
+if LOG_FILE:
+    LOGGING["handlers"]["file"] = {  # type: ignore[index]
+        "class": "logging.handlers.WatchedFileHandler",
+        "filename": LOG_FILE,
+        "formatter": "plain",
+        "filters": ["redact"],
+    }
+    LOGGING["root"]["handlers"].append("file")  # type: ignore[index]

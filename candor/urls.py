@@ -10,6 +10,12 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("privacy/", core_views.privacy_placeholder, name="privacy"),
     path("privacy/data/", privacy_views.data_inventory, name="privacy_data"),
+    path("settings/export/", privacy_views.export_page, name="privacy_export"),
+    path(
+        "settings/export/<str:public_id>/download/",
+        privacy_views.export_download,
+        name="privacy_export_download",
+    ),
     path("-/bare/", core_views.bare, name="bare"),
     path("robots.txt", robots_txt, name="robots"),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),

@@ -151,6 +151,8 @@ PRODUCTION_ENV = {
     "CANDOR_WEBSITE_URL": "https://models.example.org",
     "CANDOR_EMAIL_URL": "smtp://mailer:secret@mail.example.org:587?starttls",
     "CANDOR_SECRET_KEY": "k" * 20 + "-production-secret-key-for-the-test-suite-0123456789",
+    "CANDOR_MASTER_KEYS": "prod1:" + "A" * 43,
+    "CANDOR_BLIND_INDEX_KEY": "B" * 43,
 }
 
 

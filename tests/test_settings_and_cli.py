@@ -85,6 +85,11 @@ class TestEnv:
         ("CANDOR_CONTACT_EMAIL", "nobody"),
         ("CANDOR_SECRET_KEY", "too-short"),
         ("CANDOR_LOG_LEVEL", "LOUD"),
+        ("CANDOR_MASTER_KEYS", "hunter2"),
+        ("CANDOR_MASTER_KEYS", "k1:hunter2"),
+        ("CANDOR_MASTER_KEYS", f"k1:{'A' * 43},k1:{'B' * 43}"),
+        ("CANDOR_MASTER_KEYS", f"bad id!:{'A' * 43}"),
+        ("CANDOR_BLIND_INDEX_KEY", "hunter2"),
     ],
 )
 def test_a_malformed_variable_stops_start_up_and_is_named(tmp_path: Path, name: str, value: str) -> None:
@@ -94,19 +99,39 @@ def test_a_malformed_variable_stops_start_up_and_is_named(tmp_path: Path, name: 
     assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
 
 
+KEYS = {"CANDOR_MASTER_KEYS": f"m1:{'A' * 43}", "CANDOR_BLIND_INDEX_KEY": "B" * 43}
+
+
 def test_production_needs_https_and_an_email_server(tmp_path: Path) -> None:
-    base = {"CANDOR_PRODUCTION": "1", "CANDOR_SECRET_KEY": "s" * 60}
+    base = {"CANDOR_PRODUCTION": "1", "CANDOR_SECRET_KEY": "s" * 60, **KEYS}
     result = run_candor(["check"], tmp_path, {**base, "CANDOR_WEBSITE_URL": "https://m.example.org"})
     assert result.returncode == 2 and "CANDOR_EMAIL_URL" in result.stderr
     result = run_candor(["check"], tmp_path, {**base, "CANDOR_EMAIL_URL": "smtp://mail.example.org"})
     assert result.returncode == 2 and "CANDOR_WEBSITE_URL" in result.stderr
 
 
+def test_production_never_generates_keys(tmp_path: Path) -> None:
+    base = {
+        "CANDOR_PRODUCTION": "1",
+        "CANDOR_SECRET_KEY": "s" * 60,
+        "CANDOR_WEBSITE_URL": "https://m.example.org",
+        "CANDOR_EMAIL_URL": "smtp://mail.example.org",
+    }
+    for missing in KEYS:
+        present = {k: v for k, v in KEYS.items() if k != missing}
+        result = run_candor(["check"], tmp_path, {**base, **present})
+        assert result.returncode == 2 and f"{missing} is required" in result.stderr
+    assert not (tmp_path / "data" / "master_keys").exists()
+    assert run_candor(["check"], tmp_path, {**base, **KEYS}).returncode == 0
+
+
 def test_embedded_default_makes_a_private_secret_and_a_wal_database(tmp_path: Path) -> None:
     result = run_candor(["demo", "--no-serve"], tmp_path)
     assert result.returncode == 0, result.stderr
     data = tmp_path / "data"
-    assert (data / "secret_key").stat().st_mode & 0o777 == 0o600
+    for name in ("secret_key", "master_keys", "blind_index_key"):
+        assert (data / name).stat().st_mode & 0o777 == 0o600, name
+    assert f"generated a key in {data / 'master_keys'}" in result.stderr
     script = (
         "from django.db import connection\n"
         "c = connection.cursor()\n"

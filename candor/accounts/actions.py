@@ -16,10 +16,22 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from candor.accounts.models import EmailConfirmation, User, UserSession
+from candor.accounts import emails
+from candor.accounts.models import (
+    EmailConfirmation,
+    SecurityEvent,
+    User,
+    UserSession,
+    email_index,
+    identifier_lookup,
+    username_index,
+)
 from candor.accounts.tasks import send_account_email
 from candor.core.net import client_address
 from candor.core.throttle import login_limits
+from candor.core.useragent import browser_family
+from candor.privacy import erasure
+from candor.privacy.models import RetiredUsername
 
 
 class AccountError(Exception):
@@ -37,15 +49,34 @@ def _email(kind: str, user: User, confirmation: EmailConfirmation | None = None)
     transaction.on_commit(partial(send_account_email.enqueue, kind, str(user.pk), confirmation_id))
 
 
+def record_event(user: User | str, kind: str, request: HttpRequest | None) -> None:
+    """Add to the account's security history: when, the client address (encrypted), the browser family."""
+    user_id = user.pk if isinstance(user, User) else user
+    SecurityEvent.objects.create(
+        user_id=user_id,
+        kind=kind,
+        ip_address=client_address(request) if request is not None else "",
+        browser_family=browser_family(request.headers.get("User-Agent", "")) if request is not None else "",
+    )
+
+
+def security_events(user: User, limit: int = 50) -> list[SecurityEvent]:
+    return list(SecurityEvent.objects.filter(user=user).order_by("-created_at")[:limit])
+
+
 def email_in_use(email: str, *, exclude: User | None = None) -> User | None:
-    users = User.objects.filter(email__iexact=email.strip())
+    users = User.objects.filter(email_index=email_index(email))
     if exclude is not None:
         users = users.exclude(pk=exclude.pk)
     return users.first()
 
 
 def username_taken(username: str) -> bool:
-    return User.objects.filter(username__iexact=username).exists()
+    """Taken by an account, or once used by an account that was deleted (never given out again)."""
+    return (
+        User.objects.filter(username__iexact=username).exists()
+        or RetiredUsername.objects.filter(digest=username_index(username)).exists()
+    )
 
 
 def _new_confirmation(user: User, purpose: str, email: str) -> EmailConfirmation:
@@ -112,7 +143,7 @@ def find_confirmation(public_id: str, token: str) -> EmailConfirmation:
 
 
 @transaction.atomic
-def confirm_email(public_id: str, token: str) -> User:
+def confirm_email(public_id: str, token: str, request: HttpRequest | None = None) -> User:
     confirmation = find_confirmation(public_id, token)
     confirmation = EmailConfirmation.objects.select_for_update().get(pk=confirmation.pk)
     if confirmation.used_at is not None:
@@ -124,6 +155,7 @@ def confirm_email(public_id: str, token: str) -> User:
                 "This address is no longer available. Choose another in your settings.", code="email_taken"
             )
         user.email = confirmation.email
+        record_event(user, SecurityEvent.Kind.EMAIL_CHANGED, request)
     elif confirmation.email.lower() != user.email.lower():
         raise AccountError(
             "This link was for an address that is no longer on the account.", code="stale_link"
@@ -136,7 +168,9 @@ def confirm_email(public_id: str, token: str) -> User:
 
 
 @transaction.atomic
-def request_email_change(user: User, *, password: str, new_email: str) -> None:
+def request_email_change(
+    user: User, *, password: str, new_email: str, request: HttpRequest | None = None
+) -> None:
     """Start moving the account to a new address: needs the password, then proof of the new address.
 
     The old address is told at once, so a person whose session was hijacked learns of it. The account
@@ -144,6 +178,7 @@ def request_email_change(user: User, *, password: str, new_email: str) -> None:
     """
     if not user.check_password(password):
         raise AccountError("The password is not correct.", code="wrong_password", field="password")
+    record_event(user, SecurityEvent.Kind.EMAIL_CHANGE_REQUESTED, request)
     new_email = User.objects.normalize_email(new_email.strip())
     if new_email.lower() == user.email.lower():
         raise AccountError("This is already your address.", code="same_email", field="email")
@@ -175,7 +210,12 @@ def cancel_email_change(user: User) -> None:
 
 @transaction.atomic
 def change_password(
-    user: User, *, new_password: str, current_session_key: str | None, end_other_sessions: bool
+    user: User,
+    *,
+    new_password: str,
+    current_session_key: str | None,
+    end_other_sessions: bool,
+    request: HttpRequest | None = None,
 ) -> int:
     """Set a new password. Returns how many other sessions were ended.
 
@@ -198,6 +238,7 @@ def change_password(
                 data[HASH_SESSION_KEY] = new_hash
                 row.session_data = store.encode(data)
                 row.save(update_fields=["session_data"])
+    record_event(user, SecurityEvent.Kind.PASSWORD_CHANGED, request)
     _email("password-changed", user)
     return ended
 
@@ -224,18 +265,17 @@ def end_other_sessions(user: User, *, current_session_key: str | None) -> int:
     return ended
 
 
-def _account_key(identifier: str) -> str:
+def _account_key(identifier: str) -> tuple[str, object]:
     """What the per-account counter counts: the account if one matches, else the name as typed."""
     identifier = identifier.strip()
-    lookup = {"email__iexact": identifier} if "@" in identifier else {"username__iexact": identifier}
-    pk = User.objects.filter(**lookup).values_list("pk", flat=True).first()
-    return f"user:{pk}" if pk is not None else f"name:{identifier.lower()}"
+    pk = User.objects.filter(identifier_lookup(identifier)).values_list("pk", flat=True).first()
+    return (f"user:{pk}" if pk is not None else f"name:{identifier.lower()}"), pk
 
 
 def log_in(request: HttpRequest, *, identifier: str, password: str) -> User:
     """Check a username-or-email and password, with throttling per account and per client address."""
     per_account, per_address = login_limits()
-    account_key = _account_key(identifier)
+    account_key, account_id = _account_key(identifier)
     address = client_address(request)
     if per_account.exceeded(account_key) or per_address.exceeded(address):
         minutes = max(1, per_account.window // 60)
@@ -248,10 +288,34 @@ def log_in(request: HttpRequest, *, identifier: str, password: str) -> User:
     if user is None:
         per_account.hit(account_key)
         per_address.hit(address)
+        if account_id is not None:
+            record_event(str(account_id), SecurityEvent.Kind.SIGN_IN_FAILED, request)
         raise AccountError(
             "The username or email and password do not match an account. Check them and try again.",
             code="invalid_login",
         )
     per_account.reset(account_key)
     assert isinstance(user, User)
+    record_event(user, SecurityEvent.Kind.SIGN_IN, request)
     return user
+
+
+def delete_account(user: User, *, password: str, confirm: str) -> dict[str, int]:
+    """Delete the account permanently, now (see candor.privacy.erasure for the order of guarantees).
+
+    Needs the password and the username typed again. The receipt goes to the address that was on the
+    account; it is sent from here rather than through the task queue, because a queued task would have
+    to store the address that the deletion has just removed. Returns the rows deleted per model.
+    """
+    if not user.check_password(password):
+        raise AccountError("The password is not correct.", code="wrong_password", field="password")
+    if confirm.strip().lower() != user.username.lower():
+        raise AccountError(
+            "Type your username exactly to confirm that the account should be deleted.",
+            code="not_confirmed",
+            field="confirm",
+        )
+    address, username = user.email, user.username
+    outcome = erasure.erase_account(user.pk)
+    transaction.on_commit(partial(emails.send_deletion_receipt, address, username, outcome.rows))
+    return outcome.rows

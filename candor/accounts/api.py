@@ -131,7 +131,7 @@ EMAIL_PATTERN = (
     rf"^{_ATOM}(?:\.{_ATOM})*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}}$"
 )
 # How a refused change answers: a wrong password is a refusal of this caller, the same address a conflict.
-_STATUS = {"wrong_password": 403, "same_email": 409}
+_STATUS = {"wrong_password": 403, "same_email": 409, "not_confirmed": 422}
 
 
 class EmailChangeIn(Schema):
@@ -157,7 +157,7 @@ def change_email(request: HttpRequest, payload: EmailChangeIn) -> Status[dict[st
     try:
         validate_email(payload.email)
         account_actions.request_email_change(
-            person(request), password=payload.password, new_email=payload.email
+            person(request), password=payload.password, new_email=payload.email, request=request
         )
     except ValidationError:
         raise ApiError(
@@ -174,6 +174,83 @@ def change_email(request: HttpRequest, payload: EmailChangeIn) -> Status[dict[st
             fields={error.field or "email": [error.message]},
         ) from None
     return Status(202, {"message": "A confirmation link is on its way to the new address."})
+
+
+class DeleteIn(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    password: Annotated[str, Field(min_length=1, max_length=4096)]
+    confirm: Annotated[str, Field(min_length=1, max_length=39)] = Field(
+        description="Your username, typed again: the explicit confirmation."
+    )
+
+
+class DeletedOut(Schema):
+    deleted: bool
+    records: int = Field(description="How many stored records of the account were deleted.")
+    message: str
+
+
+@router.delete(
+    "/me",
+    response=responses({200: DeletedOut}),
+    openapi_extra=openapi(),
+    summary="Delete your account permanently (needs the password and your username)",
+)
+def delete_me(request: HttpRequest, payload: DeleteIn) -> dict[str, Any]:
+    """At once and for good: the account's data key is destroyed, then every row and file of it. A
+    receipt goes to the address the account had. The token used for this call stops working with it."""
+    try:
+        rows = account_actions.delete_account(
+            person(request), password=payload.password, confirm=payload.confirm
+        )
+    except account_actions.AccountError as error:
+        raise ApiError(
+            error.message,
+            code=error.code,
+            status=_STATUS.get(error.code, 422),
+            fields={error.field or "password": [error.message]},
+        ) from None
+    return {
+        "deleted": True,
+        "records": sum(rows.values()),
+        "message": "The account is deleted. A receipt is on its way to the address it had.",
+    }
+
+
+class SecurityEventOut(Schema):
+    kind: str = Field(
+        description="sign_in, sign_in_failed, password_changed, password_reset, "
+        "email_change_requested, email_changed, token_created or export_requested."
+    )
+    created_at: datetime
+    ip_address: str = Field(description="The client address seen (stored encrypted); empty if none.")
+    browser_family: str = Field(description="The browser's family only, never the user-agent string.")
+
+
+class SecurityEventList(Schema):
+    items: list[SecurityEventOut]
+
+
+@router.get(
+    "/me/security-events",
+    response=responses({200: SecurityEventList}),
+    openapi_extra=openapi(),
+    summary="Your recent security events (kept 30 days by default)",
+)
+def list_security_events(request: HttpRequest) -> dict[str, Any]:
+    events = account_actions.security_events(person(request), limit=200)
+    return {
+        "items": [
+            {
+                "kind": event.kind,
+                "created_at": event.created_at,
+                "ip_address": event.ip_address or "",
+                "browser_family": event.browser_family,
+            }
+            for event in events
+        ]
+    }
 
 
 @router.post(
@@ -195,7 +272,11 @@ def set_all_visibility(request: HttpRequest, payload: VisibilityIn) -> dict[str,
 def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any]]:
     """The answer holds the token itself, once: only its SHA-256 is kept."""
     token, secret = token_actions.create_token(
-        person(request), name=payload.name, scopes=payload.scopes, expires_in_days=payload.expires_in_days
+        person(request),
+        name=payload.name,
+        scopes=payload.scopes,
+        expires_in_days=payload.expires_in_days,
+        request=request,
     )
     return Status(201, {**_token_out(token), "token": secret})
 

@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
-from candor.accounts.models import User
+from candor.accounts.models import User, identifier_lookup
 
 
 class UsernameOrEmailBackend(ModelBackend):
@@ -20,9 +20,7 @@ class UsernameOrEmailBackend(ModelBackend):
     ) -> User | None:
         if not username or password is None:
             return None
-        identifier = username.strip()
-        lookup = {"email__iexact": identifier} if "@" in identifier else {"username__iexact": identifier}
-        user = User.objects.filter(**lookup).first()
+        user = User.objects.filter(identifier_lookup(username)).first()
         if user is None:
             User().set_password(password)  # spend the same hashing time as a real check
             return None

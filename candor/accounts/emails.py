@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMessage
@@ -17,7 +19,10 @@ SUBJECTS = {
     "password-changed": "Your password was changed",
     "address-in-use": "Someone tried to use your email address",
     "password-reset": "Reset your password",
+    "export-ready": "Your data export is ready",
 }
+
+logger = logging.getLogger("candor.accounts")
 
 
 def absolute(path: str) -> str:
@@ -58,3 +63,20 @@ def send(kind: str, user_id: str, confirmation_id: int | None = None) -> None:
     body = render_to_string(f"accounts/email/{kind}.txt", context)
     subject = f"[{settings.PLATFORM_NAME}] {SUBJECTS[kind]}"
     EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [to]).send()
+
+
+def send_deletion_receipt(address: str, username: str, rows: dict[str, int]) -> None:
+    """The receipt of a permanent deletion, to the address the account had. Sent at once, never queued."""
+    context = {
+        "username": username,
+        "platform_name": settings.PLATFORM_NAME,
+        "website_url": settings.WEBSITE_URL,
+        "contact_email": settings.CONTACT_EMAIL,
+        "total": sum(rows.values()),
+    }
+    body = render_to_string("accounts/email/deletion-receipt.txt", context)
+    subject = f"[{settings.PLATFORM_NAME}] Your account has been deleted"
+    try:
+        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address]).send()
+    except Exception:  # the deletion stands; only its receipt is lost, and the log says so without names
+        logger.exception("the receipt of an account deletion could not be sent")

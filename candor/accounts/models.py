@@ -2,17 +2,36 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
 from django.contrib.sessions.base_session import AbstractBaseSession
-from django.db import models
+from django.core.validators import validate_email
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from candor.accounts.validators import validate_username
+from candor.privacy.crypto import EncryptedTextField, blind_index
 from candor.privacy.inventory import NotPersonal, Personal, Sweep, declare
+
+
+def email_index(email: str) -> str:
+    """The blind index of an address: what sign-in and "one account per address" compare."""
+    return blind_index("email", email)
+
+
+def username_index(username: str) -> str:
+    return blind_index("username", username)
+
+
+def identifier_lookup(identifier: str) -> models.Q:
+    """What "username or email" at sign-in matches: an address by its blind index, a name by value."""
+    identifier = identifier.strip()
+    if "@" in identifier:
+        return models.Q(email_index=email_index(identifier))
+    return models.Q(username__iexact=identifier)
 
 
 class UserManager(BaseUserManager["User"]):
@@ -34,7 +53,9 @@ class User(AbstractBaseUser):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # unique=True for Django's auth checks; the constraint below is what makes "Alice" and "alice" one name.
     username = models.CharField(max_length=39, unique=True, validators=[validate_username])
-    email = models.EmailField(max_length=254)
+    # Stored encrypted under the account's data key; found by its blind index, never by value.
+    email = EncryptedTextField(key_owner="pk", validators=[validate_email])
+    email_index = models.CharField(max_length=64, unique=True, editable=False)
     email_verified = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
@@ -52,11 +73,20 @@ class User(AbstractBaseUser):
     class Meta:
         constraints: ClassVar = [
             models.UniqueConstraint(Lower("username"), name="accounts_user_username_ci_unique"),
-            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
         ]
 
     def __str__(self) -> str:
         return self.username
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email_index = email_index(self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_index"}
+        # One transaction, so that a new account's data key (made while its email is encrypted) and
+        # the account's row are committed together.
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
 
     @property
     def can_publish(self) -> bool:
@@ -89,7 +119,7 @@ class EmailConfirmation(models.Model):
     public_id = models.CharField(max_length=22, unique=True, default=_new_public_id)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="email_confirmations")
     purpose = models.CharField(max_length=10, choices=Purpose.choices)
-    email = models.EmailField(max_length=254)
+    email = EncryptedTextField(key_owner="user_id", validators=[validate_email])
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
@@ -136,6 +166,39 @@ class UserSession(AbstractBaseSession):
         return SessionStore
 
 
+class SecurityEvent(models.Model):
+    """One entry of the account's security history (clause C9): what happened, when, from where.
+
+    The client address is encrypted under the account's data key; the browser is kept as its family
+    only ("Firefox"), never the user-agent string.
+    """
+
+    class Kind(models.TextChoices):
+        SIGN_IN = "sign_in", "signed in"
+        SIGN_IN_FAILED = "sign_in_failed", "failed sign-in"
+        PASSWORD_CHANGED = "password_changed", "password changed"
+        PASSWORD_RESET = "password_reset", "password reset by email link"
+        EMAIL_CHANGE_REQUESTED = "email_change_requested", "email change requested"
+        EMAIL_CHANGED = "email_changed", "email address changed"
+        TOKEN_CREATED = "token_created", "API token created"
+        EXPORT_REQUESTED = "export_requested", "data export requested"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="security_events")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    ip_address = EncryptedTextField(key_owner="user_id", blank=True)
+    browser_family = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes: ClassVar = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+
 ACCOUNT = ("C1", "C10")
 SECURITY = ("C9", "C18")
 KEEP_WHILE_ACCOUNT = "while the account exists; deleted with it"
@@ -176,6 +239,13 @@ declare(
             "to show the owner when the account was last used",
             KEEP_WHILE_ACCOUNT,
             SECURITY,
+        ),
+        "email_index": Personal(
+            "contact.email",
+            "to find the account by its address without keeping the address in clear (a keyed hash)",
+            KEEP_WHILE_ACCOUNT,
+            ("C18",),
+            export="metadata",
         ),
         "email_verified": Personal(
             "account.state", "to allow publishing only from a confirmed address", KEEP_WHILE_ACCOUNT, ACCOUNT
@@ -259,6 +329,35 @@ declare(
             "account.activity",
             "to show when the session was last used (to five minutes)",
             "until the session ends",
+            SECURITY,
+        ),
+    },
+)
+
+declare(
+    SecurityEvent,
+    belongs_to="user",
+    sweeps=(Sweep("security events", field="created_at", days="SECURITY_EVENT_DAYS"),),
+    fields={
+        "id": NotPersonal(),
+        "user": NotPersonal("the link to the account the row belongs to"),
+        "kind": Personal(
+            "security.event",
+            "to show the owner what happened to their account",
+            "30 days by default",
+            SECURITY,
+        ),
+        "created_at": Personal("security.event", "to show when it happened", "30 days by default", SECURITY),
+        "ip_address": Personal(
+            "network.ip",
+            "to let the owner spot a sign-in from somewhere unexpected (stored encrypted)",
+            "30 days by default",
+            SECURITY,
+        ),
+        "browser_family": Personal(
+            "device.browser",
+            "to let the owner recognise the browser (its family only)",
+            "30 days by default",
             SECURITY,
         ),
     },

@@ -27,5 +27,6 @@ urlpatterns = [
     path("settings/email/cancel/", views.email_change_cancel, name="email_change_cancel"),
     path("settings/password/", views.password_change, name="password_change"),
     path("settings/sessions/", views.sessions, name="sessions"),
+    path("settings/delete/", views.delete_account, name="delete"),
     path("settings/sessions/end/", views.session_end, name="session_end"),
 ]

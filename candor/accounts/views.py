@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from candor.accounts import actions, forms
-from candor.accounts.models import User
+from candor.accounts.models import SecurityEvent, User
 
 
 def _user(request: HttpRequest) -> User:
@@ -79,7 +79,7 @@ def verify(request: HttpRequest, public_id: str, token: str) -> HttpResponse:
     try:
         confirmation = actions.find_confirmation(public_id, token)
         if request.method == "POST":
-            user = actions.confirm_email(public_id, token)
+            user = actions.confirm_email(public_id, token, request)
             messages.success(request, "Your email address is confirmed.")
             if request.user.is_authenticated and request.user.pk == user.pk:
                 return redirect("accounts:settings")
@@ -96,8 +96,35 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/settings.html",
-        {"account": user, "pending_change": actions.pending_email_change(user)},
+        {
+            "account": user,
+            "pending_change": actions.pending_email_change(user),
+            "events": actions.security_events(user),
+            "event_days": settings.SECURITY_EVENT_DAYS,
+        },
     )
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    """Permanent deletion: the password and the username again, then everything goes at once."""
+    user = _user(request)
+    form = forms.DeleteAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.delete_account(
+                user, password=form.cleaned_data["password"], confirm=form.cleaned_data["confirm"]
+            )
+        except actions.AccountError as error:
+            form.add_error(error.field, error.message)
+        else:
+            logout(request)
+            messages.success(
+                request, "Your account and everything in it are deleted. A receipt is on its way to you."
+            )
+            return redirect("home")
+    return render(request, "accounts/delete.html", {"form": form}, status=400 if form.errors else 200)
 
 
 @login_required
@@ -120,7 +147,10 @@ def email_change(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             actions.request_email_change(
-                user, password=form.cleaned_data["password"], new_email=form.cleaned_data["email"]
+                user,
+                password=form.cleaned_data["password"],
+                new_email=form.cleaned_data["email"],
+                request=request,
             )
         except actions.AccountError as error:
             form.add_error(error.field, error.message)
@@ -153,6 +183,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
             new_password=form.cleaned_data["new_password"],
             current_session_key=request.session.session_key,
             end_other_sessions=form.cleaned_data["end_other_sessions"],
+            request=request,
         )
         update_session_auth_hash(request, user)
         note = f" {ended} other session{'s' if ended != 1 else ''} ended." if ended else ""
@@ -209,6 +240,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         # Whoever knew the old password is logged out everywhere, not just on their next request.
         actions.end_other_sessions(form.user, current_session_key=None)
+        actions.record_event(form.user, SecurityEvent.Kind.PASSWORD_RESET, self.request)
         return response
 
 

@@ -11,9 +11,11 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
-from candor.accounts.models import User
+from candor.accounts.actions import record_event
+from candor.accounts.models import SecurityEvent, User
 from candor.api.errors import ApiError
 from candor.api.models import SCOPES, ApiToken
 
@@ -41,7 +43,12 @@ def live_tokens(user: User) -> QuerySet[ApiToken]:
 
 @transaction.atomic
 def create_token(
-    actor: User, *, name: str, scopes: Sequence[str], expires_in_days: int | None = None
+    actor: User,
+    *,
+    name: str,
+    scopes: Sequence[str],
+    expires_in_days: int | None = None,
+    request: HttpRequest | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token; returns the row and the token itself, which is shown this once and never stored."""
     errors: dict[str, list[str]] = {}
@@ -75,6 +82,7 @@ def create_token(
         created_at=now,
         expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
     )
+    record_event(actor, SecurityEvent.Kind.TOKEN_CREATED, request)
     return row, token
 
 

@@ -714,6 +714,10 @@ server commands (they read the server's settings from the environment; see READM
   demo                set up ./data with demo accounts and run the site on 127.0.0.1
   serve               run the production web server
   worker              run the background task worker
+  backup [PATH]       write a consistent backup of the database
+  restore PATH --yes  put a backup back, then delete again every account deleted since
+  privacy sweep       apply the retention rules now ([--dry-run] to see what would go)
+  privacy rewrap      re-wrap every data key under the first of CANDOR_MASTER_KEYS
   migrate, check, shell, createsuperuser, …: every Django management command
   `candor help` lists them all; `candor help COMMAND` explains one
 """

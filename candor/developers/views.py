@@ -79,6 +79,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 scopes=form.cleaned_data["scopes"],
                 expires_in_days=form.cleaned_data["expires_in_days"],
+                request=request,
             )
         except ApiError as error:
             for field_name, field_messages in (error.fields or {"__all__": [error.message]}).items():

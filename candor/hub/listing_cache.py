@@ -37,14 +37,38 @@ def generation() -> int:
     return int(row[0]) if row else 0
 
 
-def key(kind: str, params: str) -> str:
-    return f"hub:listing:{kind}:{generation()}:{hashlib.sha256(params.encode()).hexdigest()[:32]}"
+def key(kind: str, params: str, current: int | None = None) -> str:
+    current = generation() if current is None else current
+    return f"hub:listing:{kind}:{current}:{hashlib.sha256(params.encode()).hexdigest()[:32]}"
+
+
+def _index_key(generation: int) -> str:
+    return f"hub:listing:index:{generation}"
 
 
 def cached(kind: str, params: str, build: Callable[[], Any]) -> Any:
-    cache_key = key(kind, params)
+    current = generation()
+    cache_key = key(kind, params, current)
     value = cache.get(cache_key)
     if value is None:
         value = build()
         cache.set(cache_key, value, TIMEOUT)
+        # Remember the key under its generation, so purge() can remove it before it expires. Two
+        # processes adding at once may lose one name; that entry then lives out its TIMEOUT.
+        index = cache.get(_index_key(current)) or []
+        cache.set(_index_key(current), [*index, cache_key][-1000:], TIMEOUT)
     return value
+
+
+def purge() -> None:
+    """Bump the generation and delete the cached listings of the generations before it.
+
+    Used by permanent deletion, so a deleted account's models leave the shared cache at once rather
+    than when their entries expire.
+    """
+    before = generation()
+    bump()
+    for old in range(max(0, before - 50), before + 1):
+        names = cache.get(_index_key(old))
+        if names:
+            cache.delete_many([*names, _index_key(old)])

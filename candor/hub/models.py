@@ -162,6 +162,7 @@ declare(
 declare(
     ModelFile,
     belongs_to="model__owner",
+    export_path="{model__name}/{path}",
     fields={
         "id": NotPersonal(),
         "model": NotPersonal("the link to the model the file belongs to"),

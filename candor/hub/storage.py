@@ -76,24 +76,32 @@ def read_chunks(stream: IO[bytes], length: int | None = None) -> Iterator[bytes]
         yield chunk
 
 
-class _StagedFile(File):
-    """A file that storage backends may move rather than copy (FileSystemStorage renames it)."""
+class _LocalFile(File):
+    """A finished file on local disk that storage backends may move rather than copy (FileSystemStorage
+    renames it)."""
 
-    def __init__(self, staged: Staged) -> None:
-        super().__init__(open(staged.path, "rb"), name=staged.path.name)  # noqa: SIM115 - closed by save()
-        self.staged = staged
+    def __init__(self, path: Path) -> None:
+        super().__init__(open(path, "rb"), name=path.name)  # noqa: SIM115 - closed by save_path()
+        self.path = path
 
     def temporary_file_path(self) -> str:
-        return str(self.staged.path)
+        return str(self.path)
 
 
-def save(staged: Staged, name: str) -> str:
-    """Move a staged upload into the default storage under ``name``; returns the stored name."""
-    content = _StagedFile(staged)
+def save_path(path: Path, name: str) -> str:
+    """Move a finished local file into the default storage under ``name``; returns the stored name."""
+    content = _LocalFile(path)
     try:
         return default_storage.save(name, content)
     finally:
         content.close()
+
+
+def save(staged: Staged, name: str) -> str:
+    """Move a staged upload into the default storage under ``name``; returns the stored name."""
+    try:
+        return save_path(staged.path, name)
+    finally:
         staged.discard()
 
 

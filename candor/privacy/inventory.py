@@ -65,6 +65,9 @@ class Declaration:
     fields: dict[str, Classification] = dataclasses.field(default_factory=dict)
     sweeps: tuple[Sweep, ...] = ()
     note: str = ""
+    # Where the rows' files go in the person's export, under files/: a format string over the row's
+    # columns and lookups ("{model__name}/{path}"). Default: "<model label>/<row id>/<stored name>".
+    export_path: str = ""
 
     @property
     def label(self) -> str:
@@ -93,9 +96,15 @@ def declare(
     fields: dict[str, Classification],
     sweeps: tuple[Sweep, ...] = (),
     note: str = "",
+    export_path: str = "",
 ) -> type[models.Model]:
     declaration = Declaration(
-        model=model, belongs_to=belongs_to, fields=dict(fields), sweeps=sweeps, note=note
+        model=model,
+        belongs_to=belongs_to,
+        fields=dict(fields),
+        sweeps=sweeps,
+        note=note,
+        export_path=export_path,
     )
     _REGISTRY[declaration.label] = declaration
     return model
@@ -126,9 +135,12 @@ class Row:
     correctable: bool
     export: Export
     clauses: tuple[str, ...]
+    encrypted: bool
 
 
 def rows() -> list[Row]:
+    from candor.privacy.crypto import EncryptedTextField
+
     found = []
     for declaration in declarations():
         for name, item in declaration.personal_fields().items():
@@ -142,6 +154,7 @@ def rows() -> list[Row]:
                     correctable=item.correctable,
                     export=item.export,
                     clauses=item.clauses,
+                    encrypted=isinstance(declaration.model._meta.get_field(name), EncryptedTextField),
                 )
             )
     return sorted(found, key=lambda r: (r.category, r.model, r.field))

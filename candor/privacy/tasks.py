@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.tasks import task
 from django.utils import timezone
 
-from candor.privacy import retention
+from candor.privacy import erasure, retention
 
 logger = logging.getLogger("candor.privacy")
 INTERVAL = timedelta(days=1)
@@ -18,6 +18,7 @@ INTERVAL = timedelta(days=1)
 def daily_sweep() -> int:
     try:
         outcomes = retention.sweep()
+        erasure.finish_unfinished()  # a deletion that stopped part-way, and whose own rerun was lost
         removed = sum(o.count for o in outcomes)
         logger.info("retention sweep removed %d rows", removed)
         return removed

@@ -1,13 +1,72 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_safe
 
-from candor.privacy import inventory
+from candor.privacy import export, inventory
+from candor.privacy.models import ExportArchive
 
 
 @require_safe
 def data_inventory(request: HttpRequest) -> HttpResponse:
     """What Candor collects, why and for how long: generated from the inventory, never written by hand."""
     return render(request, "privacy/data.html", {"rows": inventory.rows()})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def export_page(request: HttpRequest) -> HttpResponse:
+    """The person's exports (status, size, expiry), and a button to ask for a new one (clause C5)."""
+    if request.method == "POST":
+        try:
+            export.request_export(request.user, request)
+        except export.ExportError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request, "Your export is being prepared. We will email you when it is ready to download."
+            )
+        return redirect("privacy_export")
+    archives = export.archives_of(request.user)
+    return render(
+        request,
+        "privacy/export/page.html",
+        {
+            "archives": archives,
+            "pending": any(a.status == ExportArchive.Status.PENDING for a in archives),
+            "ttl_days": settings.EXPORT_TTL_DAYS,
+        },
+    )
+
+
+@login_required
+@require_safe
+def export_download(request: HttpRequest, public_id: str) -> HttpResponseBase:
+    """The archive's ZIP, to its owner only: someone else's, or one not ready, is simply not found."""
+    archive = export.find_archive(request.user, public_id)
+    if archive is None or archive.status != ExportArchive.Status.READY or not archive.archive.name:
+        raise Http404("No such export.")
+    if archive.is_expired():
+        return _gone(request, archive)
+    try:
+        handle = default_storage.open(archive.archive.name, "rb")
+    except FileNotFoundError:
+        return _gone(request, archive)
+    return download_response(handle, archive)
+
+
+def download_response(handle: object, archive: ExportArchive) -> FileResponse:
+    response = FileResponse(
+        handle, as_attachment=True, filename=export.download_name(archive), content_type="application/zip"
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _gone(request: HttpRequest, archive: ExportArchive) -> HttpResponse:
+    return render(request, "privacy/export/gone.html", {"archive": archive}, status=410)

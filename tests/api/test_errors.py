@@ -47,7 +47,7 @@ def test_404_unknown_routes(db: None, method: str, path: str) -> None:
         ("PUT", "/models", {"GET", "POST"}),
         ("POST", "/models/alice/m", {"GET", "PATCH", "DELETE"}),
         ("PATCH", "/models/alice/m/files", {"GET"}),
-        ("POST", "/me", {"GET", "PATCH"}),
+        ("POST", "/me", {"GET", "PATCH", "DELETE"}),
         ("PUT", "/tokens", {"GET", "POST"}),
         ("POST", "/openapi.json", {"GET", "HEAD"}),
     ],
@@ -113,7 +113,7 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
     response = Client().get("/api/v1/openapi.json")
     assert response.status_code == 200
     schema = response.json()
-    assert schema["info"]["version"] == "1.0.0"
+    assert schema["info"]["version"] == "1.1.0"
     assert schema["components"]["securitySchemes"]["BearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
@@ -122,7 +122,7 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
     }
     error_ref = {"$ref": "#/components/schemas/ErrorOut"}
     operations = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 17  # models and files 8, me and tokens 8, privacy inventory 1
+    assert len(operations) == 22  # models and files 8, me and tokens 10, privacy inventory 1, exports 3
     for path, method, operation in operations:
         assert {"BearerAuth": []} in operation["security"], (path, method)
         statuses = {int(status) for status in operation["responses"]}

@@ -135,3 +135,16 @@ def test_the_generated_table_and_the_api_show_every_personal_field(client: Clien
     categories = {r.category for r in rows}
     assert {"account.username", "contact.email", "content.model_card", "account.token"} <= categories
     assert not any(r["field"] == "is_active" for r in api)  # not personal, so not in the table
+
+
+def test_the_table_says_which_fields_are_stored_encrypted(client: Client) -> None:
+    api = {(r["model"], r["field"]): r for r in client.get("/api/v1/privacy/inventory").json()["items"]}
+    encrypted = {key for key, row in api.items() if row["encrypted"]}
+    assert {
+        ("accounts.User", "email"),
+        ("accounts.EmailConfirmation", "email"),
+        ("accounts.SecurityEvent", "ip_address"),
+    } <= encrypted
+    assert ("accounts.User", "username") not in encrypted  # public by nature, stored in clear
+    page = client.get("/privacy/data/").content.decode()
+    assert "Stored encrypted" in page

@@ -25,6 +25,8 @@ TOKEN = "cnd_" + "A1b2C3d4" * 5
         ("Authorization: Bearer abcdefghijklmnop", "abcdefghijklmnop"),
         ("password=hunter2hunter2 in form", "hunter2hunter2"),
         ("secret: s3cr3t-value", "s3cr3t-value"),
+        ('"GET /accounts/verify/Zk3_q9/0a1b2c3d4e5f60718293a4b5c6d7/ HTTP/1.1" 200', "0a1b2c3d4e5f6"),
+        ('"GET /accounts/password-reset/MTIzNA/cdx9zq-7f3e2a1b0c9d/ HTTP/1.1" 302', "cdx9zq-7f3e2a1b0c9d"),
     ],
 )
 def test_redact_removes_personal_values(text: str, gone: str) -> None:
@@ -34,6 +36,7 @@ def test_redact_removes_personal_values(text: str, gone: str) -> None:
 def test_redact_keeps_ordinary_text() -> None:
     text = "GET /models/ 200 in 12:30:45, 3 rows, version 1.2.3"
     assert redact(text) == text
+    assert redact("GET /accounts/password-reset/sent/ 200") == "GET /accounts/password-reset/sent/ 200"
 
 
 def test_args_and_tracebacks_are_redacted() -> None:
@@ -59,9 +62,18 @@ def test_every_configured_handler_redacts(tmp_path: Path) -> None:
         f"'{TOKEN}')\n"
         "from django.conf import settings\n"
         "assert all('redact' in h.get('filters', []) for h in settings.LOGGING['handlers'].values())\n"
+        "server = logging.getLogger('django.server')\n"
+        "server.info('\"GET /x HTTP/1.1\" 200 from 192.0.2.10 erin@example.org')\n"
+        "from candor.privacy.logfilter import RedactPersonalData\n"
+        "names = list(logging.Logger.manager.loggerDict)\n"
+        "loggers = [logging.getLogger()] + [logging.getLogger(n) for n in names]\n"
+        "bare = [(l.name, h) for l in loggers for h in getattr(l, 'handlers', [])\n"
+        "        if not any(isinstance(f, RedactPersonalData) for f in h.filters)]\n"
+        "assert not bare, bare\n"
     )
     result = run_candor(["shell", "-c", script], tmp_path, {"HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert "failed for [email] at [ip] with [token]" in result.stderr
-    for value in ("dave@example.org", "192.0.2.9", TOKEN):
+    assert '"GET /x HTTP/1.1" 200 from [ip] [email]' in result.stderr
+    for value in ("dave@example.org", "192.0.2.9", TOKEN, "192.0.2.10", "erin@example.org"):
         assert value not in result.stderr + result.stdout

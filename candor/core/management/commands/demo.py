@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from candor.core.demo import load_demo_data
 from candor.core.management.commands.serve import gunicorn_argv
+from candor.privacy.crypto import verify_keyring_at_start_up
 
 
 class Command(BaseCommand):
@@ -29,6 +30,7 @@ class Command(BaseCommand):
             raise SystemExit(2)
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
+        verify_keyring_at_start_up()
         engine = str(settings.DATABASES["default"]["ENGINE"]).rsplit(".", 1)[-1]
         self.stdout.write(f"Data folder: {settings.DATA_DIR} (database: {engine})")
         self.stdout.write("Demo accounts (username / password):")

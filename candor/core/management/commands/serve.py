@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from candor.privacy.crypto import verify_keyring_at_start_up
+
 
 def gunicorn_argv(bind: str, workers: int) -> list[str]:
     return [
@@ -47,6 +49,7 @@ class Command(BaseCommand):
             raise SystemExit(2)
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
+        verify_keyring_at_start_up()
         if settings.PRODUCTION:
             call_command("collectstatic", interactive=False, verbosity=0)
         argv = gunicorn_argv(options["bind"], options["workers"])

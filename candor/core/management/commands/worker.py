@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from candor.privacy.crypto import verify_keyring_at_start_up
+
 
 class Command(BaseCommand):
     help = "Run the background task worker: the database queue by default, RQ when Redis is configured."
@@ -14,6 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--burst", action="store_true", help="Run the queued tasks, then exit.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        verify_keyring_at_start_up()
         if not options["burst"]:
             # The daily retention sweep: each run schedules the next a day later.
             from candor.privacy.tasks import ensure_scheduled

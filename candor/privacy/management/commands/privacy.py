@@ -4,18 +4,38 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from candor.privacy import retention
+from candor.privacy import crypto, erasure, retention
 
 
 class Command(BaseCommand):
-    help = "Privacy operations. `privacy sweep [--dry-run]` applies every retention rule of the inventory."
+    help = (
+        "Privacy operations: `sweep [--dry-run]` applies every retention rule of the inventory; "
+        "`rewrap` re-wraps every account's data key under the first of CANDOR_MASTER_KEYS; "
+        "`verify-keys` checks that the master keys can unwrap the stored data keys."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         sweep = sub.add_parser("sweep", help="Delete what the inventory's retention rules say has expired.")
         sweep.add_argument("--dry-run", action="store_true", help="Count what would go; delete nothing.")
+        sub.add_parser("rewrap", help="Re-wrap every data key under the current (first) master key.")
+        sub.add_parser("verify-keys", help="Check that every stored data key can be unwrapped.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        if action == "rewrap":
+            crypto.verify_keyring_at_start_up()
+            count = crypto.rewrap_all()
+            current = crypto.current_master_key_id()
+            self.stdout.write(
+                f"Re-wrapped {count} data key{'s' if count != 1 else ''} under the master key {current!r}. "
+                "Keys no data key names any more may now be removed from CANDOR_MASTER_KEYS."
+            )
+            return
+        if action == "verify-keys":
+            crypto.verify_keyring_at_start_up()
+            self.stdout.write("Every stored data key can be unwrapped with CANDOR_MASTER_KEYS.")
+            return
         dry_run = options["dry_run"]
         outcomes = retention.sweep(dry_run=dry_run)
         verb = "would remove" if dry_run else "removed"
@@ -26,3 +46,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{done}. {total} row{'s' if total != 1 else ''} {verb} under {len(outcomes)} rules."
         )
+        if not dry_run:
+            finished = erasure.finish_unfinished()
+            if finished:
+                self.stdout.write(f"Finished {finished} account deletion{'s' if finished != 1 else ''}.")

@@ -1,0 +1,435 @@
+"""Backups of the database, and restoring one without bringing a deleted account back (clause C25).
+
+``candor backup`` copies the database consistently while the site runs: SQLite through its online
+backup API (one read transaction, so the copy is a single point in time), PostgreSQL through
+``pg_dump --format=custom``. The copy is written under a temporary name and renamed once complete, so a
+file with a backup's name is always a whole backup. Backups hold personal data as the database holds it:
+the encrypted fields stay encrypted, and the master keys are never in them.
+
+``candor restore`` puts one back, then re-applies the deletion ledger: every account deleted since the
+backup was made (and named by the ledger, in the database or in the file beside it) is erased again,
+data key first, before the command says it is done. The ledger is read, and copied to its file, before
+anything is replaced, so a restore that stops half-way still leaves the list of what must be erased.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection, connections, transaction
+
+from candor.privacy import erasure
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+PGDUMP_MAGIC = b"PGDMP"
+
+
+class BackupError(Exception):
+    """Something the operator must fix; the message says what, and whether anything changed."""
+
+
+# --- Which database -----------------------------------------------------------------------------------
+
+
+def vendor() -> str:
+    """``"sqlite"`` or ``"postgresql"``: the database Candor is configured with."""
+    engine = str(settings.DATABASES["default"]["ENGINE"])
+    if engine.endswith("sqlite3"):
+        return "sqlite"
+    if engine.endswith("postgresql"):
+        return "postgresql"
+    raise BackupError(f"Backups are made for SQLite and PostgreSQL only, not {engine}.")
+
+
+def sqlite_path() -> Path:
+    return Path(settings.DATABASES["default"]["NAME"])
+
+
+def describe_database() -> str:
+    """Which database a restore would replace, in words for the operator (no password)."""
+    db = settings.DATABASES["default"]
+    if vendor() == "sqlite":
+        return f"the SQLite database {sqlite_path()}"
+    where = f" on {db.get('HOST') or 'the local server'}" + (f":{db['PORT']}" if db.get("PORT") else "")
+    return f"the PostgreSQL database {db['NAME']!r}{where}"
+
+
+def _pg_environment() -> dict[str, str]:
+    """libpq's variables for Candor's database, so that no password is ever on a command line.
+
+    As Django does, a setting left empty is left to libpq's own defaults (its variables, ``.pgpass``).
+    """
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    values = {
+        "PGHOST": db.get("HOST"),
+        "PGPORT": db.get("PORT"),
+        "PGUSER": db.get("USER"),
+        "PGPASSWORD": db.get("PASSWORD"),
+        "PGDATABASE": db.get("NAME"),
+    }
+    options = db.get("OPTIONS") or {}
+    for option, variable in (
+        ("sslmode", "PGSSLMODE"),
+        ("sslrootcert", "PGSSLROOTCERT"),
+        ("sslcert", "PGSSLCERT"),
+        ("sslkey", "PGSSLKEY"),
+        ("connect_timeout", "PGCONNECT_TIMEOUT"),
+    ):
+        values[variable] = options.get(option)
+    env.update({name: str(value) for name, value in values.items() if value not in (None, "")})
+    return env
+
+
+def _pg_tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise BackupError(
+            f"{name} was not found on PATH: install PostgreSQL's client programs, of the server's major "
+            "version or newer (on Debian: apt-get install postgresql-client)."
+        )
+    return found
+
+
+def _run_pg(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(argv, env=_pg_environment(), check=False, **kwargs)  # noqa: S603 - fixed argv
+
+
+def _stderr(result: subprocess.CompletedProcess[bytes]) -> str:
+    return result.stderr.decode(errors="replace").strip() or f"exit code {result.returncode}"
+
+
+# --- Backup -------------------------------------------------------------------------------------------
+
+
+def default_path(now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    suffix = "sqlite3" if vendor() == "sqlite" else "pgdump"
+    return Path(settings.DATA_DIR) / "backups" / f"candor-{stamp}.{suffix}"
+
+
+def _private_folder(folder: Path, *, ours: bool) -> None:
+    """Make the folder (owner-only) if it is missing; Candor's own backups folder is kept owner-only."""
+    try:
+        if not folder.exists():
+            folder.mkdir(mode=0o700, parents=True)
+            folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+        elif ours:
+            folder.chmod(0o700)
+    except OSError as error:
+        raise BackupError(f"The folder {folder} cannot be made: {error.strerror}.") from None
+    if not folder.is_dir():
+        raise BackupError(f"{folder} is not a folder.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BackupError(f"The folder {folder} is not writable by this user.")
+
+
+def _temporary_file(folder: Path, final: Path) -> tuple[Path, int]:
+    temporary = folder / f".{final.name}.{secrets.token_hex(6)}.partial"
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise BackupError(f"Cannot write in the folder {folder}: {error.strerror}.") from None
+    return temporary, fd
+
+
+def _put_in_place(temporary: Path, final: Path) -> None:
+    """Give the finished file its name, never replacing a file that appeared there meanwhile."""
+    try:
+        os.link(temporary, final)
+    except FileExistsError:
+        raise BackupError(f"{final} already exists: choose another name.") from None
+    except OSError:  # a file system without hard links: rename, after one more look
+        if final.exists():
+            raise BackupError(f"{final} already exists: choose another name.") from None
+        os.replace(temporary, final)
+        return
+    temporary.unlink()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_backup(path: Path | None = None) -> Path:
+    """Write a backup of the database to ``path`` (by default a new file in DATA_DIR/backups)."""
+    kind = vendor()
+    final = Path(path) if path is not None else default_path()
+    final = final.absolute()
+    if final.exists() or final.is_symlink():
+        raise BackupError(f"{final} already exists: a backup never overwrites a file. Choose another name.")
+    _private_folder(final.parent, ours=path is None)
+    temporary, fd = _temporary_file(final.parent, final)
+    try:
+        if kind == "sqlite":
+            os.close(fd)
+            _backup_sqlite(temporary)
+        else:
+            try:
+                _backup_postgres(fd)
+            finally:
+                os.close(fd)
+        temporary.chmod(0o600)
+        _fsync(temporary)
+        _put_in_place(temporary, final)
+    finally:
+        temporary.unlink(missing_ok=True)
+        Path(f"{temporary}-journal").unlink(missing_ok=True)
+    return final
+
+
+def _backup_sqlite(target_path: Path) -> None:
+    live = sqlite_path()
+    if not live.exists():
+        raise BackupError(f"There is no database at {live} yet: nothing to back up.")
+    # A fresh read-only connection of its own: the copy is one read transaction, a single point in time,
+    # taken while web processes and the worker go on writing (WAL lets them).
+    source = sqlite3.connect(f"{live.resolve().as_uri()}?mode=ro", uri=True, timeout=20)
+    target = sqlite3.connect(target_path)
+    try:
+        source.backup(target)
+        # The copy is one self-contained file: no write-ahead log beside it.
+        target.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.Error as error:
+        raise BackupError(f"SQLite could not copy the database: {error}.") from None
+    finally:
+        target.close()
+        source.close()
+
+
+def _backup_postgres(fd: int) -> None:
+    pg_dump = _pg_tool("pg_dump")
+    # Connection parameters travel in the environment (PGHOST, PGPASSWORD…), never in argv.
+    result = _run_pg([pg_dump, "--format=custom", "--no-owner"], stdout=fd, stderr=subprocess.PIPE)
+    if result.returncode != 0:
+        raise BackupError(f"pg_dump failed; no backup was written. It said:\n{_stderr(result)}")
+
+
+# --- Checking a file ----------------------------------------------------------------------------------
+
+
+def check_backup_file(path: Path) -> None:
+    """Refuse a file that is not a backup this Candor can restore, before anything is touched."""
+    kind = vendor()
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        raise BackupError(f"{path} does not exist. Nothing was changed.") from None
+    except IsADirectoryError:
+        raise BackupError(f"{path} is a folder, not a backup file. Nothing was changed.") from None
+    except OSError as error:
+        raise BackupError(f"{path} cannot be read: {error.strerror}. Nothing was changed.") from None
+    if kind == "sqlite":
+        if head.startswith(PGDUMP_MAGIC):
+            raise BackupError(
+                f"{path} is a PostgreSQL dump, but this Candor runs on SQLite. Nothing was changed."
+            )
+        if head != SQLITE_MAGIC:
+            raise BackupError(
+                f"{path} is not a Candor SQLite backup (it does not start with the SQLite header). "
+                "Nothing was changed."
+            )
+        _check_sqlite_backup(path)
+    else:
+        if head == SQLITE_MAGIC:
+            raise BackupError(
+                f"{path} is a SQLite backup, but this Candor runs on PostgreSQL. Nothing was changed."
+            )
+        if not head.startswith(PGDUMP_MAGIC):
+            raise BackupError(
+                f"{path} is not a PostgreSQL custom-format dump (`candor backup` makes those; it does "
+                "not start with PGDMP). Nothing was changed."
+            )
+        result = _run_pg([_pg_tool("pg_restore"), "--list", str(path)], capture_output=True)
+        if result.returncode != 0:
+            raise BackupError(f"{path} cannot be read by pg_restore: {_stderr(result)}\nNothing was changed.")
+
+
+def _open_backup(path: Path) -> sqlite3.Connection:
+    # immutable: read the file as it is, with no lock and no side file made beside it.
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+
+
+def _check_sqlite_backup(path: Path) -> None:
+    try:
+        db = _open_backup(path)
+        try:
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            candor = db.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'django_migrations'"
+            ).fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error as error:
+        message = f"{path} is not a readable SQLite database ({error}). Nothing was changed."
+        raise BackupError(message) from None
+    if verdict != "ok":
+        raise BackupError(f"{path} is damaged (SQLite's check says: {verdict}). Nothing was changed.")
+    if not candor:
+        raise BackupError(f"{path} is a SQLite database, but not one of Candor's. Nothing was changed.")
+
+
+# --- The ledger, kept across the restore --------------------------------------------------------------
+
+
+def remember_ledger() -> set[str]:
+    """Every account id the live ledger names, copied into the ledger file before anything is replaced.
+
+    The live database may have no ledger table yet (a new installation being restored from a backup):
+    the file alone then says what must stay deleted.
+    """
+    try:
+        ids = erasure.ledger_account_ids()
+    except DatabaseError:
+        ids = erasure.ids_in_ledger_file()
+    finally:
+        connections.close_all()
+    missing = ids - erasure.ids_in_ledger_file()
+    if missing:
+        erasure.append_to_ledger_file(sorted(missing), datetime.now(UTC))
+    return ids
+
+
+# --- Restore ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Restored:
+    path: Path
+    ledger: int  # accounts the ledger names
+    pending: list[str] = field(default_factory=list)  # migrations the restored schema lacks
+    unknown: list[str] = field(default_factory=list)  # migrations this Candor does not know
+    erased_again: int | None = None  # None: the ledger could not be re-applied yet (older schema)
+    busy_checkpoint: bool = False
+
+
+def restore(path: Path, *, say: Callable[[str], None] = lambda _: None) -> Restored:
+    """Replace the database with the backup at ``path``, then erase again every account of the ledger."""
+    path = Path(path).absolute()
+    check_backup_file(path)
+    remembered = remember_ledger()
+    generation_before = _listing_generation()
+    say(f"Restoring {path} into {describe_database()}…")
+    if vendor() == "sqlite":
+        _restore_sqlite(path)
+    else:
+        _restore_postgres(path)
+    connections.close_all()
+    outcome = Restored(path=path, ledger=len(remembered))
+    outcome.pending, outcome.unknown = migration_state()
+    if outcome.pending:
+        return outcome  # the ledger is in its file; `restore --reapply-ledger` finishes after migrate
+    outcome.erased_again = reapply(remembered)
+    _fresh_listings(generation_before)
+    outcome.busy_checkpoint = not _checkpoint()
+    return outcome
+
+
+def reapply(remembered: set[str] | None = None) -> int:
+    """Put every remembered ledger id back in the DeletionRecord table, then erase them all again."""
+    from candor.privacy.models import DeletionRecord
+
+    if remembered is None:
+        remembered = erasure.ledger_account_ids()
+    with transaction.atomic():
+        present = {str(pk) for pk in DeletionRecord.objects.values_list("account_id", flat=True)}
+        DeletionRecord.objects.bulk_create(
+            [DeletionRecord(account_id=uuid.UUID(pk)) for pk in sorted(remembered - present)]
+        )
+    return erasure.reapply_ledger()
+
+
+def migration_state() -> tuple[list[str], list[str]]:
+    """(migrations the database lacks, migrations it has that this Candor does not know)."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    pending = [f"{m.app_label}.{m.name}" for m, backwards in plan if not backwards]
+    known = set(executor.loader.disk_migrations)
+    applied = executor.loader.applied_migrations
+    unknown = sorted(f"{app}.{name}" for app, name in applied if (app, name) not in known)
+    return pending, unknown
+
+
+def _restore_sqlite(path: Path) -> None:
+    live = sqlite_path()
+    live.parent.mkdir(parents=True, exist_ok=True)
+    connections.close_all()  # this process holds no connection of Django's while the pages change
+    source = _open_backup(path)
+    target = sqlite3.connect(live, timeout=20)
+    try:
+        target.execute("PRAGMA journal_mode=WAL")
+        target.execute("PRAGMA secure_delete=ON")
+        # Page by page into the live database, as one write transaction: other processes see the old
+        # database or the restored one, never a mixture, and the write-ahead log stays consistent.
+        source.backup(target)
+        target.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as error:
+        raise BackupError(f"SQLite could not restore the backup: {error}.") from None
+    finally:
+        target.close()
+        source.close()
+
+
+def _restore_postgres(path: Path) -> None:
+    db_name = str(settings.DATABASES["default"]["NAME"])
+    connections.close_all()
+    argv = [_pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction"]
+    result = _run_pg([*argv, "-d", db_name, str(path)], capture_output=True)
+    if result.returncode != 0:
+        raise BackupError(
+            "pg_restore failed; it ran in one transaction, so the database is as it was. It said:\n"
+            + _stderr(result)
+        )
+
+
+def _checkpoint() -> bool:
+    """On SQLite, fold the write-ahead log into the database and truncate it. False if readers held it."""
+    if connection.vendor != "sqlite":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy = cursor.fetchone()[0]
+    return not busy
+
+
+def _listing_generation() -> int | None:
+    try:
+        from candor.hub import listing_cache
+
+        return listing_cache.generation()
+    except DatabaseError:
+        return None
+    finally:
+        connections.close_all()
+
+
+def _fresh_listings(before: int | None) -> None:
+    """Move the public listings' cache generation past both the live and the restored one.
+
+    Cached listings are keyed by generation; the backup's generation is an older number, whose keys
+    other processes may still hold from before the restore.
+    """
+    from candor.hub import listing_cache
+    from candor.hub.models import ListingState
+
+    target = max(before or 0, listing_cache.generation()) + 1
+    ListingState.objects.update_or_create(pk=1, defaults={"generation": target})
+    listing_cache.purge()

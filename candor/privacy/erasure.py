@@ -1,0 +1,185 @@
+"""Permanent deletion of an account (clauses C4, C5, C25; GDPR art. 17), and the deletion ledger.
+
+In one transaction, in this order: the account's data key is destroyed (every encrypted copy of its
+fields, backups included, becomes unreadable), its username is retired (kept only as a keyed hash), a
+ledger record is written (ids only), and every row the inventory ties to the person is deleted, from
+the furthest (a model's files) to the account itself. Nothing of the account is visible between those
+steps: until the commit, readers see the whole account; after it, none of it.
+
+Files in storage cannot join a transaction, so their names go into the ledger record, and a task queued
+on commit removes them and marks the record complete. If the process dies after the commit, the queued
+task (or the next retention sweep, or ``candor privacy sweep``) finishes the job; the record is the proof
+of what is left to do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.tasks import task
+from django.utils import timezone
+
+from candor.privacy import crypto, subjects
+from candor.privacy.models import DeletionRecord, RetiredUsername
+
+logger = logging.getLogger("candor.privacy")
+
+
+@dataclass
+class Outcome:
+    record_id: int
+    rows: dict[str, int] = field(default_factory=dict)  # rows deleted per model, cascades included
+
+
+def ledger_path() -> Any:
+    return settings.DATA_DIR / "deletion-ledger.jsonl"
+
+
+def append_to_ledger_file(account_ids: Iterable[str], at: datetime) -> None:
+    """A copy of the ledger outside the database, for when the database itself is restored."""
+    path = ledger_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as handle:
+        for account_id in account_ids:
+            handle.write(json.dumps({"account_id": str(account_id), "at": at.isoformat()}) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def ids_in_ledger_file() -> set[str]:
+    path = ledger_path()
+    if not path.exists():
+        return set()
+    return {json.loads(line)["account_id"] for line in path.read_text().splitlines() if line.strip()}
+
+
+def ledger_account_ids() -> set[str]:
+    """Every account id the ledger names: the database table and the file beside it."""
+    ids = {str(pk) for pk in DeletionRecord.objects.values_list("account_id", flat=True)}
+    return ids | ids_in_ledger_file()
+
+
+def _purge_rows(user_id: Any) -> tuple[dict[str, int], list[str]]:
+    """Delete every row tied to the account; return counts per model and the storage names of its files."""
+    counts: dict[str, int] = {}
+    names: list[str] = []
+    for declaration in subjects.owned_declarations():
+        rows = subjects.rows_of(declaration, user_id)
+        names.extend(subjects.stored_names(declaration, rows))
+        # Only the keys are fetched for Django's deletion collector: it needs no card or file text.
+        deleted, _ = rows.only("pk").delete()
+        if deleted:
+            counts[declaration.label] = deleted
+    return counts, names
+
+
+def _bump_listings() -> None:
+    from candor.hub import listing_cache
+
+    transaction.on_commit(listing_cache.purge)
+
+
+@transaction.atomic
+def erase_account(user_id: Any) -> Outcome:
+    """Delete the account and everything of it now. Idempotent: a second call finds nothing left."""
+    from candor.accounts.models import User, username_index
+
+    user = User.objects.select_for_update().filter(pk=user_id).first()
+    crypto.destroy_data_key(user_id)  # first: from here on no encrypted copy can be read
+    record, _ = DeletionRecord.objects.get_or_create(account_id=user_id)
+    if user is not None:
+        RetiredUsername.objects.get_or_create(digest=username_index(user.username))
+    counts, names = _purge_rows(user_id)
+    record.storage_names = sorted({*record.storage_names, *names})
+    record.completed_at = None
+    record.save(update_fields=["storage_names", "completed_at"])
+    _bump_listings()  # public listings and their cached copies no longer show the account's models
+
+    transaction.on_commit(partial(_after_commit, record))
+    return Outcome(record_id=record.pk, rows=counts)
+
+
+def _after_commit(record: DeletionRecord) -> None:
+    if str(record.account_id) not in ids_in_ledger_file():
+        append_to_ledger_file([str(record.account_id)], record.requested_at)
+    finish_deletion.enqueue(record.pk)
+
+
+def finish(record: DeletionRecord) -> int:
+    """Remove the files still listed on the record, the account's queued tasks, and mark it complete."""
+    removed = subjects.delete_stored(record.storage_names)
+    _drop_queued_tasks(str(record.account_id))
+    _checkpoint_sqlite()
+    DeletionRecord.objects.filter(pk=record.pk).update(storage_names=[], completed_at=timezone.now())
+    return removed
+
+
+@task()
+def finish_deletion(record_id: int) -> int:
+    record = DeletionRecord.objects.filter(pk=record_id, completed_at__isnull=True).first()
+    return finish(record) if record is not None else 0
+
+
+def finish_unfinished() -> int:
+    """Finish every deletion that stopped part-way (run by the retention sweep and at restore)."""
+    done = 0
+    for record in DeletionRecord.objects.filter(completed_at__isnull=True):
+        finish(record)
+        done += 1
+    return done
+
+
+def _drop_queued_tasks(account_id: str) -> None:
+    """Queued tasks that name the account (emails waiting to go out) are removed, not just skipped."""
+    from django.tasks import task_backends
+
+    backend = task_backends["default"]
+    module = type(backend).__module__
+    if module.startswith("django_tasks_db"):
+        from django_tasks_db.models import DBTaskResult
+
+        for pk, args_kwargs in DBTaskResult.objects.values_list("pk", "args_kwargs").iterator():
+            if account_id in json.dumps(args_kwargs):
+                DBTaskResult.objects.filter(pk=pk).delete()
+    elif module.startswith("django_tasks_rq"):
+        import django_rq
+
+        queue = django_rq.get_queue("default")
+        for job in queue.get_jobs():
+            if account_id in repr(job.args) + repr(job.kwargs):
+                job.delete()
+
+
+def _checkpoint_sqlite() -> None:
+    """On SQLite, fold the write-ahead log into the database file and truncate it.
+
+    Deleted rows are overwritten in the database file (``secure_delete``), but the log keeps earlier
+    page images until a checkpoint; truncating it removes them.
+    """
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def reapply_ledger() -> int:
+    """After a restore: delete again every account the ledger names. Returns how many were present."""
+    from candor.accounts.models import User
+
+    ids = ledger_account_ids()
+    present = 0
+    for account_id in sorted(ids):
+        if User.objects.filter(pk=account_id).exists() or crypto.has_data_key(account_id):
+            present += 1
+            erase_account(account_id)
+    finish_unfinished()
+    return present

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from candor.privacy import backup
+
+
+class Command(BaseCommand):
+    help = (
+        "Replace the whole database with a backup made by `candor backup`, then erase again every account "
+        "deleted since (the deletion ledger). Stop the web server and the worker first."
+    )
+
+    # A backup or a restore must work on a site whose configuration fails a check: that may be why it
+    # is being restored.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", nargs="?", type=Path, help="The backup file to restore.")
+        parser.add_argument(
+            "--yes", action="store_true", help="Confirm that the current database is to be replaced."
+        )
+        parser.add_argument(
+            "--reapply-ledger",
+            action="store_true",
+            help="Restore nothing: erase again every account the deletion ledger names (after `candor "
+            "migrate`, when a restore said so).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            if options["reapply_ledger"]:
+                if options["path"] is not None:
+                    raise CommandError("--reapply-ledger restores nothing: give no backup file with it.")
+                self.reapply_ledger()
+                return
+            if options["path"] is None:
+                raise CommandError("Name the backup file to restore: candor restore PATH --yes")
+            self.restore(options["path"], confirmed=options["yes"])
+        except backup.BackupError as error:
+            raise CommandError(str(error)) from None
+
+    def restore(self, path: Path, *, confirmed: bool) -> None:
+        backup.check_backup_file(path)
+        if not confirmed:
+            raise CommandError(
+                f"This replaces {backup.describe_database()} with the backup {path}: every account, model, "
+                "file record, token and setting made or changed since that backup was taken is lost (model "
+                "files in storage are not touched). Accounts deleted since then are erased again from it. "
+                "Stop the web server and the worker, then run the same command with --yes. "
+                "Nothing was changed."
+            )
+        outcome = backup.restore(path, say=self.stdout.write)
+        self.stdout.write(f"Restored {outcome.path}.")
+        if outcome.unknown:
+            self.stderr.write(
+                "The backup was made by a newer Candor: its schema has migrations this version does not "
+                f"know ({', '.join(outcome.unknown)}). Run the version that made it."
+            )
+        if outcome.erased_again is None:
+            raise CommandError(
+                "The backup's database schema is older than this version of Candor "
+                f"({len(outcome.pending)} migration(s) to apply). Deleted accounts it may hold are not "
+                "erased again yet; the deletion ledger is kept in "
+                f"{backup.erasure.ledger_path()}. Run, in this order:\n"
+                "  candor migrate\n"
+                "  candor restore --reapply-ledger\n"
+                "and only then start the web server and the worker."
+            )
+        self.report(outcome.erased_again, outcome.ledger)
+        if outcome.busy_checkpoint:
+            self.stderr.write(
+                "Other processes were reading the database: its write-ahead log will be folded in once "
+                "they stop."
+            )
+
+    def reapply_ledger(self) -> None:
+        pending, _ = backup.migration_state()
+        if pending:
+            raise CommandError(
+                f"The database lacks {len(pending)} migration(s): run `candor migrate` first. "
+                "Nothing was changed."
+            )
+        self.report(backup.reapply(), None)
+
+    def report(self, erased_again: int, ledger: int | None) -> None:
+        named = f" (the deletion ledger names {ledger})" if ledger is not None else ""
+        self.stdout.write(f"Deleted accounts found in the backup and erased again: {erased_again}{named}.")

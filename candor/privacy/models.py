@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from candor.privacy.inventory import NotPersonal, Personal, Sweep, declare
+
+
+def _new_key_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class DataKey(models.Model):
+    """One account's data key, stored only wrapped (AES-GCM) under one of the master keys.
+
+    Every encrypted field of the account's rows names this key by ``key_id``. Deleting the row is the
+    crypto-shredding step of permanent deletion: without it, no copy of those fields can be read.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="data_key")
+    key_id = models.CharField(max_length=16, unique=True, default=_new_key_id)
+    master_key_id = models.CharField(max_length=32)
+    wrapped = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+    wrapped_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["master_key_id"])]
+
+    def __str__(self) -> str:
+        return f"data key {self.key_id}"
+
+
+class RetiredUsername(models.Model):
+    """A username that belonged to a deleted account: kept only as a keyed hash, so it is never reused."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    retired_at = models.DateField(default=timezone.localdate)
+
+    def __str__(self) -> str:
+        return "retired username"
+
+
+declare(
+    DataKey,
+    belongs_to="user",
+    note="Destroyed first when the account is deleted; unreadable without a master key.",
+    fields={
+        "id": NotPersonal(),
+        "user": NotPersonal("the link to the account the key belongs to"),
+        "key_id": NotPersonal("a random name for the key, written beside each value it encrypts"),
+        "master_key_id": NotPersonal("the name of the operator's master key that wraps this key"),
+        "wrapped": NotPersonal("a random key, itself encrypted; it says nothing about the person"),
+        "created_at": NotPersonal(),
+        "wrapped_at": NotPersonal(),
+    },
+)
+
+declare(
+    RetiredUsername,
+    belongs_to=None,
+    note="Holds no name: a keyed hash cannot be turned back into the name without the key and a guess.",
+    fields={
+        "id": NotPersonal(),
+        "digest": NotPersonal("a keyed hash of a deleted account's username, kept so it is never reused"),
+        "retired_at": NotPersonal("a day, not tied to any account that still exists"),
+    },
+)
+
+
+class DeletionRecord(models.Model):
+    """The deletion ledger: one row per permanently deleted account, holding ids and nothing personal.
+
+    ``candor restore`` re-applies every record, so an older backup cannot bring a deleted account back.
+    ``storage_names`` lists the account's files still to be removed from storage (random names), so a
+    deletion that stopped part-way is finished by a rerun.
+    """
+
+    account_id = models.UUIDField(unique=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    storage_names = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["completed_at"])]
+
+    def __str__(self) -> str:
+        return "deletion record"
+
+
+declare(
+    DeletionRecord,
+    belongs_to=None,
+    note="Ids only: the account it names no longer exists, and nothing here says who the person was.",
+    fields={
+        "id": NotPersonal(),
+        "account_id": NotPersonal("the random id of an account that no longer exists"),
+        "requested_at": NotPersonal(),
+        "completed_at": NotPersonal(),
+        "storage_names": NotPersonal("random file names in storage, with no name or title in them"),
+    },
+)
+
+
+def _new_public_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def export_storage_name(instance: object = None, filename: str = "") -> str:
+    """A random storage name for an export archive: never the username, nor anything else of the person."""
+    return f"exports/{secrets.token_urlsafe(18)}.zip"
+
+
+class ExportArchive(models.Model):
+    """A copy of everything the inventory ties to one person, as a ZIP they may download (clause C5).
+
+    Built in the background, kept for ``EXPORT_TTL_DAYS`` once ready, then swept with its file.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "being prepared"
+        READY = "ready", "ready"
+        FAILED = "failed", "failed"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_archives"
+    )
+    public_id = models.CharField(max_length=22, unique=True, default=_new_public_id)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    archive = models.FileField(upload_to=export_storage_name, max_length=200, blank=True)
+    size = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["user", "status"]), models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return f"export {self.public_id}"
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def is_downloadable(self) -> bool:
+        return self.status == self.Status.READY and bool(self.archive.name) and not self.is_expired()
+
+
+declare(
+    ExportArchive,
+    belongs_to="user",
+    sweeps=(Sweep("expired export archives", field="expires_at"),),
+    note="The archive is a copy of the person's own data; it and its file go when it expires.",
+    fields={
+        "id": NotPersonal(),
+        "user": NotPersonal("the link to the account the row belongs to"),
+        "public_id": NotPersonal("a random identifier of the archive, in its download address"),
+        "status": NotPersonal(),
+        "created_at": NotPersonal(),
+        "ready_at": NotPersonal(),
+        "expires_at": NotPersonal(),
+        "archive": Personal(
+            "account.export",
+            "to let the person download a copy of their data",
+            "until it expires (7 days after it is ready, by default); deleted with the account",
+            ("C5",),
+            export="omitted",
+        ),
+        "size": NotPersonal(),
+    },
+)

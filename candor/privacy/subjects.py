@@ -1,0 +1,65 @@
+"""Everything the inventory ties to one person: the rows, and the stored files among their fields.
+
+Export, permanent deletion and the retention sweep find a person's data here and only here, so a newly
+declared personal field is exported, erased and swept without code of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.db import models
+
+from candor.privacy import inventory
+
+
+def _depth(declaration: inventory.Declaration) -> int:
+    path = declaration.belongs_to or ""
+    return 0 if path == "self" else path.count("__") + 1
+
+
+def owned_declarations() -> list[inventory.Declaration]:
+    """Declarations whose rows belong to a person: the furthest from the account first, the account last.
+
+    That order deletes a model's files before the model, and everything before the account, so no row is
+    ever left pointing at a deleted one.
+    """
+    owned = [d for d in inventory.declarations() if d.belongs_to is not None]
+    return sorted(owned, key=lambda d: (-_depth(d), d.label))
+
+
+def rows_of(declaration: inventory.Declaration, user_id: Any) -> models.QuerySet[Any]:
+    manager = declaration.model._default_manager
+    if declaration.belongs_to == "self":
+        return manager.filter(pk=user_id)
+    return manager.filter(**{declaration.belongs_to or "": user_id})
+
+
+def file_fields(declaration: inventory.Declaration) -> list[str]:
+    """The declared personal fields that hold a file in storage."""
+    names = []
+    for name in declaration.personal_fields():
+        if isinstance(declaration.model._meta.get_field(name), models.FileField):
+            names.append(name)
+    return names
+
+
+def stored_names(declaration: inventory.Declaration, rows: models.QuerySet[Any]) -> Iterator[str]:
+    """The storage names of every file the rows hold."""
+    fields = file_fields(declaration)
+    if not fields:
+        return
+    for values in rows.values_list(*fields).iterator(chunk_size=2000):
+        yield from (name for name in values if name)
+
+
+def delete_stored(names: Iterable[str]) -> int:
+    """Remove files from storage; a file already gone counts as removed."""
+    from django.core.files.storage import default_storage
+
+    count = 0
+    for name in names:
+        default_storage.delete(name)
+        count += 1
+    return count

@@ -1,0 +1,272 @@
+"""Permanent deletion (C4, C5, C25): at once, complete, with a receipt, and finished if interrupted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.test import Client
+
+from candor.accounts import actions as account_actions
+from candor.accounts.models import SecurityEvent, User, UserSession
+from candor.api.actions import create_token
+from candor.api.models import ApiToken
+from candor.hub import actions as hub_actions
+from candor.hub.models import MLModel, ModelFile
+from candor.privacy import crypto, erasure, subjects
+from candor.privacy.models import DataKey, DeletionRecord, RetiredUsername
+from tests.conftest import PASSWORD, deliver_on_commit, run_candor
+from tests.testapp.models import Diary
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.DATA_DIR = tmp_path / "data"
+
+
+def furnish(user: User, prefix: str) -> dict[str, object]:
+    """Give the person models (public and private), files, a token, security events and a session."""
+    public = hub_actions.create_model(user, name=f"{prefix}-public-model", visibility="public")
+    private = hub_actions.create_model(user, name=f"{prefix}-private-model")
+    blobs = [
+        hub_actions.add_file(user, public, "weights.bin", [f"{prefix} weights".encode()]).blob.name,
+        hub_actions.add_file(user, private, "notes.txt", [f"{prefix} notes".encode()]).blob.name,
+    ]
+    token = create_token(user, name="laptop", scopes=["read", "write"])[1]
+    SecurityEvent.objects.create(user=user, kind="sign_in", ip_address="192.0.2.10")
+    diary = Diary.objects.create(user=user, mood="calm", secret=f"{prefix} secret")
+    diary.attachment.save(f"{prefix}-diary.txt", ContentFile(b"diary"))
+    blobs.append(diary.attachment.name)
+    return {"models": [public, private], "blobs": blobs, "token": token}
+
+
+def test_settings_page_asks_for_password_and_username_and_refusals_keep_everything(
+    owner_client: Client, owner: User
+) -> None:
+    furnish(owner, "alice")
+    page = owner_client.get("/settings/delete/")
+    assert page.status_code == 200 and b"cannot be undone" in page.content
+    wrong = owner_client.post("/settings/delete/", {"password": "not-the-password", "confirm": "alice"})
+    assert wrong.status_code == 400 and b"The password is not correct." in wrong.content
+    unconfirmed = owner_client.post("/settings/delete/", {"password": PASSWORD, "confirm": "alicia"})
+    assert unconfirmed.status_code == 400 and b"Type your username exactly" in unconfirmed.content
+    assert User.objects.filter(pk=owner.pk).exists() and DataKey.objects.filter(user=owner).exists()
+    assert MLModel.objects.filter(owner=owner).count() == 2
+    assert Client().get("/anonymous-user-page-check/").status_code in (302, 404)
+    assert Client().get("/settings/delete/").status_code == 302  # signed-out visitors are sent to log in
+
+
+def test_deletion_removes_everything_everywhere_and_sends_a_receipt(
+    owner_client: Client, owner: User, member: User, mailbox, django_capture_on_commit_callbacks
+) -> None:
+    stuff = furnish(owner, "alice")
+    other = furnish(member, "bob")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post("/settings/delete/", {"password": PASSWORD, "confirm": "Alice"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    # The key first, then every row the inventory ties to her, then her files.
+    assert not DataKey.objects.filter(user_id=owner.pk).exists()
+    assert not User.objects.filter(pk=owner.pk).exists()
+    for model in (MLModel, ApiToken, SecurityEvent, UserSession, Diary):
+        field = "owner" if model is MLModel else "user"
+        assert not model.objects.filter(**{f"{field}_id": owner.pk}).exists(), model
+    assert not ModelFile.objects.filter(model__owner_id=owner.pk).exists()
+    for name in stuff["blobs"]:
+        assert not default_storage.exists(name), name
+    record = DeletionRecord.objects.get(account_id=owner.pk)
+    assert record.completed_at is not None and record.storage_names == []
+    assert str(owner.pk) in erasure.ledger_path().read_text()
+    assert "alice" not in erasure.ledger_path().read_text()
+    # Signed out, and nothing of her on any page, route, listing, search, sitemap or feed.
+    assert owner_client.get("/settings/").status_code == 302
+    anonymous = Client()
+    for path in ("/alice/", "/alice/alice-public-model/", "/api/v1/models/alice/alice-public-model"):
+        assert anonymous.get(path).status_code == 404, path
+    for path in ("/models/", "/models/?q=alice", "/sitemap.xml", "/models/feed.atom", "/api/v1/models", "/"):
+        body = anonymous.get(path).content
+        assert b"alice-public-model" not in body, path
+        assert b"bob-public-model" in body or path in ("/models/?q=alice", "/"), path
+    token_client = Client(HTTP_AUTHORIZATION=f"Bearer {stuff['token']}")
+    assert token_client.get("/api/v1/me").status_code == 401
+    # Bob is untouched.
+    assert MLModel.objects.filter(owner=member).count() == 2
+    assert all(default_storage.exists(name) for name in other["blobs"])
+    assert User.objects.get(pk=member.pk).email == "bob@example.org"
+    # The receipt went to the address the account had.
+    receipt = mailbox.last_to("alice@example.org")
+    assert "deleted" in receipt["Subject"] and "alice" in receipt.get_content()
+    # The name is retired for good, in any letters.
+    assert RetiredUsername.objects.count() == 1
+    assert account_actions.username_taken("ALICE")
+    signup = Client().post(
+        "/signup/",
+        {"username": "Alice", "email": "new-alice@example.org", "password": "a-long-new-passphrase-1"},
+    )
+    assert b"This username is taken." in signup.content
+    assert not User.objects.filter(username__iexact="alice").exists()
+
+
+def test_the_api_deletes_with_password_and_confirmation(owner: User, mailbox) -> None:
+    stuff = furnish(owner, "alice")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {stuff['token']}")
+    wrong = api.delete(
+        "/api/v1/me", {"password": "nope-nope-nope", "confirm": "alice"}, content_type="application/json"
+    )
+    assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "wrong_password"
+    missing = api.delete("/api/v1/me", {"password": PASSWORD}, content_type="application/json")
+    assert missing.status_code == 422
+    unconfirmed = api.delete(
+        "/api/v1/me", {"password": PASSWORD, "confirm": "bob"}, content_type="application/json"
+    )
+    assert unconfirmed.status_code == 422 and unconfirmed.json()["error"]["code"] == "not_confirmed"
+    assert User.objects.filter(pk=owner.pk).exists()
+    done = api.delete(
+        "/api/v1/me", {"password": PASSWORD, "confirm": "alice"}, content_type="application/json"
+    )
+    assert done.status_code == 200 and done.json()["deleted"] is True and done.json()["records"] >= 8
+    deliver_on_commit()
+    assert not User.objects.filter(pk=owner.pk).exists()
+    assert api.get("/api/v1/me").status_code == 401
+    assert mailbox.last_to("alice@example.org")["Subject"].endswith("Your account has been deleted")
+
+
+def test_a_model_declared_only_in_a_test_app_is_erased_with_its_file(owner: User, member: User) -> None:
+    mine = Diary.objects.create(user=owner, mood="happy", secret="s1")
+    mine.attachment.save("mine.txt", ContentFile(b"x"))
+    theirs = Diary.objects.create(user=member, mood="sad", secret="s2")
+    outcome = erasure.erase_account(owner.pk)
+    deliver_on_commit()
+    assert outcome.rows["testapp.Diary"] == 1
+    assert not Diary.objects.filter(pk=mine.pk).exists() and Diary.objects.filter(pk=theirs.pk).exists()
+    assert not default_storage.exists(mine.attachment.name)
+
+
+def test_a_failure_inside_the_deletion_leaves_the_whole_account(owner: User, monkeypatch) -> None:
+    stuff = furnish(owner, "alice")
+
+    def crash() -> None:
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(erasure, "_bump_listings", crash)
+    with pytest.raises(RuntimeError):
+        account_actions.delete_account(owner, password=PASSWORD, confirm="alice")
+    # Nothing half-deleted is visible: the account, its key and its models are all still there.
+    crypto.forget_cached_keys()
+    assert User.objects.get(pk=owner.pk).email == "alice@example.org"
+    assert MLModel.objects.filter(owner=owner).count() == 2
+    assert not DeletionRecord.objects.exists() and not RetiredUsername.objects.exists()
+    assert all(default_storage.exists(name) for name in stuff["blobs"])
+
+
+def test_a_deletion_that_stopped_after_its_commit_is_finished_by_a_rerun(owner: User, monkeypatch) -> None:
+    stuff = furnish(owner, "alice")
+    real_delete = subjects.delete_stored
+
+    def storage_down(names) -> int:
+        raise OSError("storage unavailable")
+
+    monkeypatch.setattr(subjects, "delete_stored", storage_down)
+    erasure.erase_account(owner.pk)
+    deliver_on_commit()  # the queued finishing task runs, and fails on the storage
+    record = DeletionRecord.objects.get(account_id=owner.pk)
+    assert record.completed_at is None and set(record.storage_names) == set(stuff["blobs"])
+    assert not User.objects.filter(pk=owner.pk).exists()  # the rows are gone already; only files are left
+    monkeypatch.setattr(subjects, "delete_stored", real_delete)
+    call_command("privacy", "sweep", stdout=(out := __import__("io").StringIO()))
+    assert "Finished 1 account deletion." in out.getvalue()
+    record.refresh_from_db()
+    assert record.completed_at is not None
+    assert not any(default_storage.exists(name) for name in stuff["blobs"])
+
+
+BYTE_SCAN_SETUP = """
+import json
+from django.test import RequestFactory
+from candor.accounts import actions
+from candor.accounts.models import User
+from candor.api.actions import create_token
+from candor.hub import actions as hub
+user = User.objects.create_user("zeldaqx", "zelda.unique.person@example.net", "a-long-passphrase-99")
+user.email_verified = True
+user.save()
+request = RequestFactory().post(
+    "/login/", REMOTE_ADDR="203.0.113.199", HTTP_USER_AGENT="Mozilla/5.0 Firefox/128.0"
+)
+for kind in ("sign_in", "sign_in_failed", "password_changed"):
+    actions.record_event(user, kind, request)
+names = []
+for i in range(3):
+    model = hub.create_model(user, name=f"zelda-hidden-model-{i}", visibility="public" if i else "private",
+                             summary="zelda summary words")
+    hub.add_file(user, model, f"dir/file-{i}.bin", [b"zelda file body " * 100])
+    names.append(model.name)
+row, token = create_token(user, name="zelda token", scopes=["read"], request=request)
+from candor.accounts.tasks import send_account_email
+send_account_email.enqueue("password-changed", str(user.pk))
+import logging
+logging.getLogger("candor.test").warning(
+    "zelda.unique.person@example.net signed in from 203.0.113.199 with %s", token
+)
+print(json.dumps({"token_prefix": row.prefix, "names": names, "id": str(user.pk)}))
+"""
+
+BYTE_SCAN_DELETE = """
+from candor.accounts import actions
+from candor.accounts.models import User
+user = User.objects.get(username="zeldaqx")
+actions.delete_account(user, password="a-long-passphrase-99", confirm="zeldaqx")
+print("deleted")
+"""
+
+
+def test_after_deletion_no_byte_of_the_person_remains_in_database_wal_media_logs_or_queue(
+    tmp_path: Path,
+) -> None:
+    log_file = tmp_path / "logs" / "candor.log"
+    log_file.parent.mkdir()
+    env = {"CANDOR_LOG_FILE": str(log_file)}
+    assert run_candor(["migrate", "-v0"], tmp_path, env).returncode == 0
+    assert run_candor(["demo", "--no-serve"], tmp_path, env).returncode == 0  # other people's data beside
+    setup = run_candor(["shell", "-c", BYTE_SCAN_SETUP], tmp_path, env)
+    assert setup.returncode == 0, setup.stderr
+    facts = json.loads(setup.stdout.strip().splitlines()[-1])
+    data = tmp_path / "data"
+    needles = [
+        b"zelda.unique.person@example.net",
+        b"zeldaqx",
+        b"203.0.113.199",
+        facts["token_prefix"].encode(),
+        *(name.encode() for name in facts["names"]),
+    ]
+    database = data / "candor.sqlite3"
+    # Before: the scan finds what it looks for (names in clear; the address and IP only in the log,
+    # where the redaction filter has already replaced them).
+    wal = Path(f"{database}-wal")
+    before = database.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert b"zeldaqx" in before and facts["names"][0].encode() in before
+    assert b"zelda.unique.person@example.net" not in before and b"203.0.113.199" not in before
+    deletion = run_candor(["shell", "-c", BYTE_SCAN_DELETE], tmp_path, env)
+    assert deletion.returncode == 0 and "deleted" in deletion.stdout, deletion.stderr
+    worker = run_candor(["worker", "--burst"], tmp_path, env)  # runs the queued finishing task
+    assert worker.returncode == 0, worker.stderr
+    scanned: list[Path] = [database, Path(f"{database}-wal"), Path(f"{database}-shm"), log_file]
+    scanned += [p for p in (data / "media").rglob("*") if p.is_file()]
+    for path in scanned:
+        if not path.exists():
+            continue
+        content = path.read_bytes()
+        for needle in needles:
+            assert needle not in content, (path.name, needle)
+    # The scan would have found other people's data: the demo's accounts are still in the database.
+    assert b"alice" in database.read_bytes()
+    # The queued email for her was removed, not sent; the receipt went out.
+    sent = "".join(p.read_text() for p in (data / "mail").glob("*.log"))
+    assert "Your account has been deleted" in sent
+    assert "Your password was changed" not in sent
