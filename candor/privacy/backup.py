@@ -3,8 +3,11 @@
 ``candor backup`` copies the database consistently while the site runs: SQLite through its online
 backup API (one read transaction, so the copy is a single point in time), PostgreSQL through
 ``pg_dump --format=custom``. The copy is written under a temporary name and renamed once complete, so a
-file with a backup's name is always a whole backup. Backups hold personal data as the database holds it:
-the encrypted fields stay encrypted, and the master keys are never in them.
+file with a backup's name is always a whole backup. Backups hold personal data as the database holds it,
+with one exception: the accounts' data keys are left out (and the master keys were never in the database).
+A backup's encrypted fields can therefore only be read with the data keys of a live database, or of a
+keys file (``candor backup --keys-file``), which is why deleting an account (destroying its key) makes its
+encrypted fields unreadable in every backup too.
 
 ``candor restore`` puts one back, then re-applies the deletion ledger: every account deleted since the
 backup was made (and named by the ledger, in the database or in the file beside it) is erased again,
@@ -14,6 +17,8 @@ anything is replaced, so a restore that stops half-way still leaves the list of 
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import secrets
 import shutil
@@ -32,6 +37,8 @@ from django.db import DatabaseError, connection, connections, transaction
 from candor.privacy import erasure
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+DATA_KEY_TABLE = "privacy_datakey"
+KEYS_FORMAT = "candor-data-keys"
 PGDUMP_MAGIC = b"PGDMP"
 
 
@@ -203,8 +210,17 @@ def _backup_sqlite(target_path: Path) -> None:
     target = sqlite3.connect(target_path)
     try:
         source.backup(target)
+        # The data keys stay out of backups: the rows are overwritten (secure_delete) and the file
+        # rebuilt without their pages.
+        target.execute("PRAGMA secure_delete=ON")
+        if target.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (DATA_KEY_TABLE,)
+        ).fetchone():
+            target.execute(f"DELETE FROM {DATA_KEY_TABLE}")  # noqa: S608 - a constant
+            target.commit()
         # The copy is one self-contained file: no write-ahead log beside it.
         target.execute("PRAGMA journal_mode=DELETE")
+        target.execute("VACUUM")
     except sqlite3.Error as error:
         raise BackupError(f"SQLite could not copy the database: {error}.") from None
     finally:
@@ -215,7 +231,8 @@ def _backup_sqlite(target_path: Path) -> None:
 def _backup_postgres(fd: int) -> None:
     pg_dump = _pg_tool("pg_dump")
     # Connection parameters travel in the environment (PGHOST, PGPASSWORD…), never in argv.
-    result = _run_pg([pg_dump, "--format=custom", "--no-owner"], stdout=fd, stderr=subprocess.PIPE)
+    argv = [pg_dump, "--format=custom", "--no-owner", f"--exclude-table-data={DATA_KEY_TABLE}"]
+    result = _run_pg(argv, stdout=fd, stderr=subprocess.PIPE)
     if result.returncode != 0:
         raise BackupError(f"pg_dump failed; no backup was written. It said:\n{_stderr(result)}")
 
@@ -316,14 +333,19 @@ class Restored:
     pending: list[str] = field(default_factory=list)  # migrations the restored schema lacks
     unknown: list[str] = field(default_factory=list)  # migrations this Candor does not know
     erased_again: int | None = None  # None: the ledger could not be re-applied yet (older schema)
+    keys_restored: int = 0
+    without_key: int = 0  # accounts whose data key neither the live database nor a keys file had
     busy_checkpoint: bool = False
 
 
-def restore(path: Path, *, say: Callable[[str], None] = lambda _: None) -> Restored:
+def restore(
+    path: Path, *, keys_file: Path | None = None, say: Callable[[str], None] = lambda _: None
+) -> Restored:
     """Replace the database with the backup at ``path``, then erase again every account of the ledger."""
     path = Path(path).absolute()
     check_backup_file(path)
     remembered = remember_ledger()
+    remember_keys(keys_file)
     generation_before = _listing_generation()
     say(f"Restoring {path} into {describe_database()}…")
     if vendor() == "sqlite":
@@ -335,6 +357,7 @@ def restore(path: Path, *, say: Callable[[str], None] = lambda _: None) -> Resto
     outcome.pending, outcome.unknown = migration_state()
     if outcome.pending:
         return outcome  # the ledger is in its file; `restore --reapply-ledger` finishes after migrate
+    outcome.keys_restored, outcome.without_key = put_keys_back()
     outcome.erased_again = reapply(remembered)
     _fresh_listings(generation_before)
     outcome.busy_checkpoint = not _checkpoint()
@@ -433,3 +456,121 @@ def _fresh_listings(before: int | None) -> None:
     target = max(before or 0, listing_cache.generation()) + 1
     ListingState.objects.update_or_create(pk=1, defaults={"generation": target})
     listing_cache.purge()
+
+
+# --- Data keys: never in a backup, carried across a restore ------------------------------------------
+
+
+def pending_keys_path() -> Path:
+    return Path(settings.DATA_DIR) / "restore-data-keys.jsonl"
+
+
+def write_keys_file(path: Path) -> int:
+    """Write the live database's data keys (still wrapped by the master keys) to a file of their own.
+
+    For recovery onto a new machine. It is no use without the master keys; keep it apart from the
+    backups and replace it often, since an old one still holds the keys of accounts deleted since.
+    """
+    from candor.privacy.models import DataKey
+
+    final = Path(path).absolute()
+    if final.exists():
+        raise BackupError(f"{final} already exists: choose another name.")
+    rows = DataKey.objects.values_list("user_id", "key_id", "master_key_id", "wrapped", "created_at")
+    fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    count = 0
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps({"format": KEYS_FORMAT, "version": 1}) + "\n")
+        for user_id, key_id, master_key_id, wrapped, created_at in rows.iterator(chunk_size=2000):
+            record = {
+                "user_id": str(user_id),
+                "key_id": key_id,
+                "master_key_id": master_key_id,
+                "wrapped": base64.b64encode(bytes(wrapped)).decode(),
+                "created_at": created_at.isoformat(),
+            }
+            handle.write(json.dumps(record) + "\n")
+            count += 1
+    return count
+
+
+def _read_keys(path: Path) -> list[dict[str, str]]:
+    try:
+        lines = Path(path).read_text().splitlines()
+        header = json.loads(lines[0]) if lines else {}
+    except (OSError, ValueError) as error:
+        raise BackupError(f"{path} is not a keys file of `candor backup --keys-file` ({error}).") from None
+    if header.get("format") != KEYS_FORMAT:
+        raise BackupError(f"{path} is not a keys file of `candor backup --keys-file`. Nothing was changed.")
+    return [json.loads(line) for line in lines[1:] if line.strip()]
+
+
+def remember_keys(keys_file: Path | None) -> None:
+    """Before the database is replaced: the live data keys, and those of a keys file, into a private file
+    in the data folder (a restore that stops half-way, or waits for `migrate`, still has them)."""
+    from candor.privacy.models import DataKey
+
+    extra = _read_keys(keys_file) if keys_file is not None else []
+    try:
+        rows = [
+            {
+                "user_id": str(user_id),
+                "key_id": key_id,
+                "master_key_id": master_key_id,
+                "wrapped": base64.b64encode(bytes(wrapped)).decode(),
+                "created_at": created_at.isoformat(),
+            }
+            for user_id, key_id, master_key_id, wrapped, created_at in DataKey.objects.values_list(
+                "user_id", "key_id", "master_key_id", "wrapped", "created_at"
+            ).iterator(chunk_size=2000)
+        ]
+    except DatabaseError:
+        rows = []  # a new installation: no table yet
+    finally:
+        connections.close_all()
+    path = pending_keys_path()
+    known = {row["user_id"] for row in rows}
+    if path.exists():  # an earlier restore that did not finish: its keys still count
+        for row in _read_keys(path):
+            if row["user_id"] not in known:
+                rows.append(row)
+                known.add(row["user_id"])
+    rows += [row for row in extra if row["user_id"] not in known]
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps({"format": KEYS_FORMAT, "version": 1}) + "\n")
+        handle.writelines(json.dumps(row) + "\n" for row in rows)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def put_keys_back() -> tuple[int, int]:
+    """After the restore: each restored account gets its data key back from the remembered keys.
+
+    Returns (keys put back, accounts left without a key). The keys of accounts deleted since the backup
+    are not among them: those accounts' encrypted fields stay unreadable, and the ledger erases the rest.
+    """
+    from candor.accounts.models import User
+    from candor.privacy.models import DataKey
+
+    path = pending_keys_path()
+    rows = _read_keys(path) if path.exists() else []
+    with transaction.atomic():
+        accounts = {str(pk) for pk in User.objects.values_list("pk", flat=True)}
+        have = {str(pk) for pk in DataKey.objects.values_list("user_id", flat=True)}
+        new = [
+            DataKey(
+                user_id=uuid.UUID(row["user_id"]),
+                key_id=row["key_id"],
+                master_key_id=row["master_key_id"],
+                wrapped=base64.b64decode(row["wrapped"]),
+                created_at=datetime.fromisoformat(row["created_at"]),
+            )
+            for row in rows
+            if row["user_id"] in accounts and row["user_id"] not in have
+        ]
+        DataKey.objects.bulk_create(new, batch_size=1000)
+    path.unlink(missing_ok=True)
+    return len(new), len(accounts - have - {str(key.user_id) for key in new})

@@ -31,6 +31,7 @@ import traceback
 import uuid
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -39,7 +40,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.tasks import task
 from django.template.loader import render_to_string
@@ -170,7 +171,7 @@ def build(archive: ExportArchive) -> ExportArchive:
     temporary = Path(name)
     stored = ""
     try:
-        with os.fdopen(fd, "w+b") as handle:
+        with os.fdopen(fd, "w+b") as handle, _reading_everything():
             write_zip(handle, user, generated_at=timezone.now())
         size = temporary.stat().st_size
         stored = _store(temporary, export_storage_name())
@@ -190,6 +191,23 @@ def build(archive: ExportArchive) -> ExportArchive:
         crypto.forget_cached_keys()
     archive.refresh_from_db()
     return archive
+
+
+@contextmanager
+def _reading_everything() -> Iterator[None]:
+    """On PostgreSQL, one read transaction for the whole export, planned for reading every row.
+
+    The export reads through server-side cursors, which the planner optimises for the first rows by
+    default (cursor_tuple_fraction 0.1); for an export that reads all of them, that made each chunk
+    slow (42 s instead of 15 s in bench/privacy.py). On SQLite a transaction would take the write lock
+    (IMMEDIATE mode) for the whole export, so none is opened there.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+        yield
 
 
 def _staging_dir() -> Path:

@@ -125,6 +125,9 @@ def test_sqlite_restore_erases_again_an_account_deleted_after_the_backup(data: P
     for account in DEMO_ACCOUNTS:
         assert account.email.encode() not in raw, account.username
     assert OTHER.encode() in raw and all(needle in raw for needle in PERSONA_NEEDLES)
+    # No data key is in a backup: the persona's encrypted fields in it need the live database's key.
+    assert sqlite_rows(backup, "SELECT count(*) FROM privacy_datakey") == [(0,)]
+    assert sqlite_rows(backup, "SELECT count(*) FROM accounts_user")[0][0] == len(DEMO_ACCOUNTS)
 
     # The persona asks to be deleted after the backup was taken.
     erased = erase(PERSONA, tmp_path)
@@ -149,6 +152,9 @@ def test_sqlite_restore_erases_again_an_account_deleted_after_the_backup(data: P
     assert [name for (name,) in models] == OTHER_MODELS
     assert sqlite_rows(live, "SELECT 1 FROM privacy_datakey WHERE user_id = ?", other_hex)
     assert all((data / "media" / name).exists() for name in other_blobs)
+    assert "Data keys put back from the live database or keys file: 3." in result.stdout
+    other_email = next(a.email for a in DEMO_ACCOUNTS if a.username == OTHER)
+    assert read_email(OTHER, tmp_path) == other_email  # its key came back from the live database
 
     # Not one byte of the persona's name or models in the database file or its write-ahead log.
     files = [p for p in (live, data / "candor.sqlite3-wal") if p.exists()]
@@ -157,6 +163,42 @@ def test_sqlite_restore_erases_again_an_account_deleted_after_the_backup(data: P
         for needle in PERSONA_NEEDLES:
             assert needle not in content, f"{needle!r} found in {path.name}"
     assert OTHER.encode() in live.read_bytes()  # the scan reads the right file
+
+
+READ_EMAIL = (
+    "from candor.accounts.models import User\n"
+    "print('email:', User.objects.get(username='{username}').email)\n"
+)
+
+
+def read_email(username: str, tmp_path: Path, env: dict[str, str] | None = None) -> str:
+    result = ok(run_candor(["shell", "-c", READ_EMAIL.format(username=username)], tmp_path, env))
+    return result.stdout.strip().splitlines()[-1].removeprefix("email: ")
+
+
+def test_a_new_machine_reads_a_backup_only_with_a_keys_file(data: Path, tmp_path: Path) -> None:
+    backup = written_path(ok(run_candor(["backup"], tmp_path)))
+    keys = tmp_path / "keys.jsonl"
+    written = ok(run_candor(["backup", "--keys-file", str(keys)], tmp_path))
+    assert "Data keys written" in written.stdout and keys.stat().st_mode & 0o777 == 0o600
+    assert all(account.email not in keys.read_text() for account in DEMO_ACCOUNTS)
+    # A new machine: the same secrets and master keys, an empty data folder otherwise.
+    fresh = tmp_path / "fresh"
+    (fresh / "data").mkdir(parents=True)
+    for name in ("secret_key", "master_keys", "blind_index_key"):
+        shutil.copy2(data / name, fresh / "data" / name)
+    ok(run_candor(["migrate", "-v0"], fresh))
+    blind = ok(run_candor(["restore", str(backup), "--yes"], fresh))
+    assert "cannot be read" in blind.stderr
+    assert read_email(OTHER, fresh) == "[unreadable: the key was destroyed]"
+    ok(run_candor(["restore", str(backup), "--yes", "--keys", str(keys)], fresh))
+    other_email = next(a.email for a in DEMO_ACCOUNTS if a.username == OTHER)
+    assert read_email(OTHER, fresh) == other_email
+    # A key deleted since the keys file was written is not brought back by a newer one.
+    erase(OTHER, fresh)
+    newer = tmp_path / "newer-keys.jsonl"
+    ok(run_candor(["backup", "--keys-file", str(newer)], fresh))
+    assert user_id(data / "candor.sqlite3", OTHER).replace("-", "") not in newer.read_text().replace("-", "")
 
 
 def sqlite_copy(source: Path, target: Path) -> None:
@@ -279,7 +321,7 @@ def test_pg_dump_gets_the_password_in_its_environment_and_its_errors_are_shown(t
     assert "pg_dump failed" in result.stderr and "the fake server says no" in result.stderr
     assert password not in result.stderr + result.stdout
     argv = Path(f"{capture}.argv").read_text().splitlines()
-    assert argv[1:] == ["--format=custom", "--no-owner"]
+    assert argv[1:] == ["--format=custom", "--no-owner", "--exclude-table-data=privacy_datakey"]
     assert password not in "\n".join(argv)
     seen = dict(line.split("=", 1) for line in Path(f"{capture}.env").read_text().splitlines() if "=" in line)
     assert seen["PGPASSWORD"] == password and seen["PGUSER"] == "operator"
@@ -360,6 +402,10 @@ def test_postgres_restore_erases_again_an_account_deleted_after_the_backup(
     models = query("SELECT name FROM hub_mlmodel WHERE owner_id = %s ORDER BY name", other_id)
     assert [name for (name,) in models] == OTHER_MODELS
     assert query("SELECT 1 FROM privacy_datakey WHERE user_id = %s", other_id)
+    other_email = next(a.email for a in DEMO_ACCOUNTS if a.username == OTHER)
+    assert read_email(OTHER, tmp_path, env) == other_email
+    # The dump held no data key: its table was left empty in the backup.
+    assert "COPY public.privacy_datakey" not in script and "COPY public.accounts_user" in script
 
     # A plain dump of the restored database: the persona's name is in no row.
     dump = subprocess.run(

@@ -189,3 +189,29 @@ def test_start_up_stops_on_a_wrong_master_key_and_rewrap_rotates(tmp_path) -> No
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "alice@demo.candor.localhost"
     assert run_candor(["privacy", "verify-keys"], tmp_path, only_new).returncode == 0
+
+
+def test_addresses_stored_before_encryption_are_encrypted_by_the_migration(tmp_path) -> None:
+    """An installation from before encryption: its clear addresses are encrypted and indexed on migrate."""
+    assert run_candor(["migrate", "-v0", "accounts", "0002"], tmp_path).returncode == 0
+    insert = (
+        "from django.db import connection\n"
+        "c = connection.cursor()\n"
+        'c.execute("INSERT INTO accounts_user (id, password, username, email, email_verified, is_active, '
+        "is_staff, date_joined, profile_visible, profile_indexable) VALUES "
+        "('0123456789abcdef0123456789abcdef', '!', 'olduser', 'Old.User@Example.org', 1, 1, 0, "
+        "'2026-01-01 00:00:00', 1, 1)\")\n"
+    )
+    assert run_candor(["shell", "-c", insert], tmp_path).returncode == 0
+    assert run_candor(["migrate", "-v0"], tmp_path).returncode == 0
+    check = (
+        "from candor.accounts.models import User, email_index\n"
+        "raw = User.objects.values_list('email', flat=True).get(username='olduser')\n"
+        "user = User.objects.get(email_index=email_index('old.user@example.org'))\n"
+        "print(raw.startswith('enc:v1:'), 'Example' in raw, user.email)\n"
+    )
+    result = run_candor(["shell", "-c", check], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True False Old.User@Example.org"
+    database = (tmp_path / "data" / "candor.sqlite3").read_bytes()
+    assert b"Old.User@Example.org" not in database

@@ -24,6 +24,13 @@ class Command(BaseCommand):
             "--yes", action="store_true", help="Confirm that the current database is to be replaced."
         )
         parser.add_argument(
+            "--keys",
+            type=Path,
+            metavar="KEYS_FILE",
+            help="A keys file of `candor backup --keys-file`, for accounts whose data key the live "
+            "database lacks (restoring onto a new machine).",
+        )
+        parser.add_argument(
             "--reapply-ledger",
             action="store_true",
             help="Restore nothing: erase again every account the deletion ledger names (after `candor "
@@ -39,11 +46,11 @@ class Command(BaseCommand):
                 return
             if options["path"] is None:
                 raise CommandError("Name the backup file to restore: candor restore PATH --yes")
-            self.restore(options["path"], confirmed=options["yes"])
+            self.restore(options["path"], confirmed=options["yes"], keys_file=options["keys"])
         except backup.BackupError as error:
             raise CommandError(str(error)) from None
 
-    def restore(self, path: Path, *, confirmed: bool) -> None:
+    def restore(self, path: Path, *, confirmed: bool, keys_file: Path | None) -> None:
         backup.check_backup_file(path)
         if not confirmed:
             raise CommandError(
@@ -53,8 +60,9 @@ class Command(BaseCommand):
                 "Stop the web server and the worker, then run the same command with --yes. "
                 "Nothing was changed."
             )
-        outcome = backup.restore(path, say=self.stdout.write)
+        outcome = backup.restore(path, keys_file=keys_file, say=self.stdout.write)
         self.stdout.write(f"Restored {outcome.path}.")
+        self.report_keys(outcome.keys_restored, outcome.without_key)
         if outcome.unknown:
             self.stderr.write(
                 "The backup was made by a newer Candor: its schema has migrations this version does not "
@@ -84,7 +92,17 @@ class Command(BaseCommand):
                 f"The database lacks {len(pending)} migration(s): run `candor migrate` first. "
                 "Nothing was changed."
             )
+        self.report_keys(*backup.put_keys_back())
         self.report(backup.reapply(), None)
+
+    def report_keys(self, restored: int, without: int) -> None:
+        self.stdout.write(f"Data keys put back from the live database or keys file: {restored}.")
+        if without:
+            self.stderr.write(
+                f"{without} account(s) have no data key (backups never hold them): their encrypted fields "
+                "(email addresses…) cannot be read. Restore again with --keys KEYS_FILE from "
+                "`candor backup --keys-file` if you have one."
+            )
 
     def report(self, erased_again: int, ledger: int | None) -> None:
         named = f" (the deletion ledger names {ledger})" if ledger is not None else ""
