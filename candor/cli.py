@@ -1,7 +1,8 @@
 """The ``candor`` command: the API client, the server, the worker, the demo, and Django's commands.
 
-``candor login|logout|whoami|push|pull|ls|visibility|rm`` are the client (``candor.client``), which runs
-on machines with no server settings and no data folder, so it is dispatched before Django is configured.
+``candor login|logout|whoami|push|pull|ls|visibility|rm|export`` are the client (``candor.client``),
+which runs on machines with no server settings and no data folder, so it is dispatched before Django is
+configured.
 ``candor demo``, ``candor serve`` and ``candor worker`` are management commands of ``candor.core``;
 anything else (``candor migrate``, ``candor check --deploy``…) is Django's own.
 """

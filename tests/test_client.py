@@ -18,6 +18,7 @@ import stat
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 from typing import ClassVar
 
@@ -732,3 +733,28 @@ def test_logout_revoke_ends_the_token(site: LiveServer, token: str, owner: User,
         after = client(["whoami"], tmp_path, server=site.url, token=secret)
         assert after.returncode == (4 if revoked else 0)
     assert json.loads((tmp_path / "config" / "candor" / "config.json").read_text())["tokens"] == {}
+
+
+@e2e
+def test_export_downloads_a_copy_of_your_data(
+    site: LiveServer, token: str, owner: User, member: User, tmp_path: Path
+) -> None:
+    source = tmp_path / "tiny"
+    source.mkdir()
+    files = make_model_folder(source)
+    assert client(["push", str(source), "alice/tiny"], tmp_path, server=site.url, token=token).returncode == 0
+    target = tmp_path / "mine.zip"
+    done = client(["export", "-o", str(target)], tmp_path, server=site.url, token=token)
+    assert done.returncode == 0, done.stderr
+    assert f"Your data: {target}" in done.stdout
+    assert target.stat().st_mode & 0o777 == 0o600
+    with zipfile.ZipFile(target) as archive:
+        emails = json.loads(archive.read("data/contact.email.json"))["records"]
+        assert [r["email"] for r in emails if r["model"] == "accounts.User"] == ["alice@example.org"]
+        assert archive.read("files/tiny/weights/model.safetensors") == files["weights/model.safetensors"]
+        assert "bob@example.org" not in archive.read("data/contact.email.json").decode()
+    # Bad input: an existing file is never overwritten; no token, exit 4 before any request.
+    again = client(["export", "-o", str(target)], tmp_path, server=site.url, token=token)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    anonymous = client(["export", "-o", str(tmp_path / "x.zip")], tmp_path, server=site.url)
+    assert anonymous.returncode == 4 and "not logged in" in anonymous.stderr

@@ -231,6 +231,34 @@ class Api:
                 return True
         return False
 
+    # --- Your data ------------------------------------------------------------------------------------
+
+    def request_export(self) -> dict[str, Any] | None:
+        """Ask for an export of your data; None when one is already being prepared."""
+        try:
+            result: dict[str, Any] = self._json("POST", "api/v1/me/export")
+        except ClientError as error:
+            if error.status == 409:
+                return None
+            raise
+        return result
+
+    def list_exports(self) -> list[dict[str, Any]]:
+        listed = self._json("GET", "api/v1/me/exports")
+        items = listed.get("items") if isinstance(listed, dict) else None
+        return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+    def download_export(self, export_id: str) -> Iterator[bytes]:
+        url = f"api/v1/me/exports/{quote_path(export_id)}/download"
+        not_found = "that export is gone (expired, replaced by a newer one, or not yours)"
+        response = self._send("GET", url, not_found=not_found, stream=True)
+        try:
+            yield from response.iter_bytes(CHUNK)
+        except httpx.TransportError as error:
+            raise self._unreachable(error) from None
+        finally:
+            response.close()
+
     # --- Models -----------------------------------------------------------------------------------
 
     @staticmethod

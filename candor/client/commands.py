@@ -527,6 +527,57 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- Your data -------------------------------------------------------------------------------------
+
+
+def _newest(exports: list[dict[str, Any]], status: str) -> dict[str, Any] | None:
+    matching = [e for e in exports if e.get("status") == status]
+    return max(matching, key=lambda e: str(e.get("created_at", ""))) if matching else None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    target = Path(args.output)
+    if target.exists():
+        raise ClientError(f"{target} already exists: choose another file with -o", EXIT_USAGE)
+    if not target.parent.is_dir():
+        raise ClientError(f"{target.parent} is not a folder", EXIT_USAGE)
+    _, _, api = connect(args, need_token=True)
+    with api:
+        started = api.request_export()
+        if started is None:
+            print("An export is already being prepared; waiting for it.", file=sys.stderr)
+        deadline = time.monotonic() + args.wait
+        while True:
+            exports = api.list_exports()
+            pending = _newest(exports, "pending")
+            ready = _newest(exports, "ready")
+            if pending is None and ready is not None:
+                break
+            if pending is None and _newest(exports, "failed") is not None:
+                raise ClientError("the server could not prepare the export: ask for a new one later")
+            if time.monotonic() >= deadline:
+                raise ClientError(
+                    f"the export is still being prepared after {args.wait:g} s (is the server's worker "
+                    "running?); run `candor export` again later to download it"
+                )
+            time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+        # Written owner-only beside the target, renamed into place once whole: it is personal data.
+        descriptor, temporary = tempfile.mkstemp(prefix=".candor-", suffix=".part", dir=target.parent)
+        try:
+            received = 0
+            with os.fdopen(descriptor, "wb") as out:
+                for chunk in api.download_export(str(ready["id"])):
+                    out.write(chunk)
+                    received += len(chunk)
+            os.chmod(temporary, 0o600)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    print(f"Your data: {target} ({human(received)}). Open index.html inside it for a summary.")
+    return 0
+
+
 # --- Listing and managing models ------------------------------------------------------------------
 
 
@@ -697,6 +748,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     visibility.add_argument("model", metavar="OWNER/NAME", type=model_ref, help="the model")
     visibility.add_argument("visibility", choices=VISIBILITIES, help="the new visibility")
+
+    export = command(
+        "export",
+        "Download a copy of all your data (a ZIP).",
+        cmd_export,
+        "Asks the server for an export (or waits for the one being prepared), then downloads it once\n"
+        "ready: one JSON file per kind of data, your model files, and index.html, a summary to read.\n"
+        "The file is written readable by you only.",
+    )
+    export.add_argument("-o", "--output", default="candor-data-export.zip", help="where to save it")
+    export.add_argument(
+        "--wait", type=float, default=600.0, metavar="SECONDS", help="how long to wait for it (default 600)"
+    )
 
     rm = command(
         "rm",

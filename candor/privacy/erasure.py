@@ -112,6 +112,9 @@ def erase_account(user_id: Any) -> Outcome:
 def _after_commit(record: DeletionRecord) -> None:
     if str(record.account_id) not in ids_in_ledger_file():
         append_to_ledger_file([str(record.account_id)], record.requested_at)
+    # At once, not in the finishing task: a queue runs its jobs in order, and the person's waiting
+    # emails were queued before it.
+    _drop_queued_tasks(str(record.account_id))
     finish_deletion.enqueue(record.pk)
 
 

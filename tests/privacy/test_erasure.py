@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -188,6 +189,7 @@ def test_a_deletion_that_stopped_after_its_commit_is_finished_by_a_rerun(owner: 
 
 BYTE_SCAN_SETUP = """
 import json
+import os
 from django.test import RequestFactory
 from candor.accounts import actions
 from candor.accounts.models import User
@@ -270,3 +272,50 @@ def test_after_deletion_no_byte_of_the_person_remains_in_database_wal_media_logs
     sent = "".join(p.read_text() for p in (data / "mail").glob("*.log"))
     assert "Your account has been deleted" in sent
     assert "Your password was changed" not in sent
+
+
+REDIS_URL = os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+QUEUE_EMAILS = """
+from candor.accounts.models import User
+from candor.accounts.tasks import send_account_email
+for name in ("alice", "bob"):
+    send_account_email.enqueue("password-changed", str(User.objects.get(username=name).pk))
+print(User.objects.get(username="alice").pk)
+"""
+DELETE_ALICE = """
+from candor.accounts import actions
+from candor.accounts.models import User
+actions.delete_account(User.objects.get(username="alice"), password="violet-harbour-71", confirm="alice")
+"""
+
+
+def test_on_redis_the_deleted_persons_queued_emails_are_removed_from_rq(tmp_path: Path) -> None:
+    import redis
+    import rq
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.ping()  # these tests need the Redis server: fail, never skip
+    client.flushdb()
+    env = {"CANDOR_REDIS_URL": REDIS_URL}
+    try:
+        assert run_candor(["demo", "--no-serve"], tmp_path, env).returncode == 0
+        queued = run_candor(["shell", "-c", QUEUE_EMAILS], tmp_path, env)
+        assert queued.returncode == 0, queued.stderr
+        alice_id = queued.stdout.strip().splitlines()[-1]
+        queue = rq.Queue("default", connection=client)
+
+        def jobs_naming(account_id: str) -> int:
+            return sum(account_id in repr(job.args) + repr(job.kwargs) for job in queue.get_jobs())
+
+        assert jobs_naming(alice_id) == 1 and len(queue.get_jobs()) == 2
+        deleted = run_candor(["shell", "-c", DELETE_ALICE], tmp_path, env)
+        assert deleted.returncode == 0, deleted.stderr
+        assert jobs_naming(alice_id) == 0  # removed from the queue, not merely skipped when it runs
+        worked = run_candor(["worker", "--burst"], tmp_path, env)
+        assert worked.returncode == 0, worked.stderr
+        sent = "".join(p.read_text() for p in (tmp_path / "data" / "mail").glob("*.log"))
+        assert "Your account has been deleted" in sent  # the receipt, sent directly
+        changed = [chunk for chunk in sent.split("-" * 79) if "Your password was changed" in chunk]
+        assert len(changed) == 1 and "bob@demo.candor.localhost" in changed[0]  # bob's went; alice's did not
+    finally:
+        client.flushdb()
