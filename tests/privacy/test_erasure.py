@@ -34,7 +34,9 @@ def _media(settings, tmp_path) -> None:
 
 def furnish(user: User, prefix: str) -> dict[str, object]:
     """Give the person models (public and private), files, a token, security events and a session."""
-    public = hub_actions.create_model(user, name=f"{prefix}-public-model", visibility="public")
+    public = hub_actions.create_model(
+        user, name=f"{prefix}-public-model", visibility="public", tags=["vision", f"{prefix}-tag"]
+    )
     private = hub_actions.create_model(user, name=f"{prefix}-private-model")
     blobs = [
         hub_actions.add_file(user, public, "weights.bin", [f"{prefix} weights".encode()]).blob.name,
@@ -79,6 +81,8 @@ def test_deletion_removes_everything_everywhere_and_sends_a_receipt(
         field = "owner" if model is MLModel else "user"
         assert not model.objects.filter(**{f"{field}_id": owner.pk}).exists(), model
     assert not ModelFile.objects.filter(model__owner_id=owner.pk).exists()
+    assert not MLModel.tags.through.objects.filter(mlmodel_id__in=[m.pk for m in stuff["models"]]).exists()
+    assert MLModel.tags.through.objects.filter(mlmodel__owner=member).count() == 2
     for name in stuff["blobs"]:
         assert not default_storage.exists(name), name
     record = DeletionRecord.objects.get(account_id=owner.pk)
