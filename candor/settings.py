@@ -50,9 +50,18 @@ def _private_file(path: Path, make: str) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written under a temporary name and linked into place: two processes starting at once on a
+        # new data folder both end up with the one value that won, never a half-written file.
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(make)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_text().strip()
+        finally:
+            temporary.unlink()
         return make
 
 
@@ -98,7 +107,7 @@ def _master_keys(text: str, name: str) -> dict[str, bytes]:
 def _generated(path: Path, make: str) -> str:
     existed = path.exists()
     value = _private_file(path, make)
-    if not existed:
+    if not existed and value == make:
         print(  # said once, to the operator who starts Candor
             f"Candor generated a key in {path} (readable by this user only). Keep a copy apart from "
             "the database backups: without it no personal data in them can be read.",

@@ -125,6 +125,28 @@ def test_production_never_generates_keys(tmp_path: Path) -> None:
     assert run_candor(["check"], tmp_path, {**base, **KEYS}).returncode == 0
 
 
+def test_processes_starting_together_on_a_new_data_folder_share_one_key(tmp_path: Path) -> None:
+    script = "from django.conf import settings; print(sorted(settings.MASTER_KEYS.items()))"
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
+    env["CANDOR_DATA_DIR"] = str(tmp_path / "data")
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "candor", "shell", "-c", script],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert all(process.returncode == 0 for process in processes), [err for _, err in outputs]
+    keys = {out.strip().splitlines()[-1] for out, _ in outputs}
+    assert len(keys) == 1
+    assert sorted(p.name for p in (tmp_path / "data").iterdir() if p.name.startswith(".")) == []
+
+
 def test_embedded_default_makes_a_private_secret_and_a_wal_database(tmp_path: Path) -> None:
     result = run_candor(["demo", "--no-serve"], tmp_path)
     assert result.returncode == 0, result.stderr
