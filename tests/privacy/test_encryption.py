@@ -150,6 +150,7 @@ def test_rotation_rewraps_data_keys_without_touching_encrypted_values(settings) 
 def test_a_missing_or_wrong_master_key_is_a_clear_error_and_nothing_is_read(settings) -> None:
     alice = make_user("alice")
     old_id = next(iter(settings.MASTER_KEYS))
+    right_keys = dict(settings.MASTER_KEYS)
     crypto.forget_cached_keys()
     settings.MASTER_KEYS = {"unrelated": new_key()}
     with pytest.raises(crypto.KeyringError, match=f"{old_id!r}, which is not in CANDOR_MASTER_KEYS"):
@@ -160,8 +161,10 @@ def test_a_missing_or_wrong_master_key_is_a_clear_error_and_nothing_is_read(sett
     with pytest.raises(crypto.KeyringError, match="is not the key that wrapped"):
         _ = User.objects.get(pk=alice.pk).email
     # Nothing was lost: with the right key back, the value reads as before.
-    stored = raw("accounts_user", "email", alice.pk)
-    assert FORMAT.match(stored)
+    assert FORMAT.match(raw("accounts_user", "email", alice.pk))
+    settings.MASTER_KEYS = right_keys
+    crypto.forget_cached_keys()
+    assert User.objects.get(pk=alice.pk).email == "alice@example.org"
 
 
 def test_start_up_stops_on_a_wrong_master_key_and_rewrap_rotates(tmp_path) -> None:
