@@ -62,6 +62,20 @@ class Env:
             raise self.error(name, f"a whole number of at least {minimum}{upper}")
         return value
 
+    def number(
+        self, name: str, default: float, *, minimum: float = 0.0, maximum: float | None = None
+    ) -> float:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if not re.fullmatch(r"[+]?(\d+(\.\d*)?|\.\d+)", raw):
+            raise self.error(name, "a decimal number such as 0.5")
+        value = float(raw)
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = f" and at most {maximum}" if maximum is not None else ""
+            raise self.error(name, f"a number of at least {minimum}{upper}")
+        return value
+
     def url(self, name: str, default: str | None, *, schemes: tuple[str, ...]) -> str | None:
         raw = self._raw(name)
         if raw is None:

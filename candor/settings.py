@@ -146,6 +146,7 @@ INSTALLED_APPS = [
     "candor.privacy",
     "candor.accounts",
     "candor.hub",
+    "candor.analytics",
     "candor.developers",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -167,6 +168,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "candor.accounts.middleware.SessionActivityMiddleware",
+    # Counts the request into the aggregates once the view has answered (clause C7).
+    "candor.analytics.capture.AnalyticsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -366,6 +369,19 @@ if PRODUCTION:
 else:
     SESSION_COOKIE_NAME = "candor_session"
     CSRF_COOKIE_NAME = "candor_csrf"
+
+# --- Analytics (clauses C7, C8, C12) ----------------------------------------------------------------
+ANALYTICS_ENABLED = env.flag("CANDOR_ANALYTICS", True)
+# Each process adds up its requests in memory and writes them out this often, or sooner when this many
+# distinct counters are waiting. A crash loses at most one interval of counts.
+ANALYTICS_FLUSH_SECONDS = env.integer("CANDOR_ANALYTICS_FLUSH_SECONDS", 10, minimum=0, maximum=3600)
+ANALYTICS_FLUSH_KEYS = env.integer("CANDOR_ANALYTICS_FLUSH_KEYS", 5000, minimum=1)
+# Hourly rows older than this are rolled up into the daily rows and dropped.
+ANALYTICS_HOURLY_DAYS = env.integer("CANDOR_ANALYTICS_HOURLY_DAYS", 90, minimum=2, maximum=3660)
+# k: no published figure counts fewer visits than this; smaller cells are merged or withheld.
+TRENDS_MIN_COUNT = env.integer("CANDOR_TRENDS_MIN_COUNT", 10, minimum=1)
+# Total epsilon spent by one release of the trends report; 0 turns differential privacy off.
+TRENDS_DP_EPSILON = env.number("CANDOR_TRENDS_DP_EPSILON", 0.0, maximum=100.0)
 
 # --- Processes ------------------------------------------------------------------------------------
 WEB_WORKERS = env.integer("CANDOR_WEB_WORKERS", 2, minimum=1, maximum=64)

@@ -70,6 +70,19 @@ def _fresh_cache() -> Iterator[None]:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_analytics() -> Iterator[None]:
+    """Each test starts with no counts waiting in this process and no remembered salt."""
+    from candor.analytics import salt
+    from candor.analytics.buffer import BUFFER
+
+    BUFFER.take()
+    salt.forget_in_memory()
+    yield
+    BUFFER.take()
+    salt.forget_in_memory()
+
+
 def make_user(username: str, *, verified: bool = True, staff: bool = False) -> User:
     return User.objects.create_user(
         username, f"{username}@example.org", PASSWORD, email_verified=verified, is_staff=staff

@@ -5,3 +5,8 @@ from candor.settings import *  # noqa: F403
 from candor.settings import INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+
+# Analytics: no background flush thread in tests; a test writes the counts out when it means to
+# (candor.analytics.buffer.flush), so what it asserts never depends on timing.
+ANALYTICS_FLUSH_SECONDS = 0
+ANALYTICS_FLUSH_KEYS = 1_000_000

@@ -22,6 +22,7 @@ from ninja.responses import NinjaJSONEncoder, Status
 from pydantic import ConfigDict, Field
 
 from candor.accounts.validators import USERNAME_MAX, USERNAME_RE
+from candor.analytics.capture import DOWNLOAD, mark
 from candor.api.auth import ANYONE, caller, person
 from candor.api.errors import ApiError, error_response, explain_pattern
 from candor.api.schemas import NO_NUL, SOME_TEXT, Encodable, openapi, responses
@@ -316,6 +317,7 @@ def get_model(
     request: HttpRequest, response: HttpResponse, owner: str = OWNER, name: str = NAME
 ) -> dict[str, Any]:
     model = visibility.get_model(caller(request).user, owner, name)
+    mark(request, model)
     _noindex(response, model)
     return _model_out(model)
 
@@ -357,6 +359,7 @@ def list_files(
     request: HttpRequest, response: HttpResponse, owner: str = OWNER, name: str = NAME
 ) -> dict[str, Any]:
     model = visibility.get_model(caller(request).user, owner, name)
+    mark(request, model)
     _noindex(response, model)
     return {"items": [_file_out(f, model) for f in model.files.order_by("path")]}
 
@@ -420,6 +423,7 @@ def download_file(
     request: HttpRequest, owner: str = OWNER, name: str = NAME, path: str = FILE_PATH
 ) -> HttpResponseBase:
     model_file = visibility.get_file(caller(request).user, owner, name, path)
+    mark(request, model_file.model, DOWNLOAD)
     response = downloads.file_response(request, model_file)
     if response.status_code == 416:
         response = error_response(

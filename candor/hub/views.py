@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from candor.accounts.models import User
+from candor.analytics.capture import DOWNLOAD, mark
 from candor.hub import actions, downloads, forms, listing_cache, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.markdown import render_card
@@ -113,6 +114,7 @@ def profile(request: HttpRequest, username: str) -> HttpResponseBase:
 @require_safe
 def model_detail(request: HttpRequest, username: str, name: str) -> HttpResponseBase:
     model = visibility.get_model(request.user, username, name)
+    mark(request, model)
     context = {
         "model": model,
         "card_html": render_card(model.card),
@@ -209,6 +211,7 @@ def file_upload(request: HttpRequest, username: str, name: str) -> HttpResponseB
 @require_safe
 def file_download(request: HttpRequest, username: str, name: str, path: str) -> HttpResponseBase:
     model_file = visibility.get_file(request.user, username, name, path)
+    mark(request, model_file.model, DOWNLOAD)
     response = downloads.file_response(request, model_file)
     return response if model_file.model.is_indexable else _noindex(response)
 

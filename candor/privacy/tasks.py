@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.tasks import task
 from django.utils import timezone
 
+from candor.core.scheduling import ensure_waiting
 from candor.privacy import erasure, retention
 
 logger = logging.getLogger("candor.privacy")
@@ -31,18 +32,5 @@ def schedule_next() -> None:
 
 
 def ensure_scheduled() -> bool:
-    """Start the daily chain unless one is already waiting. Returns whether it enqueued a run.
-
-    On the database queue the waiting run is visible, so a restarted worker does not start a second
-    chain; on RQ it is not looked up, and a restart may add one (sweeps are idempotent).
-    """
-    from django.tasks import task_backends
-
-    if type(task_backends[daily_sweep.backend]).__module__.startswith("django_tasks_db"):
-        from django_tasks_db.models import DBTaskResult
-
-        waiting = DBTaskResult.objects.filter(task_path=daily_sweep.module_path, status="READY")
-        if waiting.exists():
-            return False
-    daily_sweep.enqueue()
-    return True
+    """Start the daily chain unless one is already waiting. Returns whether it enqueued a run."""
+    return ensure_waiting(daily_sweep)

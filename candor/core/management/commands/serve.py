@@ -17,6 +17,8 @@ def gunicorn_argv(bind: str, workers: int) -> list[str]:
         "-m",
         "gunicorn",
         "candor.wsgi:application",
+        "--config",
+        "python:candor.core.gunicorn_hooks",
         "--bind",
         bind,
         "--workers",

@@ -18,10 +18,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         verify_keyring_at_start_up()
         if not options["burst"]:
-            # The daily retention sweep: each run schedules the next a day later.
-            from candor.privacy.tasks import ensure_scheduled
+            # Recurring chains: the daily retention sweep, and the analytics rollup.
+            from candor.analytics import tasks as analytics_tasks
+            from candor.privacy import tasks as privacy_tasks
 
-            ensure_scheduled()
+            privacy_tasks.ensure_scheduled()
+            # The analytics rollup: Redis's counters into the database, ended days' salts destroyed.
+            analytics_tasks.ensure_scheduled()
         if settings.REDIS_URL:
             worker_args = ["default", "--with-scheduler", "--job-class", "django_tasks_rq.backend.Job"]
             if options["burst"]:

@@ -1,0 +1,181 @@
+"""Per-process counting: requests are added up in memory and written out in batches.
+
+Recording a request is a few dictionary additions under a lock. A background thread writes the batch
+out every ``CANDOR_ANALYTICS_FLUSH_SECONDS`` (or sooner, once ``CANDOR_ANALYTICS_FLUSH_KEYS`` distinct
+counters wait): into the database as additive upserts, or in Redis mode into Redis, from where the
+rollup task moves them into the database. A graceful stop (gunicorn's worker exit, interpreter exit)
+writes what is left; a crash loses at most the last interval's counts. A batch that fails to write is
+kept and tried again with the next.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db import connection
+
+logger = logging.getLogger("candor.analytics")
+
+
+@dataclass
+class Batch:
+    """Counts waiting to be written. Keys are aggregates only; visitor hashes are salted (see salt.py)."""
+
+    routes: Counter[tuple[datetime, str, bool]] = field(default_factory=Counter)  # (hour, route, bot)
+    models: Counter[tuple[datetime, int, str]] = field(default_factory=Counter)  # (hour, model, kind)
+    dimensions: Counter[tuple[date, str, str]] = field(default_factory=Counter)  # (day, dim, value)
+    visitors: defaultdict[tuple[date, int], set[int]] = field(default_factory=lambda: defaultdict(set))
+
+    def size(self) -> int:
+        return len(self.routes) + len(self.models) + len(self.dimensions) + len(self.visitors)
+
+    def merge(self, other: Batch) -> None:
+        self.routes.update(other.routes)
+        self.models.update(other.models)
+        self.dimensions.update(other.dimensions)
+        for key, hashes in other.visitors.items():
+            self.visitors[key] |= hashes
+
+
+class Buffer:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.batch = Batch()
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.flush_lock = threading.Lock()  # one flush at a time per process
+
+    def record(
+        self,
+        *,
+        hour: datetime,
+        route: str,
+        bot: bool,
+        model_id: int | None = None,
+        kind: str = "view",
+        dimensions: tuple[tuple[str, str], ...] = (),
+        visitor: int | None = None,
+    ) -> None:
+        day = hour.date()
+        with self.lock:
+            batch = self.batch
+            batch.routes[(hour, route, bot)] += 1
+            if not bot:
+                if model_id is not None:
+                    batch.models[(hour, model_id, kind)] += 1
+                for dimension, value in dimensions:
+                    batch.dimensions[(day, dimension, value)] += 1
+                if visitor is not None:
+                    batch.visitors[(day, 0)].add(visitor)
+                    if model_id is not None:
+                        batch.visitors[(day, model_id)].add(visitor)
+            full = batch.size() >= settings.ANALYTICS_FLUSH_KEYS
+        if full:
+            if self._thread_running():
+                self.wake.set()
+            else:
+                self.flush()
+        elif self.thread is None and settings.ANALYTICS_FLUSH_SECONDS:
+            self._start_thread()
+
+    def take(self) -> Batch:
+        with self.lock:
+            batch, self.batch = self.batch, Batch()
+        return batch
+
+    def put_back(self, batch: Batch) -> None:
+        with self.lock:
+            batch.merge(self.batch)
+            self.batch = batch
+
+    def flush(self) -> int:
+        """Write out what is waiting. Returns the number of counters written (0 if none, or if it failed)."""
+        with self.flush_lock:
+            batch = self.take()
+            size = batch.size()
+            if not size:
+                return 0
+            try:
+                write(batch)
+            except Exception as error:
+                self.put_back(batch)
+                # The batch holds no personal data, but the message is kept to the error's kind anyway.
+                logger.warning(
+                    "analytics flush failed (%s); %d counters kept for the next", type(error).__name__, size
+                )
+                return 0
+            return size
+
+    def _thread_running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def _start_thread(self) -> None:
+        with self.lock:
+            if self.thread is not None:
+                return
+            self.thread = threading.Thread(target=self._run, name="candor-analytics-flush", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait(settings.ANALYTICS_FLUSH_SECONDS)
+            self.wake.clear()
+            try:
+                self.flush()
+            finally:
+                connection.close()  # this thread's own connection; the next flush opens a fresh one
+
+    def reset(self) -> None:
+        """Start empty, with no thread (in a forked child, whose parent's thread does not exist)."""
+        self.lock = threading.Lock()
+        self.flush_lock = threading.Lock()
+        self.batch = Batch()
+        self.wake = threading.Event()
+        self.thread = None
+
+
+BUFFER = Buffer()
+
+
+def write(batch: Batch) -> None:
+    if settings.REDIS_URL:
+        from candor.analytics import redis_store
+
+        redis_store.write(batch)
+    else:
+        from candor.analytics import store
+
+        store.write(batch)
+
+
+def flush() -> int:
+    return BUFFER.flush()
+
+
+_installed = False
+
+
+def install_exit_flush() -> None:
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    atexit.register(_flush_at_exit)
+    os.register_at_fork(after_in_child=BUFFER.reset)
+
+
+def _flush_at_exit() -> None:
+    started = time.monotonic()
+    written = BUFFER.flush()
+    if written:
+        logger.info(
+            "analytics: %d counters written at exit in %.0f ms", written, (time.monotonic() - started) * 1000
+        )

@@ -1,0 +1,98 @@
+"""The daily salt of visitor hashes: random each UTC day, shared by every process, destroyed at day end.
+
+A visitor is counted as ``blake2b(address, user agent; key=salt)``, cut to 32 bits. Every process needs
+the same salt on the same day (or one visitor would count once per process), so it is kept where they
+all can read it: a row of ``DailySalt`` (embedded), or a Redis key that expires when the day ends. The
+first process to need a new day's salt draws it; whoever sees a new day first deletes the salts of the
+days before, and the periodic rollup deletes them too, so a salt outlives its day by at most one
+rollup interval when the site is idle. Once it is gone, the day's sketches cannot be probed for a
+given person: their hash under any other key says nothing about whether they were counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from candor.analytics.models import DailySalt
+
+_lock = threading.Lock()
+_current: tuple[date, bytes] | None = None
+
+
+def visitor_hash(day: date, address: str, user_agent: str) -> int:
+    key = salt_for(day)
+    digest = hashlib.blake2b(
+        address.encode() + b"\0" + user_agent.encode("utf-8", "replace"), key=key, digest_size=4
+    ).digest()
+    return int.from_bytes(digest, "little")
+
+
+def salt_for(day: date) -> bytes:
+    global _current
+    current = _current
+    if current is not None and current[0] == day:
+        return current[1]
+    with _lock:
+        if _current is not None and _current[0] == day:
+            return _current[1]
+        salt = _redis_salt(day) if settings.REDIS_URL else _database_salt(day)
+        _current = (day, salt)
+        return salt
+
+
+def forget_in_memory() -> None:
+    """Drop this process's copy (after a fork, and in tests that move the clock)."""
+    global _current
+    with _lock:
+        _current = None
+
+
+def _end_of(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def _redis_key(day: date) -> str:
+    return f"candor:analytics:salt:{day.isoformat()}"
+
+
+def _redis_salt(day: date) -> bytes:
+    from candor.analytics.redis_store import client
+
+    redis = client()
+    key = _redis_key(day)
+    # EXAT: Redis itself deletes the salt when the day ends, whether or not any process is running.
+    redis.set(key, secrets.token_bytes(32), nx=True, exat=int(_end_of(day).timestamp()))
+    value = redis.get(key)
+    assert isinstance(value, bytes)
+    return value
+
+
+def _database_salt(day: date) -> bytes:
+    with transaction.atomic():
+        row = DailySalt.objects.filter(day=day).first()
+        if row is None:
+            DailySalt.objects.bulk_create(
+                [DailySalt(day=day, salt=secrets.token_bytes(32))], ignore_conflicts=True
+            )
+            row = DailySalt.objects.get(day=day)
+    destroy_before(day)
+    return bytes(row.salt)
+
+
+def destroy_before(day: date) -> int:
+    """Delete the salts of every day before ``day``. Returns how many were deleted."""
+    if settings.REDIS_URL:
+        return 0  # Redis expires each salt at its day's end (EXAT)
+    deleted, _ = DailySalt.objects.filter(day__lt=day).delete()
+    if deleted and connection.vendor == "sqlite":
+        # secure_delete has zeroed the page in the database; the write-ahead log still holds the old
+        # page until a checkpoint copies it back and the log is truncated.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return deleted
