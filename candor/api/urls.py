@@ -21,6 +21,8 @@ from ninja import NinjaAPI
 from ninja.responses import NinjaJSONEncoder
 
 from candor.accounts.api import router as accounts_router
+from candor.analytics.api_popular import router as popular_router
+from candor.analytics.api_trends import router as trends_router
 from candor.api import errors
 from candor.api.auth import SIGNED_IN
 from candor.hub.api import router as hub_router
@@ -45,6 +47,8 @@ errors.install(api)
 api.add_router("", hub_router)
 api.add_router("", accounts_router)
 api.add_router("", privacy_router)
+api.add_router("", popular_router)
+api.add_router("", trends_router)
 
 
 @functools.cache

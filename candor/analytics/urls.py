@@ -1,0 +1,15 @@
+from django.urls import path
+
+from candor.analytics import popular_views, trends_views
+
+app_name = "analytics"
+
+# Included before the hub's catch-all /<username>/<name>/ patterns, which would otherwise take them.
+urlpatterns = [
+    path("models/popular/", popular_views.popular, name="popular"),
+    path("models/trending/", popular_views.trending, name="trending"),
+    path("models/popular.csv", popular_views.popular_csv, name="popular_csv"),
+    path("models/trending.csv", popular_views.trending_csv, name="trending_csv"),
+    path("trends/", trends_views.trends, name="trends"),
+    path("trends/<slug:chart>.csv", trends_views.trends_csv, name="trends_csv"),
+]
