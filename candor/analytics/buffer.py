@@ -20,24 +20,51 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import connection
+from django.dispatch import receiver
 
 logger = logging.getLogger("candor.analytics")
 
 
+Event = tuple[datetime, str, bool, int | None, str, tuple[tuple[str, str], ...]]
+
+
 @dataclass
 class Batch:
-    """Counts waiting to be written. Keys are aggregates only; visitor hashes are salted (see salt.py)."""
+    """Counts waiting to be written. Keys are aggregates only; visitor hashes are salted (see salt.py).
 
+    Requests are first counted whole, one counter per distinct (hour, route, bot, model, kind,
+    dimensions): a single dictionary addition on the request's path. ``fold()`` spreads them over the
+    tables' keys when the batch is taken for writing.
+    """
+
+    events: Counter[Event] = field(default_factory=Counter)
     routes: Counter[tuple[datetime, str, bool]] = field(default_factory=Counter)  # (hour, route, bot)
     models: Counter[tuple[datetime, int, str]] = field(default_factory=Counter)  # (hour, model, kind)
     dimensions: Counter[tuple[date, str, str]] = field(default_factory=Counter)  # (day, dim, value)
     visitors: defaultdict[tuple[date, int], set[int]] = field(default_factory=lambda: defaultdict(set))
 
     def size(self) -> int:
-        return len(self.routes) + len(self.models) + len(self.dimensions) + len(self.visitors)
+        return (
+            len(self.events) + len(self.routes) + len(self.models) + len(self.dimensions) + len(self.visitors)
+        )
+
+    def fold(self) -> Batch:
+        for (hour, route, bot, model_id, kind, dimensions), n in self.events.items():
+            self.routes[(hour, route, bot)] += n
+            if bot:
+                continue
+            if model_id is not None:
+                self.models[(hour, model_id, kind)] += n
+            day = hour.date()
+            for dimension, value in dimensions:
+                self.dimensions[(day, dimension, value)] += n
+        self.events.clear()
+        return self
 
     def merge(self, other: Batch) -> None:
+        self.events.update(other.events)
         self.routes.update(other.routes)
         self.models.update(other.models)
         self.dimensions.update(other.dimensions)
@@ -64,32 +91,27 @@ class Buffer:
         dimensions: tuple[tuple[str, str], ...] = (),
         visitor: int | None = None,
     ) -> None:
-        day = hour.date()
         with self.lock:
             batch = self.batch
-            batch.routes[(hour, route, bot)] += 1
-            if not bot:
+            batch.events[(hour, route, bot, model_id, kind, dimensions)] += 1
+            if visitor is not None and not bot:
+                day = hour.date()
+                batch.visitors[(day, 0)].add(visitor)
                 if model_id is not None:
-                    batch.models[(hour, model_id, kind)] += 1
-                for dimension, value in dimensions:
-                    batch.dimensions[(day, dimension, value)] += 1
-                if visitor is not None:
-                    batch.visitors[(day, 0)].add(visitor)
-                    if model_id is not None:
-                        batch.visitors[(day, model_id)].add(visitor)
-            full = batch.size() >= settings.ANALYTICS_FLUSH_KEYS
+                    batch.visitors[(day, model_id)].add(visitor)
+            full = len(batch.events) + len(batch.visitors) >= _limits.keys
         if full:
             if self._thread_running():
                 self.wake.set()
             else:
                 self.flush()
-        elif self.thread is None and settings.ANALYTICS_FLUSH_SECONDS:
+        elif self.thread is None and _limits.seconds:
             self._start_thread()
 
     def take(self) -> Batch:
         with self.lock:
             batch, self.batch = self.batch, Batch()
-        return batch
+        return batch.fold()
 
     def put_back(self, batch: Batch) -> None:
         with self.lock:
@@ -143,6 +165,27 @@ class Buffer:
 
 
 BUFFER = Buffer()
+
+
+class _Limits:
+    """The flush thresholds, read from settings once (record() runs on every request) and again when a
+    test changes them."""
+
+    def __init__(self) -> None:
+        self.load()
+
+    def load(self, **kwargs: object) -> None:
+        self.keys = settings.ANALYTICS_FLUSH_KEYS
+        self.seconds = settings.ANALYTICS_FLUSH_SECONDS
+
+
+_limits = _Limits()
+
+
+@receiver(setting_changed)
+def _reload_limits(setting: str, **kwargs: object) -> None:
+    if setting.startswith("ANALYTICS_FLUSH_"):
+        _limits.load()
 
 
 def write(batch: Batch) -> None:

@@ -13,6 +13,7 @@ public; a file download counts as a download of its model when it starts at the 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -55,6 +56,7 @@ PUBLIC_ROUTES = {
     "api:trends": "api:trends",
     "api:get_inventory": "api:get_inventory",
 }
+_BROWSER, _LANGUAGE, _REFERRER = Dimension.BROWSER.value, Dimension.LANGUAGE.value, Dimension.REFERRER.value
 DOWNLOAD = "download"
 VIEW = "view"
 _MARK = "_candor_analytics_model"
@@ -102,20 +104,19 @@ def capture(request: HttpRequest, response: HttpResponseBase, now: datetime | No
     meta = request.META
     user_agent = meta.get("HTTP_USER_AGENT", "")
     family, bot = features.browser(user_agent)
-    hour = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+    hour = _hour(now)
     if bot:
         BUFFER.record(hour=hour, route=route, bot=True)
         return True
-    dimensions = [
-        (Dimension.BROWSER.value, family),
-        (Dimension.LANGUAGE.value, features.language(meta.get("HTTP_ACCEPT_LANGUAGE", ""))),
-    ]
+    dimensions = [(_BROWSER, family), (_LANGUAGE, features.language(meta.get("HTTP_ACCEPT_LANGUAGE", "")))]
     referer = meta.get("HTTP_REFERER")
     if referer:
         domain = features.referring_domain(referer, _own_hosts(request))
         if domain:
-            dimensions.append((Dimension.REFERRER.value, domain))
-    visitor = salt.visitor_hash(hour.date(), client_address(request), user_agent)
+            dimensions.append((_REFERRER, domain))
+    # Only hashed, so the address needs no parsing unless proxies' headers must be read to find it.
+    address = client_address(request) if settings.TRUSTED_PROXY_COUNT else meta.get("REMOTE_ADDR", "")
+    visitor = salt.visitor_hash(hour.date(), address, user_agent)
     BUFFER.record(
         hour=hour,
         route=route,
@@ -128,17 +129,37 @@ def capture(request: HttpRequest, response: HttpResponseBase, now: datetime | No
     return True
 
 
+_hours: tuple[float, float, datetime] = (0.0, 0.0, datetime.min.replace(tzinfo=UTC))
+
+
+def _hour(now: datetime | None) -> datetime:
+    """The current UTC hour, made once an hour rather than once a request."""
+    global _hours
+    if now is not None:
+        return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    moment = time.time()
+    start, end, hour = _hours
+    if not start <= moment < end:
+        start = moment - moment % 3600
+        hour = datetime.fromtimestamp(start, UTC)
+        _hours = (start, start + 3600, hour)
+    return hour
+
+
 _OWN: dict[str, frozenset[str]] = {}
 
 
 def _own_hosts(request: HttpRequest) -> frozenset[str]:
-    host = request.get_host().rsplit(":", 1)[0].strip("[]").lower()
-    known = _OWN.get(host)
+    # The Host header as sent: Django has checked it against ALLOWED_HOSTS already, and get_host()
+    # would check it again at a cost that matters on every request with a Referer.
+    raw = request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME", "")
+    known = _OWN.get(raw)
     if known is None:
         from urllib.parse import urlsplit
 
+        host = urlsplit(f"//{raw}").hostname or ""
         website = (urlsplit(settings.WEBSITE_URL).hostname or "").lower()
-        known = frozenset({host, website})
+        known = frozenset({host.lower(), website})
         if len(_OWN) < 64:
-            _OWN[host] = known
+            _OWN[raw] = known
     return known

@@ -86,11 +86,16 @@ def rollup(today: date | None = None) -> int:
         moved += len(fields)
     estimates: dict[tuple[date, int], int] = {}
     finished: list[str] = []
-    for raw in redis_client.smembers(SKETCHES):
-        name = raw.decode() if isinstance(raw, bytes) else str(raw)
+    names = sorted(
+        raw.decode() if isinstance(raw, bytes) else str(raw) for raw in redis_client.smembers(SKETCHES)
+    )
+    pipe = redis_client.pipeline(transaction=False)
+    for name in names:
+        pipe.pfcount(name)
+    for name, count in zip(names, pipe.execute(), strict=True):
         _, _, _, day_text, model_text = name.split(":")
         day = date.fromisoformat(day_text)
-        estimates[(day, int(model_text))] = int(redis_client.pfcount(name))
+        estimates[(day, int(model_text))] = int(count)
         if day < today:
             finished.append(name)  # the day is over: its figure is final
     if estimates:

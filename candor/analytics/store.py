@@ -43,14 +43,24 @@ def _value(item: Any) -> Any:
     return item
 
 
-def add_rows(model: Any, keys: Sequence[str], counts: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> int:
-    """Add ``rows`` (key values, then count values) to ``model``'s table; returns the number of rows."""
+def add_rows(
+    model: Any,
+    keys: Sequence[str],
+    counts: Sequence[str],
+    rows: Iterable[tuple[Any, ...]],
+    *,
+    replace: bool = False,
+) -> int:
+    """Add ``rows`` (key values, then count values) to ``model``'s table; returns the number of rows.
+
+    With ``replace`` the counts overwrite the stored ones instead of adding to them.
+    """
     table = connection.ops.quote_name(model._meta.db_table)
     names = [*keys, *counts]
     columns = ", ".join(connection.ops.quote_name(model._meta.get_field(n).column) for n in names)
     conflict = ", ".join(connection.ops.quote_name(model._meta.get_field(n).column) for n in keys)
     updates = ", ".join(
-        f"{q} = {table}.{q} + excluded.{q}"
+        f"{q} = excluded.{q}" if replace else f"{q} = {table}.{q} + excluded.{q}"
         for q in (connection.ops.quote_name(model._meta.get_field(n).column) for n in counts)
     )
     placeholder = "(" + ", ".join(["%s"] * len(names)) + ")"
@@ -139,7 +149,5 @@ def _merge_sketches(visitors: dict[tuple[date, int], set[int]]) -> None:
 
 
 def _replace_estimates(counts: dict[tuple[date, int], int]) -> None:
-    rows = sorted((day, mid, n) for (day, mid), n in counts.items())
-    add_rows(DailyUnique, ["day", "model_id"], ["visitors"], ((day, mid, 0) for day, mid, _ in rows))
-    for day, mid, n in rows:
-        DailyUnique.objects.filter(day=day, model_id=mid).update(visitors=n)
+    rows = ((day, mid, n) for (day, mid), n in counts.items())
+    add_rows(DailyUnique, ["day", "model_id"], ["visitors"], rows, replace=True)
