@@ -56,6 +56,15 @@ PUBLIC_ROUTES = {
     "api:trends": "api:trends",
     "api:get_inventory": "api:get_inventory",
 }
+# What a counted request leaves behind, in words, for the "what we collect" page.
+KEPT = (
+    ("The hour", "in UTC, not the minute or second"),
+    ("The route", "the kind of page or API call (a model page, a download), never its address or query"),
+    ("The model", "only if it is public at that moment"),
+    ("The browser family", "such as Firefox or Chrome, from the user-agent header, which is not kept"),
+    ("The primary language", "the first language the browser asks for, such as en or fr"),
+    ("The referring site", "the registered domain of an outside page that linked here, nothing of its path"),
+)
 _BROWSER, _LANGUAGE, _REFERRER = Dimension.BROWSER.value, Dimension.LANGUAGE.value, Dimension.REFERRER.value
 DOWNLOAD = "download"
 VIEW = "view"

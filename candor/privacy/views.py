@@ -15,7 +15,18 @@ from candor.privacy.models import ExportArchive
 @require_safe
 def data_inventory(request: HttpRequest) -> HttpResponse:
     """What Candor collects, why and for how long: generated from the inventory, never written by hand."""
-    return render(request, "privacy/data.html", {"rows": inventory.rows()})
+    from candor.analytics.capture import KEPT
+
+    return render(
+        request,
+        "privacy/data.html",
+        {
+            "rows": inventory.rows(),
+            "analytics_kept": KEPT,
+            "hourly_days": settings.ANALYTICS_HOURLY_DAYS,
+            "min_count": settings.TRENDS_MIN_COUNT,
+        },
+    )
 
 
 @login_required
