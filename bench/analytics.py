@@ -1,3 +1,4 @@
+# ruff: noqa: E501, S608 - a benchmark script: long table rows and SQL over its own table names
 """Analytics benchmark: capture overhead, ingest rate, and reports over a year of aggregates.
 
     uv run python bench/analytics.py [--part capture,ingest,report] [--models 100000]
@@ -33,15 +34,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+WEBKIT = "AppleWebKit/605.1.15 (KHTML, like Gecko)"
 BROWSERS = [
     "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    f"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) {WEBKIT} Version/18.1 Safari/605.1.15",
+    f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) {WEBKIT} Mobile/15E148",
     "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36",
     "python-httpx/0.28.1",
 ]
@@ -75,7 +77,9 @@ def measure_capture(rounds: int) -> dict[str, float]:
     from candor.hub import actions
 
     call_command("migrate", interactive=False, verbosity=0)
-    owner = User.objects.create_user("benchowner", "owner@bench.invalid", "bench-password-1", email_verified=True)
+    owner = User.objects.create_user(
+        "benchowner", "owner@bench.invalid", "bench-password-1", email_verified=True
+    )
     model = actions.create_model(owner, name="capture-bench", visibility="public", card="# A model\n\nText.")
     path = model.get_absolute_url()
     handler = WSGIHandler()
@@ -216,7 +220,8 @@ def seed_year(models: int, hourly_rows: int) -> dict[str, float]:
     call_command("migrate", interactive=False, verbosity=0)
     started = time.monotonic()
     owners = [
-        User.objects.create_user(f"pub{i}", f"pub{i}@bench.invalid", None, email_verified=True) for i in range(100)
+        User.objects.create_user(f"pub{i}", f"pub{i}@bench.invalid", None, email_verified=True)
+        for i in range(100)
     ]
     now = datetime.now(UTC)
     with transaction.atomic():
@@ -236,7 +241,7 @@ def seed_year(models: int, hourly_rows: int) -> dict[str, float]:
         )
     ids = list(MLModel.objects.order_by("pk").values_list("pk", flat=True))
     rng = random.Random(3)
-    end = datetime.combine(date.today(), datetime.min.time(), UTC)
+    end = datetime.combine(datetime.now(UTC).date(), datetime.min.time(), UTC)
     hours = [end - timedelta(hours=h) for h in range(24 * 365, 0, -1)]
     per_hour = hourly_rows // len(hours) + 1
     always = ids[:300]
@@ -248,14 +253,23 @@ def seed_year(models: int, hourly_rows: int) -> dict[str, float]:
         for hour in hours:
             seen = set(always)
             while len(seen) < per_hour:
-                seen.add(rest[int(rng.paretovariate(0.6)) % len(rest)] if rng.random() < 0.5 else rng.choice(rest))
+                seen.add(
+                    rest[int(rng.paretovariate(0.6)) % len(rest)] if rng.random() < 0.5 else rng.choice(rest)
+                )
             stamp = ops.adapt_datetimefield_value(hour)
             rows = [
-                (stamp, mid, rng.randint(1, 40) if mid in always[:300] else rng.randint(1, 5), rng.randint(0, 2))
+                (
+                    stamp,
+                    mid,
+                    rng.randint(1, 40) if mid in always[:300] else rng.randint(1, 5),
+                    rng.randint(0, 2),
+                )
                 for mid in seen
             ]
             if connection.vendor == "postgresql":
-                with cursor.cursor.copy(f"COPY {table} (hour, model_id, views, downloads) FROM STDIN") as copy:
+                with cursor.cursor.copy(
+                    f"COPY {table} (hour, model_id, views, downloads) FROM STDIN"
+                ) as copy:
                     for row in rows:
                         copy.write_row(row)
             else:
@@ -277,16 +291,19 @@ def seed_year(models: int, hourly_rows: int) -> dict[str, float]:
             (ModelMonthly, month_sql, "month"),
         ):
             cursor.execute(
-                f"INSERT INTO {target._meta.db_table} ({column}, model_id, views, downloads) "  # noqa: S608
+                f"INSERT INTO {target._meta.db_table} ({column}, model_id, views, downloads) "
                 f"SELECT {bucket}, model_id, SUM(views), SUM(downloads) FROM {table} GROUP BY 1, 2"
             )
         RouteHourly.objects.bulk_create(
-            [RouteHourly(hour=h, route=r, views=rng.randint(50, 5000), bot_views=rng.randint(0, 500))
-             for h in hours for r in ("hub:model", "api:get_model", "hub:list", "home", "hub:file")],
+            [
+                RouteHourly(hour=h, route=r, views=rng.randint(50, 5000), bot_views=rng.randint(0, 500))
+                for h in hours
+                for r in ("hub:model", "api:get_model", "hub:list", "home", "hub:file")
+            ],
             batch_size=5000,
         )
         cursor.execute(
-            f"INSERT INTO {RouteDaily._meta.db_table} (day, route, views, bot_views) "  # noqa: S608
+            f"INSERT INTO {RouteDaily._meta.db_table} (day, route, views, bot_views) "
             f"SELECT {day_sql}, route, SUM(views), SUM(bot_views) FROM {RouteHourly._meta.db_table} GROUP BY 1, 2"
         )
         days = sorted({h.date() for h in hours})
@@ -327,7 +344,7 @@ def measure_report(repeats: int) -> dict[str, float]:
     from django.test import Client
 
     client = Client()
-    today = date.today()
+    today = datetime.now(UTC).date()
     start = today - timedelta(days=365)
     end = today - timedelta(days=1)
     timings: dict[str, list[float]] = {}
@@ -355,7 +372,11 @@ def measure_report(repeats: int) -> dict[str, float]:
 # --- driver ---------------------------------------------------------------------------------------
 def child(action: str, env: dict[str, str], *extra: str) -> dict[str, float]:
     result = subprocess.run(
-        [sys.executable, __file__, "--child", action, *extra], env=env, capture_output=True, text=True, check=False
+        [sys.executable, __file__, "--child", action, *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         sys.exit(f"{action} failed:\n{result.stderr[-4000:]}")
@@ -363,7 +384,9 @@ def child(action: str, env: dict[str, str], *extra: str) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--part", default="capture,ingest,report")
     parser.add_argument("--rounds", type=int, default=40, help="capture: rounds of 100 requests each way")
     parser.add_argument("--events", type=int, default=200_000, help="ingest: events to record")
@@ -371,7 +394,9 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=100_000)
     parser.add_argument("--hourly-rows", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--database-url", default="", help="PostgreSQL URL (a scratch database: it is filled)")
+    parser.add_argument(
+        "--database-url", default="", help="PostgreSQL URL (a scratch database: it is filled)"
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="for the Redis-mode ingest")
     parser.add_argument("--work-dir", default="")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/README.md")
@@ -403,12 +428,18 @@ def main() -> None:
     figures: dict[str, float] = {}
     try:
         if "capture" in parts:
-            figures |= child("capture", {**base, "CANDOR_DATA_DIR": str(work / "capture")}, "--rounds", str(args.rounds))
+            figures |= child(
+                "capture", {**base, "CANDOR_DATA_DIR": str(work / "capture")}, "--rounds", str(args.rounds)
+            )
         if "ingest" in parts:
             sizes = ["--events", str(args.events), "--batch", str(args.batch)]
             embedded = child("ingest", {**base, "CANDOR_DATA_DIR": str(work / "ingest")}, *sizes)
             figures |= {f"embedded_{k}": v for k, v in embedded.items()}
-            redis_env = {**base, "CANDOR_DATA_DIR": str(work / "ingest-redis"), "CANDOR_REDIS_URL": args.redis_url}
+            redis_env = {
+                **base,
+                "CANDOR_DATA_DIR": str(work / "ingest-redis"),
+                "CANDOR_REDIS_URL": args.redis_url,
+            }
             redis_mode = child("ingest", redis_env, *sizes)
             figures |= {f"redis_{k}": v for k, v in redis_mode.items()}
         if "report" in parts:
@@ -417,9 +448,13 @@ def main() -> None:
             if seeded.exists():  # --work-dir kept from an earlier run: the same data again
                 figures |= json.loads(seeded.read_text())
             else:
-                figures |= child("seed", env, "--models", str(args.models), "--hourly-rows", str(args.hourly_rows))
+                figures |= child(
+                    "seed", env, "--models", str(args.models), "--hourly-rows", str(args.hourly_rows)
+                )
                 seeded.write_text(json.dumps(figures))
-            print(f"seeded {figures['hourly_rows']:,.0f} hourly rows in {figures['seed_s']:.0f} s", flush=True)
+            print(
+                f"seeded {figures['hourly_rows']:,.0f} hourly rows in {figures['seed_s']:.0f} s", flush=True
+            )
             os.sync()
             figures |= child("report", env, "--repeats", str(args.repeats))
         report(figures, args, parts)

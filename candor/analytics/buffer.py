@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -147,11 +147,14 @@ class Buffer:
         self.thread.start()
 
     def _run(self) -> None:
+        from candor.analytics import salt
+
         while True:
             self.wake.wait(settings.ANALYTICS_FLUSH_SECONDS)
             self.wake.clear()
             try:
                 self.flush()
+                salt.forget_before(datetime.now(UTC).date())  # an ended day's salt leaves memory too
             finally:
                 connection.close()  # this thread's own connection; the next flush opens a fresh one
 

@@ -155,14 +155,16 @@ def _hour(now: datetime | None) -> datetime:
     return hour
 
 
-_OWN: dict[str, frozenset[str]] = {}
+# By Host header and configured website address: a changed setting (in a test) is seen at once.
+_OWN: dict[tuple[str, str], frozenset[str]] = {}
 
 
 def _own_hosts(request: HttpRequest) -> frozenset[str]:
     # The Host header as sent: Django has checked it against ALLOWED_HOSTS already, and get_host()
     # would check it again at a cost that matters on every request with a Referer.
     raw = request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME", "")
-    known = _OWN.get(raw)
+    key = (raw, settings.WEBSITE_URL)
+    known = _OWN.get(key)
     if known is None:
         from urllib.parse import urlsplit
 
@@ -170,5 +172,5 @@ def _own_hosts(request: HttpRequest) -> frozenset[str]:
         website = (urlsplit(settings.WEBSITE_URL).hostname or "").lower()
         known = frozenset({host.lower(), website})
         if len(_OWN) < 64:
-            _OWN[raw] = known
+            _OWN[key] = known
     return known

@@ -24,6 +24,11 @@ ROUTE_PATTERN = r"^[a-z][a-z_]{0,30}(:[a-z][a-z_]{0,30})?$"
 BROWSER_PATTERN = r"^[A-Za-z][A-Za-z0-9 ._-]{0,39}$"
 LANGUAGE_PATTERN = r"^[a-z]{2,3}$"
 DOMAIN_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?[.])+[a-z0-9-]*[a-z][a-z0-9-]*$"
+# What a browser family may not contain: three digits or more. No family has more than two (Decentr
+# Web3 Browser has one), and an account id (a UUID, a hex token) starting with a letter has many.
+BROWSER_DIGITS = r"[0-9].*[0-9].*[0-9]"
+# The trends ledger's key: the report's own dates and granularity, e.g. "2026-01-01/2026-06-30/week".
+RELEASE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}/[0-9]{4}-[0-9]{2}-[0-9]{2}/(day|week|month)$"
 
 
 class Dimension(models.TextChoices):
@@ -89,7 +94,10 @@ class ModelHourly(models.Model):
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["hour", "model_id"], name="analytics_modelhour_unique")
         ]
-        indexes: ClassVar = [models.Index(fields=["model_id", "hour"], name="analytics_modelhour_model")]
+        # Covering: a model's series, and ranking over a window, read the index alone.
+        indexes: ClassVar = [
+            models.Index(fields=["model_id", "hour", "views", "downloads"], name="analytics_modelhour_cover")
+        ]
 
     def __str__(self) -> str:
         return f"model {self.model_id} at {self.hour:%Y-%m-%d %H}:00"
@@ -105,7 +113,9 @@ class ModelDaily(models.Model):
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["day", "model_id"], name="analytics_modelday_unique")
         ]
-        indexes: ClassVar = [models.Index(fields=["model_id", "day"], name="analytics_modelday_model")]
+        indexes: ClassVar = [
+            models.Index(fields=["model_id", "day", "views", "downloads"], name="analytics_modelday_cover")
+        ]
 
     def __str__(self) -> str:
         return f"model {self.model_id} on {self.day}"
@@ -122,6 +132,11 @@ class ModelMonthly(models.Model):
     class Meta:
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["month", "model_id"], name="analytics_modelmonth_unique")
+        ]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["model_id", "month", "views", "downloads"], name="analytics_modelmonth_cover"
+            )
         ]
 
     def __str__(self) -> str:
@@ -140,7 +155,10 @@ class DimensionDaily(models.Model):
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["day", "dimension", "value"], name="analytics_dimday_unique"),
             models.CheckConstraint(
-                condition=Q(dimension=Dimension.BROWSER, value__regex=BROWSER_PATTERN)
+                condition=(
+                    Q(dimension=Dimension.BROWSER, value__regex=BROWSER_PATTERN)
+                    & ~Q(value__regex=BROWSER_DIGITS)
+                )
                 | Q(dimension=Dimension.LANGUAGE, value__regex=LANGUAGE_PATTERN)
                 | Q(dimension=Dimension.REFERRER, value__regex=DOMAIN_PATTERN),
                 name="analytics_dimday_value",
@@ -195,6 +213,11 @@ class TrendsRelease(models.Model):
     epsilon = models.FloatField()
     cells = models.IntegerField()
     payload = models.JSONField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=Q(query__regex=RELEASE_PATTERN), name="analytics_release_query")
+        ]
 
     def __str__(self) -> str:
         return f"release {self.query}"

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
+from django.db import transaction
 
 from candor.analytics.buffer import Batch
 
@@ -22,6 +23,8 @@ COUNTS = "candor:analytics:counts"
 ROLLING = "candor:analytics:rolling:"
 SKETCHES = "candor:analytics:sketches"  # the set of HyperLogLog keys with visitors not yet rolled up
 SKETCH_DAYS = 3  # a day's HyperLogLogs outlive it by this much, then Redis expires them
+LOCK = "candor:analytics:rollup-lock"
+LOCK_SECONDS = 600  # longer than any rollup takes; a crashed one's lock expires after it
 
 
 @lru_cache(maxsize=1)
@@ -70,19 +73,37 @@ def _parse(fields: dict[bytes | str, bytes | str]) -> Batch:
 
 
 def rollup(today: date | None = None) -> int:
-    """Move Redis's counters and estimates into the database. Returns the number of counters moved."""
+    """Move Redis's counters and estimates into the database. Returns the number of counters moved.
+
+    One rollup at a time: two (from two workers, or two chains of the task) would both read a renamed
+    hash before either deleted it, and count it twice. One that finds another running leaves the work
+    to it and returns 0.
+    """
+    redis_client = client()
+    lock = redis_client.lock(LOCK, timeout=LOCK_SECONDS)
+    if not lock.acquire(blocking=False):
+        return 0
+    try:
+        return _rollup(redis_client, today or datetime.now(UTC).date())
+    finally:
+        with contextlib.suppress(redis.exceptions.LockError):  # held past its timeout: expired already
+            lock.release()
+
+
+def _rollup(redis_client: redis.Redis, today: date) -> int:
     from candor.analytics import store
 
-    redis_client = client()
-    today = today or datetime.now(UTC).date()
     moved = 0
     if redis_client.exists(COUNTS):
         with contextlib.suppress(redis.ResponseError):  # another rollup renamed it first
             redis_client.rename(COUNTS, ROLLING + secrets.token_hex(8))
     for key in sorted(redis_client.scan_iter(match=ROLLING + "*")):
         fields = redis_client.hgetall(key)
-        store.write(_parse(fields))
-        redis_client.delete(key)
+        with transaction.atomic():
+            store.write(_parse(fields))
+            # Deleted before the counts commit: a crash between the two loses this batch (as a crash
+            # loses a process's last interval) instead of counting it again at the next rollup.
+            redis_client.delete(key)
         moved += len(fields)
     estimates: dict[tuple[date, int], int] = {}
     finished: list[str] = []

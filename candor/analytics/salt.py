@@ -22,7 +22,7 @@ from django.db import connection, transaction
 
 from candor.analytics.models import DailySalt
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entered: salt_for() -> destroy_before() -> forget_before()
 _current: tuple[date, bytes] | None = None
 _keyed: tuple[date, Any] | None = None
 
@@ -60,6 +60,20 @@ def forget_in_memory() -> None:
         _keyed = None
 
 
+def forget_before(day: date) -> None:
+    """Drop this process's copy of a salt whose day is before ``day``.
+
+    The flush thread calls this every interval, so a process that serves no request after midnight
+    does not keep the ended day's salt (or the hasher keyed with it) in its memory.
+    """
+    global _current, _keyed
+    with _lock:
+        if _current is not None and _current[0] < day:
+            _current = None
+        if _keyed is not None and _keyed[0] < day:
+            _keyed = None
+
+
 def _end_of(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
 
@@ -94,12 +108,18 @@ def _database_salt(day: date) -> bytes:
 
 def destroy_before(day: date) -> int:
     """Delete the salts of every day before ``day``. Returns how many were deleted."""
+    forget_before(day)
     if settings.REDIS_URL:
         return 0  # Redis expires each salt at its day's end (EXAT)
     deleted, _ = DailySalt.objects.filter(day__lt=day).delete()
     if deleted and connection.vendor == "sqlite":
-        # secure_delete has zeroed the page in the database; the write-ahead log still holds the old
-        # page until a checkpoint copies it back and the log is truncated.
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # SQLite cannot checkpoint inside a transaction: at once if there is none, else once it commits.
+        transaction.on_commit(_checkpoint)
     return deleted
+
+
+def _checkpoint() -> None:
+    # secure_delete has zeroed the salt's page in the database; the write-ahead log still holds the old
+    # page until a checkpoint copies it back and the log is truncated.
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
