@@ -32,7 +32,7 @@ def columns(
     known = [value for _, value in points if value is not None]
     top = max(known, default=0) or 1
     count = max(len(points), 1)
-    plot_top, plot_bottom, left = 16, height - 28, 48
+    plot_top, plot_bottom, left = 16, height - 28, 72  # room for a seven-digit top value
     step = (WIDTH - left - 8) / count
     bar = max(step * 0.8, 1)
     parts = []

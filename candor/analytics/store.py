@@ -13,7 +13,8 @@ that cover their range (a year's ranking reads month rows) and never need the ho
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -151,3 +152,17 @@ def _merge_sketches(visitors: dict[tuple[date, int], set[int]]) -> None:
 def _replace_estimates(counts: dict[tuple[date, int], int]) -> None:
     rows = ((day, mid, n) for (day, mid), n in counts.items())
     add_rows(DailyUnique, ["day", "model_id"], ["visitors"], rows, replace=True)
+
+
+@contextmanager
+def reporting() -> Iterator[None]:
+    """Around a report's few large aggregations: on PostgreSQL, no JIT compilation (on these queries
+    it costs more than it saves, about a third of a second) and enough memory to add up 100,000 groups
+    without spilling to disk. Both only for the transaction."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        yield
