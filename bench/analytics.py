@@ -278,7 +278,8 @@ def seed_year(models: int, hourly_rows: int) -> dict[str, float]:
                 )
             written += len(rows)
     hourly_s = time.monotonic() - started
-    # The daily and monthly rows every flush writes beside the hourly ones, derived here in SQL.
+    # The daily and monthly rows every flush writes beside the hourly ones, derived here in SQL, in time
+    # order as flushes write them.
     day_sql = "date(hour)" if connection.vendor == "sqlite" else "(hour AT TIME ZONE 'UTC')::date"
     month_sql = (
         "date(hour, 'start of month')"
@@ -292,7 +293,7 @@ def seed_year(models: int, hourly_rows: int) -> dict[str, float]:
         ):
             cursor.execute(
                 f"INSERT INTO {target._meta.db_table} ({column}, model_id, views, downloads) "
-                f"SELECT {bucket}, model_id, SUM(views), SUM(downloads) FROM {table} GROUP BY 1, 2"
+                f"SELECT {bucket}, model_id, SUM(views), SUM(downloads) FROM {table} GROUP BY 1, 2 ORDER BY 1, 2"
             )
         RouteHourly.objects.bulk_create(
             [

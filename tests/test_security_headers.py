@@ -181,6 +181,8 @@ print(json.dumps(out))
 """
     collected = run_candor(["collectstatic", "--noinput", "-v0"], tmp_path, PRODUCTION_ENV)
     assert collected.returncode == 0, collected.stderr
+    migrated = run_candor(["migrate", "-v0"], tmp_path, PRODUCTION_ENV)  # the home page lists popular models
+    assert migrated.returncode == 0, migrated.stderr
     result = run_candor(["shell", "-c", script], tmp_path, PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,5 +1,131 @@
-"""API routes of analytics. Being written."""
+"""The API's popular and trending models (clause C12), and an owner's own counts per day.
 
-from ninja import Router
+/api/v1/models/popular and /api/v1/models/trending have one path segment after /models/, so the hub's
+/models/{owner}/{name} (two segments) can never take them; /models/{owner}/{name}/stats has a fixed
+last segment that none of the hub's routes has.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.db.models import Count
+from django.http import Http404, HttpRequest
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from candor.analytics import popularity
+from candor.api.auth import ANYONE, person
+from candor.api.schemas import openapi, responses
+from candor.hub import visibility
+from candor.hub.api import NAME, OWNER, ModelOut, _model_out
+from candor.hub.models import ModelFile
 
 router = Router(tags=["analytics"])
+
+
+class RankedModel(ModelOut):
+    rank: int = Field(description="1 for the first model of the list.")
+    views: int = Field(description="Page and API reads of the model in the window.")
+    downloads: int = Field(description="File downloads of the model in the window.")
+    score: float = Field(description="What the list is ordered by; see formula.")
+
+
+class Ranking(Schema):
+    formula: str = Field(description="How the score is computed, in words.")
+    min_count: int = Field(description="Models with fewer views and downloads in the window are left out.")
+    items: list[RankedModel]
+
+
+class DayCountOut(Schema):
+    day: date
+    views: int
+    downloads: int
+
+
+class ModelStats(Schema):
+    full_name: str
+    note: str
+    days: list[DayCountOut]
+
+
+def _ranking(kind: str, limit: int) -> dict[str, Any]:
+    entries = popularity.ranking(kind, limit)
+    ids = [e.model.pk for e in entries]
+    files = dict(
+        ModelFile.objects.filter(model_id__in=ids)
+        .values("model_id")
+        .annotate(n=Count("pk"))
+        .values_list("model_id", "n")
+    )
+    return {
+        "formula": popularity.FORMULAS[kind],
+        "min_count": popularity.min_count(),
+        "items": [
+            {
+                **_model_out(e.model, files.get(e.model.pk, 0)),
+                "rank": e.rank,
+                "views": e.views,
+                "downloads": e.downloads,
+                "score": e.score,
+            }
+            for e in entries
+        ],
+    }
+
+
+LIMIT = Query(20, ge=1, le=100, description="How many models, from 1 to 100.")
+
+
+@router.get(
+    "/models/popular",
+    auth=ANYONE,
+    response=responses({200: Ranking}),
+    url_name="popular_models",
+    openapi_extra=openapi(optional_auth=True),
+    summary="The most viewed and downloaded public models of the last 30 days",
+)
+def popular_models(request: HttpRequest, limit: int = LIMIT) -> dict[str, Any]:
+    """Public models whose owners let them be listed; bots are not counted (clause C12)."""
+    return _ranking(popularity.POPULAR, limit)
+
+
+@router.get(
+    "/models/trending",
+    auth=ANYONE,
+    response=responses({200: Ranking}),
+    url_name="trending_models",
+    openapi_extra=openapi(optional_auth=True),
+    summary="Public models gaining views and downloads: the last 7 days, recent hours weighing most",
+)
+def trending_models(request: HttpRequest, limit: int = LIMIT) -> dict[str, Any]:
+    """Public models whose owners let them be listed; bots are not counted (clause C12)."""
+    return _ranking(popularity.TRENDING, limit)
+
+
+@router.get(
+    "/models/{owner}/{name}/stats",
+    response=responses({200: ModelStats}),
+    url_name="model_stats",
+    openapi_extra=openapi(),
+    summary="Your model's views and downloads per day (its owner only)",
+)
+def model_stats(
+    request: HttpRequest,
+    owner: str = OWNER,
+    name: str = NAME,
+    days: int = Query(30, ge=1, le=popularity.MAX_SERIES_DAYS, description="How many days, to today."),
+) -> dict[str, Any]:
+    """Only the owner sees these; to anyone else the address does not exist."""
+    user = person(request)
+    try:
+        model = visibility.get_editable_model(user, owner, name)
+    except PermissionError:
+        raise Http404("No such model.") from None
+    series = popularity.owner_series(model, days)
+    return {
+        "full_name": model.full_name,
+        "note": popularity.OWNER_NOTE,
+        "days": [{"day": d.day, "views": d.views, "downloads": d.downloads} for d in series],
+    }

@@ -68,8 +68,9 @@ def columns(
         )
     ticks = _period_ticks(points, left, step, plot_bottom)
     return format_html(
-        '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-t {id}-d" '
-        'xmlns="http://www.w3.org/2000/svg"><title id="{id}-t">{title}</title><desc id="{id}-d">{desc}</desc>'
+        '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-t" '
+        'aria-describedby="{id}-d" xmlns="http://www.w3.org/2000/svg">'
+        '<title id="{id}-t">{title}</title><desc id="{id}-d">{desc}</desc>'
         '<text class="chart-axis" x="{lx}" y="{ty}" text-anchor="end">{top}</text>'
         '<text class="chart-axis" x="{lx}" y="{by}" text-anchor="end">0</text>'
         '<line class="chart-rule" x1="{left}" y1="{by}" x2="{w}" y2="{by}"/>{bars}{ticks}</svg>',
@@ -133,8 +134,9 @@ def bars(rows: Sequence[tuple[str, int | float]], *, title: str, description: st
         ),
     )
     return format_html(
-        '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-t {id}-d" '
-        'xmlns="http://www.w3.org/2000/svg"><title id="{id}-t">{title}</title><desc id="{id}-d">{desc}</desc>'
+        '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-t" '
+        'aria-describedby="{id}-d" xmlns="http://www.w3.org/2000/svg">'
+        '<title id="{id}-t">{title}</title><desc id="{id}-d">{desc}</desc>'
         "{items}</svg>",
         w=WIDTH,
         h=height,

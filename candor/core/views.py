@@ -5,12 +5,22 @@ from django.shortcuts import render
 from django.template import loader
 from django.views.decorators.http import require_safe
 
+from candor.analytics import popularity
 from candor.core.context_processors import platform
+
+HOME_LIST_SIZE = 5
 
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/home.html")
+    return render(
+        request,
+        "core/home.html",
+        {
+            "popular": popularity.popular(HOME_LIST_SIZE),
+            "trending": popularity.trending(HOME_LIST_SIZE),
+        },
+    )
 
 
 @require_safe

@@ -35,7 +35,7 @@ class HubError(Exception):
         return self.message
 
 
-EDITABLE = ("title", "summary", "card", "license", "library", "task")
+EDITABLE = ("title", "summary", "card", "license", "library", "task", "in_popular")
 _CHOICES = {"license": LICENSES, "library": LIBRARIES, "task": TASKS}
 _MAX_LENGTH = {"title": 200, "summary": 300, "card": 200_000}
 
@@ -69,6 +69,10 @@ def _clean_fields(data: dict[str, Any]) -> dict[str, Any]:
         elif key == "visibility":
             if value not in Visibility.values:
                 errors[key] = [f"Choose one of: {', '.join(Visibility.values)}."]
+            cleaned[key] = value
+        elif key == "in_popular":
+            if not isinstance(value, bool):
+                errors[key] = ["Say true or false."]
             cleaned[key] = value
     if errors:
         raise HubError("Some fields are not valid.", code="invalid_fields", status=422, fields=errors)
@@ -150,6 +154,8 @@ def update_model(actor: User, model: MLModel, **data: Any) -> MLModel:
     if tags is not None:
         _set_tags(model, tags)
     if was_public or model.is_public:
+        # Any change to a public model can change a listing: its text, its visibility, or (through
+        # in_popular) its place in the popular sort and lists.
         listing_cache.bump()
     return model
 

@@ -22,6 +22,7 @@ from ninja.responses import NinjaJSONEncoder, Status
 from pydantic import ConfigDict, Field
 
 from candor.accounts.validators import USERNAME_MAX, USERNAME_RE
+from candor.analytics import popularity
 from candor.analytics.capture import DOWNLOAD, mark
 from candor.api.auth import ANYONE, caller, person
 from candor.api.errors import ApiError, error_response, explain_pattern
@@ -43,7 +44,7 @@ else:
     Library = Literal[tuple(value for value, _ in LIBRARIES)]
     Task = Literal[tuple(value for value, _ in TASKS)]
 VisibilityName = Literal["public", "unlisted", "private"]
-Sort = Literal["updated", "name"]
+Sort = Literal["updated", "name", "popular"]
 
 # validators.MODEL_NAME_RE, with its "no '..'" rule folded in: schema patterns have no look-arounds.
 NAME_PATTERN = explain_pattern(
@@ -110,6 +111,9 @@ class ModelFields(Schema):
     library: Library | None = None
     task: Task | None = None
     visibility: VisibilityName | None = None
+    in_popular: bool | None = Field(
+        None, description="Whether the model may appear in the popular and trending lists while public."
+    )
 
 
 class ModelIn(ModelFields):
@@ -128,6 +132,9 @@ class ModelOut(Schema):
     library: str
     task: str
     visibility: VisibilityName
+    in_popular: bool = Field(
+        description="Whether the owner lets it appear in the popular and trending lists."
+    )
     created_at: datetime
     updated_at: datetime
     url: str = Field(description="The model's page on the website.")
@@ -163,8 +170,13 @@ _FILE_COUNT = Coalesce(
     0,
 )
 # Keyset pagination: each order ends in (owner, name), which is unique, so a page boundary is exact
-# and neither a database id nor an offset appears in the cursor.
-_ORDER = {"updated": ("-updated_at", "owner__username", "name"), "name": ("name", "owner__username")}
+# and neither a database id nor an offset appears in the cursor. "popular" is (score, owner, name): the
+# score comes from candor.analytics.popularity, which puts the ranked models first.
+_ORDER = {
+    "updated": ("-updated_at", "owner__username", "name"),
+    "name": ("name", "owner__username"),
+    "popular": ("owner__username", "name"),
+}
 
 
 def _given(schema: Schema) -> dict[str, Any]:
@@ -185,6 +197,7 @@ def _model_out(model: MLModel, files: int | None = None) -> dict[str, Any]:
         "library": model.library,
         "task": model.task,
         "visibility": model.visibility,
+        "in_popular": model.in_popular,
         "created_at": model.created_at,
         "updated_at": model.updated_at,
         "url": settings.WEBSITE_URL + model.get_absolute_url(),
@@ -208,14 +221,15 @@ def _noindex(response: HttpResponseBase, model: MLModel) -> None:
         response["X-Robots-Tag"] = "noindex"
 
 
-def _cursor_for(model: MLModel, sort: str) -> str:
-    key = [model.updated_at.isoformat()] if sort == "updated" else []
+def _cursor_for(model: MLModel, sort: str, score: int = 0) -> str:
+    key: list[Any] = [model.updated_at.isoformat()] if sort == "updated" else []
+    key += [score] if sort == "popular" else []
     key += [model.name, model.owner.username] if sort == "name" else [model.owner.username, model.name]
     return signing.dumps([sort, *key], salt=CURSOR_SALT)
 
 
-def _after(cursor: str, sort: str) -> Q:
-    """The models that come after the cursor's in this order. Signed, so only our own cursors parse."""
+def _cursor_key(cursor: str, sort: str) -> list[Any]:
+    """The cursor's key, after its sort's name. Signed, so only our own cursors parse."""
     try:
         key = signing.loads(cursor, salt=CURSOR_SALT)
     except signing.BadSignature:
@@ -224,6 +238,12 @@ def _after(cursor: str, sort: str) -> Q:
         ) from None
     if key[0] != sort:
         raise ApiError("This cursor belongs to another sort order.", code="invalid_cursor")
+    return list(key[1:])
+
+
+def _after(cursor: str, sort: str) -> Q:
+    """The models that come after the cursor's in this order."""
+    key = [sort, *_cursor_key(cursor, sort)]
     if sort == "name":
         name, owner = key[1:]
         return Q(name__gt=name) | Q(name=name, owner__username__gt=owner)
@@ -282,16 +302,25 @@ def _list_page(
         {"q": q, "task": task, "library": library, "license": license, "tag": tag, "sort": sort}
     )
     models: QuerySet[MLModel] = query.apply(visibility.listed_models()).order_by(*_ORDER[sort])
-    if cursor:
-        models = models.filter(_after(cursor, sort))
-    page = list(models.annotate(file_count=_FILE_COUNT).prefetch_related("tags")[: limit + 1])
+    models = models.annotate(file_count=_FILE_COUNT).prefetch_related("tags")
+    if sort == "popular":
+        after = None
+        if cursor:
+            score, owner, name = _cursor_key(cursor, sort)
+            after = (int(score), str(owner), str(name))
+        scored = popularity.in_popular_order(models, limit=limit + 1, after=after)
+    else:
+        if cursor:
+            models = models.filter(_after(cursor, sort))
+        scored = [(m, 0) for m in models[: limit + 1]]
     following = None
-    if len(page) > limit:
-        page = page[:limit]
+    if len(scored) > limit:
+        scored = scored[:limit]
+        last, score = scored[-1]
         params = request.GET.copy()
-        params["cursor"] = _cursor_for(page[-1], sort)
+        params["cursor"] = _cursor_for(last, sort, score)
         following = f"{settings.WEBSITE_URL}{request.path}?{params.urlencode()}"
-    return {"items": [_model_out(m, m.file_count) for m in page], "next": following}
+    return {"items": [_model_out(m, getattr(m, "file_count", None)) for m, _ in scored], "next": following}
 
 
 @router.post(

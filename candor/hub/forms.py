@@ -23,6 +23,13 @@ class ModelMetadataForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 14}),
         help_text="Markdown. Scripts, event handlers and images from other sites are removed.",
     )
+    in_popular = forms.BooleanField(
+        label="List in popular and trending",
+        required=False,
+        initial=True,
+        help_text="Only while it is public. Its views and downloads are still counted for your own "
+        "chart on the model's page.",
+    )
 
 
 class ModelCreateForm(ModelMetadataForm):

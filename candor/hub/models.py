@@ -43,6 +43,11 @@ class MLModel(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True, help_text="When it was first made public.")
+    in_popular = models.BooleanField(
+        default=True,
+        help_text="Whether the model may appear in the popular and trending lists while it is public. "
+        "Its views and downloads are counted either way; only its owner sees them when this is off.",
+    )
 
     class Meta:
         verbose_name = "model"
@@ -148,6 +153,13 @@ declare(
             "to show the model only to whom its owner chose",
             WHILE_PUBLISHED,
             ("C4",),
+            correctable=True,
+        ),
+        "in_popular": Personal(
+            "content.visibility",
+            "to leave the model out of the popular and trending lists if its owner so chooses",
+            WHILE_PUBLISHED,
+            ("C12",),
             correctable=True,
         ),
         "storage_key": NotPersonal("a random folder name for the model's files"),

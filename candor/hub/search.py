@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.db.models import Q, QuerySet
 
+from candor.analytics.popularity import PopularOrder
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS
 from candor.hub.models import MLModel
 
-SORTS = {"updated": ("-updated_at", "-id"), "name": ("name", "id")}
+# "popular": the most viewed and downloaded models of the last 30 days first, by their score (see
+# candor.analytics.popularity.in_popular_order), then the rest in this order.
+SORTS = {"updated": ("-updated_at", "-id"), "name": ("name", "id"), "popular": ("owner__username", "name")}
 MAX_QUERY = 200
 
 
@@ -60,6 +63,17 @@ class ModelQuery:
             models = models.filter(tags__name=self.tag)
         return models.order_by(*SORTS[self.sort])
 
+    def ordered(self, models: QuerySet[MLModel]) -> Sliceable:
+        """``apply``'s models, in an order that can be sliced into pages (the popular sort's is computed)."""
+        models = self.apply(models)
+        if self.sort == "popular":
+            return PopularOrder(models)
+        return models
+
+
+class Sliceable(Protocol):
+    def __getitem__(self, items: slice, /) -> Any: ...
+
 
 @dataclass(frozen=True)
 class OffsetPage:
@@ -88,7 +102,7 @@ class OffsetPage:
 MAX_PAGE = 500
 
 
-def offset_page(models: QuerySet[MLModel], raw_number: object, size: int) -> OffsetPage:
+def offset_page(models: Sliceable, raw_number: object, size: int) -> OffsetPage:
     try:
         number = min(max(1, int(str(raw_number))), MAX_PAGE)
     except ValueError:

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from candor.accounts.models import User
+from candor.analytics import popular_views, popularity
 from candor.analytics.capture import DOWNLOAD, mark
 from candor.hub import actions, downloads, forms, listing_cache, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
@@ -56,7 +57,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
 def _render_model_list(request: HttpRequest) -> HttpResponse:
     query = ModelQuery.from_params(request.GET)
     page = offset_page(
-        query.apply(visibility.listed_models()).prefetch_related("tags"),
+        query.ordered(visibility.listed_models().prefetch_related("tags")),
         request.GET.get("page", 1),
         PAGE_SIZE,
     )
@@ -115,15 +116,26 @@ def profile(request: HttpRequest, username: str) -> HttpResponseBase:
 def model_detail(request: HttpRequest, username: str, name: str) -> HttpResponseBase:
     model = visibility.get_model(request.user, username, name)
     mark(request, model)
+    can_edit = visibility.can_edit(request.user, model)
     context = {
         "model": model,
         "card_html": render_card(model.card),
         "files": model.files.order_by("path"),
-        "can_edit": visibility.can_edit(request.user, model),
+        "can_edit": can_edit,
         "profile_linked": visibility.profile_is_shown(model.owner),
         "visibility_form": forms.VisibilityForm(initial={"visibility": model.visibility}),
         "upload_form": forms.UploadForm(),
     }
+    if can_edit:
+        # The model's own counts per day, for its owner's eyes only.
+        series = popularity.owner_series(model)
+        views_chart, downloads_chart = popular_views.owner_charts(series)
+        context |= {
+            "owner_views_chart": views_chart,
+            "owner_downloads_chart": downloads_chart,
+            "owner_days": len(series),
+            "owner_note": popularity.OWNER_NOTE,
+        }
     response = render(request, "hub/model_detail.html", context)
     return response if model.is_indexable else _noindex(response)
 
@@ -134,7 +146,7 @@ def model_edit(request: HttpRequest, username: str, name: str) -> HttpResponseBa
     model = _owned(request, username, name)
     if isinstance(model, HttpResponse):
         return model
-    initial = {f: getattr(model, f) for f in ("title", "summary", "card", "license", "library", "task")}
+    initial = {f: getattr(model, f) for f in actions.EDITABLE}
     initial["tags"] = ", ".join(model.tags.values_list("name", flat=True))
     form = forms.ModelMetadataForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

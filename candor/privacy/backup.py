@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -200,14 +201,29 @@ def make_backup(path: Path | None = None) -> Path:
     return final
 
 
+def _regexp(pattern: str | None, value: object) -> bool | None:
+    if pattern is None or value is None:
+        return None
+    return re.search(pattern, str(value)) is not None
+
+
+def _sqlite(target: str | Path, **options: Any) -> sqlite3.Connection:
+    """A plain sqlite3 connection that can check Candor's constraints: the analytics tables' CHECKs
+    call REGEXP, which SQLite leaves to the application (Django registers it on its own connections),
+    and VACUUM and quick_check evaluate them."""
+    connection = sqlite3.connect(target, **options)
+    connection.create_function("REGEXP", 2, _regexp, deterministic=True)
+    return connection
+
+
 def _backup_sqlite(target_path: Path) -> None:
     live = sqlite_path()
     if not live.exists():
         raise BackupError(f"There is no database at {live} yet: nothing to back up.")
     # A fresh read-only connection of its own: the copy is one read transaction, a single point in time,
     # taken while web processes and the worker go on writing (WAL lets them).
-    source = sqlite3.connect(f"{live.resolve().as_uri()}?mode=ro", uri=True, timeout=20)
-    target = sqlite3.connect(target_path)
+    source = _sqlite(f"{live.resolve().as_uri()}?mode=ro", uri=True, timeout=20)
+    target = _sqlite(target_path)
     try:
         source.backup(target)
         # The data keys stay out of backups: the rows are overwritten (secure_delete) and the file
@@ -280,7 +296,7 @@ def check_backup_file(path: Path) -> None:
 
 def _open_backup(path: Path) -> sqlite3.Connection:
     # immutable: read the file as it is, with no lock and no side file made beside it.
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    return _sqlite(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
 
 
 def _check_sqlite_backup(path: Path) -> None:
@@ -396,7 +412,7 @@ def _restore_sqlite(path: Path) -> None:
     live.parent.mkdir(parents=True, exist_ok=True)
     connections.close_all()  # this process holds no connection of Django's while the pages change
     source = _open_backup(path)
-    target = sqlite3.connect(live, timeout=20)
+    target = _sqlite(live, timeout=20)
     try:
         target.execute("PRAGMA journal_mode=WAL")
         target.execute("PRAGMA secure_delete=ON")

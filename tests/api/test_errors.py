@@ -113,7 +113,7 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
     response = Client().get("/api/v1/openapi.json")
     assert response.status_code == 200
     schema = response.json()
-    assert schema["info"]["version"] == "1.1.0"
+    assert schema["info"]["version"] == "1.2.0"
     assert schema["components"]["securitySchemes"]["BearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
@@ -122,7 +122,9 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
     }
     error_ref = {"$ref": "#/components/schemas/ErrorOut"}
     operations = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 22  # models and files 8, me and tokens 10, privacy inventory 1, exports 3
+    # models and files 8, me and tokens 10, privacy inventory 1, exports 3, popular and trending 2, a
+    # model's stats 1, trends 1
+    assert len(operations) == 26
     for path, method, operation in operations:
         assert {"BearerAuth": []} in operation["security"], (path, method)
         statuses = {int(status) for status in operation["responses"]}
@@ -132,9 +134,8 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
                 assert answer["content"]["application/json"]["schema"] == error_ref, (path, method, status)
         assert "Retry-After" in operation["responses"]["429"]["headers"]
         anonymous_allowed = {} in operation["security"]
-        assert anonymous_allowed == (
-            method == "get" and not path.startswith(("/api/v1/me", "/api/v1/tokens"))
-        )
+        owners_only = path.startswith(("/api/v1/me", "/api/v1/tokens")) or path.endswith("/stats")
+        assert anonymous_allowed == (method == "get" and not owners_only)
 
 
 def test_no_docs_page(db: None) -> None:

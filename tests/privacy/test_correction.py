@@ -27,6 +27,7 @@ MODEL_FORM = {
     "library": "pytorch",
     "task": "other",
     "card": "old card",
+    "in_popular": "on",  # a ticked box; left out of the form, it would be unticked
 }
 
 
@@ -97,6 +98,15 @@ def _read_user(field: str) -> Callable[[User], Any]:
     return lambda user: getattr(User.objects.get(pk=user.pk), field)
 
 
+def _web_unticked(field: str) -> Callable[[Client, User], None]:
+    def change(client: Client, user: User) -> None:
+        form = {key: value for key, value in MODEL_FORM.items() if key != field}
+        response = client.post("/alice/model-a/edit/", form)
+        assert response.status_code == 302, response.content
+
+    return change
+
+
 def _web_visibility(client: Client, user: User) -> None:
     assert client.post("/alice/model-a/visibility/", {"visibility": "unlisted"}).status_code == 302
 
@@ -152,6 +162,13 @@ CORRECTIONS: dict[tuple[str, str], tuple[Callable, Callable, Callable, Any, Any]
         ["vision", "web"],
         ["api", "text"],
     ),
+    ("hub.MLModel", "in_popular"): (
+        _web_unticked("in_popular"),
+        _api_model_field("in_popular", True),
+        _read_model("in_popular"),
+        False,
+        True,
+    ),
     ("hub.MLModel", "visibility"): (
         _web_visibility,
         lambda api: _api_model_field("visibility", "private")(api),
@@ -180,7 +197,9 @@ def test_every_correctable_field_has_a_way_to_be_corrected() -> None:
 def test_the_owner_corrects_it_in_settings_and_through_the_api(
     key, owner: User, owner_client: Client
 ) -> None:
-    hub_actions.create_model(owner, name="model-a", visibility="public", **{**MODEL_FORM, "tags": ["old"]})
+    hub_actions.create_model(
+        owner, name="model-a", visibility="public", **{**MODEL_FORM, "tags": ["old"], "in_popular": True}
+    )
     web, api_change, read, web_value, api_value = CORRECTIONS[key]
     before = read(owner)
     web(owner_client, owner)
