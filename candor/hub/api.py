@@ -66,9 +66,11 @@ def _file_path_pattern() -> str:
     the path's first and last characters are not white space; 16 segments at most.
     """
     any_ = r"[^/\\\x00-\x1f]"
-    not_space = r"[^/\\\x00-\x1f\s]"
+    # \x85 (next line) is white space to Python and to the server's validator, but not to JSON Schema's
+    # (ECMAScript) \s, so it is named.
+    not_space = r"[^/\\\x00-\x1f\x85\s]"
     not_dot = r"[^/\\\x00-\x1f.]"
-    neither = r"[^/\\\x00-\x1f.\s]"
+    neither = r"[^/\\\x00-\x1f\x85.\s]"
     only = rf"{neither}(?:{any_}*{not_space})?|\.{any_}+{not_space}|\.{neither}"
     first = rf"{neither}{any_}*|\.{not_dot}{any_}*|\.\.{any_}+"
     middle = rf"{not_dot}{any_}*|\.{not_dot}{any_}*|\.\.{any_}+"
