@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from candor.accounts.models import User
 from candor.hub import actions
@@ -102,6 +104,7 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
                 is_staff=account.is_staff,
             )
         results.append((account, not exists))
+    created = []
     for owner_name, name, title, summary, task, library, licence, tags, visibility in DEMO_MODELS:
         owner = User.objects.get(username__iexact=owner_name)
         if MLModel.objects.filter(owner=owner, name=name).exists():
@@ -121,4 +124,45 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
         )
         actions.add_file(owner, model, "README.md", [card.encode()])
         actions.add_file(owner, model, "weights/model.bin", [bytes(range(256)) * 64])
+        created.append(model)
+    demo_usage([m for m in created if m.is_public])
     return results
+
+
+def demo_usage(models: list[MLModel], days: int = 30) -> None:
+    """Made-up usage counts for the demo's public models over the last ``days`` days, so the popular
+    lists and the trends report have something to show. They go in as aggregates, exactly as counted
+    visits would: there is no visitor behind them."""
+    from random import Random
+
+    from candor.analytics import store
+    from candor.analytics.buffer import Batch
+
+    if not models:
+        return
+    rng = Random(2026)  # noqa: S311 - made-up figures, not a secret
+    batch = Batch()
+    today = timezone.now().astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    visitors: dict[tuple[date, int], int] = {}
+    for age in range(days * 24):
+        hour = today - timedelta(hours=age)
+        if not 7 <= hour.hour <= 22:
+            continue
+        for rank, model in enumerate(models):
+            views = rng.randint(0, max(1, 6 - rank))
+            if not views:
+                continue
+            batch.models[(hour, model.pk, "view")] += views
+            batch.models[(hour, model.pk, "download")] += rng.randint(0, 1 + views // 3)
+            batch.routes[(hour, "hub:model", False)] += views
+            batch.routes[(hour, "hub:model", True)] += rng.randint(0, 2)
+            day = hour.date()
+            batch.dimensions[
+                (day, "browser", rng.choice(["Firefox", "Chrome", "Chrome", "Safari", "Edge"]))
+            ] += views
+            batch.dimensions[(day, "language", rng.choice(["en", "en", "en", "fr", "de", "ja"]))] += views
+            if rng.random() < 0.3:
+                batch.dimensions[(day, "referrer", rng.choice(["example.org", "example.net"]))] += views
+            for key in ((day, 0), (day, model.pk)):
+                visitors[key] = visitors.get(key, 0) + max(1, views // 2)
+    store.write(batch, unique_counts=visitors)
