@@ -11,14 +11,13 @@ from datetime import date
 from typing import Any
 
 from django.db.models import Count
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
 from candor.analytics import popularity
 from candor.api.auth import ANYONE, person
 from candor.api.schemas import openapi, responses
-from candor.hub import visibility
 from candor.hub.api import NAME, OWNER, ModelOut, _model_out
 from candor.hub.models import ModelFile
 
@@ -118,12 +117,7 @@ def model_stats(
     days: int = Query(30, ge=1, le=popularity.MAX_SERIES_DAYS, description="How many days, to today."),
 ) -> dict[str, Any]:
     """Only the owner sees these; to anyone else the address does not exist."""
-    user = person(request)
-    try:
-        model = visibility.get_editable_model(user, owner, name)
-    except PermissionError:
-        raise Http404("No such model.") from None
-    series = popularity.owner_series(model, days)
+    model, series = popularity.own_model_counts(person(request), owner, name, days)
     return {
         "full_name": model.full_name,
         "note": popularity.OWNER_NOTE,

@@ -12,9 +12,13 @@ Each bar carries ``data-label`` and ``data-value`` (the figure in the chart's CS
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+
+if TYPE_CHECKING:
+    from candor.analytics.popularity import DayCount
 
 WIDTH = 720
 ROW_HEIGHT = 22
@@ -66,27 +70,20 @@ def columns(
                 _number(value),
             )
         )
-    ticks = _period_ticks(points, left, step, plot_bottom)
-    return format_html(
-        '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-t" '
-        'aria-describedby="{id}-d" xmlns="http://www.w3.org/2000/svg">'
-        '<title id="{id}-t">{title}</title><desc id="{id}-d">{desc}</desc>'
+    body = format_html(
         '<text class="chart-axis" x="{lx}" y="{ty}" text-anchor="end">{top}</text>'
         '<text class="chart-axis" x="{lx}" y="{by}" text-anchor="end">0</text>'
-        '<line class="chart-rule" x1="{left}" y1="{by}" x2="{w}" y2="{by}"/>{bars}{ticks}</svg>',
+        '<line class="chart-rule" x1="{left}" y1="{by}" x2="{w}" y2="{by}"/>{bars}{ticks}',
         w=WIDTH,
-        h=height,
-        id=_slug(title),
-        title=title,
-        desc=description,
         lx=left - 6,
         ty=plot_top + 4,
         by=plot_bottom,
         top=_number(top) if known else "",
         left=left,
         bars=SafeString("".join(parts)),
-        ticks=ticks,
+        ticks=_period_ticks(points, left, step, plot_bottom),
     )
+    return _svg(height, title, description, body)
 
 
 def _period_ticks(
@@ -133,19 +130,40 @@ def bars(rows: Sequence[tuple[str, int | float]], *, title: str, description: st
             for i, (label, value) in enumerate(rows)
         ),
     )
+    return _svg(height, title, description, items)
+
+
+def _svg(height: int, title: str, description: str, body: SafeString) -> SafeString:
+    """The chart's frame: its size, and the title and description that name it to screen readers."""
     return format_html(
         '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-t" '
         'aria-describedby="{id}-d" xmlns="http://www.w3.org/2000/svg">'
-        '<title id="{id}-t">{title}</title><desc id="{id}-d">{desc}</desc>'
-        "{items}</svg>",
+        '<title id="{id}-t">{title}</title><desc id="{id}-d">{desc}</desc>{body}</svg>',
         w=WIDTH,
         h=height,
         id=_slug(title),
         title=title,
         desc=description,
-        items=items,
+        body=body,
     )
 
 
 def _slug(title: str) -> str:
     return "chart-" + "".join(c if c.isalnum() else "-" for c in title.lower())[:40]
+
+
+def per_day(series: Sequence[DayCount]) -> tuple[SafeString, SafeString]:
+    """A model's two column charts for its owner, views and downloads per day (as in its stats CSV)."""
+    days = len(series)
+    return (
+        columns(
+            [(d.day.isoformat(), d.views) for d in series],
+            title=f"Views per day, last {days} days",
+            description="Page and API reads of this model per UTC day, while it was public.",
+        ),
+        columns(
+            [(d.day.isoformat(), d.downloads) for d in series],
+            title=f"Downloads per day, last {days} days",
+            description="File downloads of this model per UTC day, while it was public.",
+        ),
+    )

@@ -7,15 +7,13 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_safe
 
 from candor.analytics import charts, popularity
-from candor.hub import visibility
-from candor.hub.models import MLModel
 
 LIST_SIZE = 50
 CHART_SIZE = 20
@@ -29,23 +27,6 @@ def list_chart(kind: str, entries: Sequence[popularity.Entry]) -> SafeString:
         [(e.model.full_name, e.score) for e in entries],
         title=f"{TITLES[kind]}: score of the top {len(entries)}",
         description=f"One bar per model, longest first: its score over the last {window}.",
-    )
-
-
-def owner_charts(series: Sequence[popularity.DayCount]) -> tuple[SafeString, SafeString]:
-    """The owner's two column charts, views and downloads per day, as in the model's stats CSV."""
-    days = len(series)
-    return (
-        charts.columns(
-            [(d.day.isoformat(), d.views) for d in series],
-            title=f"Views per day, last {days} days",
-            description="Page and API reads of this model per UTC day, while it was public.",
-        ),
-        charts.columns(
-            [(d.day.isoformat(), d.downloads) for d in series],
-            title=f"Downloads per day, last {days} days",
-            description="File downloads of this model per UTC day, while it was public.",
-        ),
     )
 
 
@@ -106,19 +87,9 @@ def trending_csv(request: HttpRequest) -> HttpResponse:
     return _list_csv(popularity.TRENDING)
 
 
-def owned_model(request: HttpRequest, username: str, name: str) -> MLModel:
-    """The model if the visitor owns it. To anyone else its counts do not exist: Http404, whether or not
-    they may read the model itself."""
-    try:
-        return visibility.get_editable_model(request.user, username, name)
-    except PermissionError:
-        raise Http404("No such model.") from None
-
-
 @require_safe
 def model_stats_csv(request: HttpRequest, username: str, name: str) -> HttpResponse:
-    model = owned_model(request, username, name)
-    series = popularity.owner_series(model)
+    model, series = popularity.own_model_counts(request.user, username, name)
     response = _csv(
         f"{model.name}-per-day.csv",
         ["day", "views", "downloads"],

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Q, QuerySet, Sum
+from django.http import Http404
 
 from candor.analytics.models import ModelDaily, ModelHourly
 from candor.hub import visibility
@@ -315,3 +316,15 @@ def owner_series(model: MLModel, days: int = POPULAR_DAYS, now: datetime | None 
         views, downloads = found.get(day, (0, 0))
         series.append(DayCount(day, int(views), int(downloads)))
     return series
+
+
+def own_model_counts(
+    viewer: visibility.Viewer, username: str, name: str, days: int = POPULAR_DAYS, now: datetime | None = None
+) -> tuple[MLModel, list[DayCount]]:
+    """A model and its counts per day, for its owner only. To anyone else the counts do not exist
+    (Http404), whether or not they may read the model itself."""
+    try:
+        model = visibility.get_editable_model(viewer, username, name)
+    except PermissionError:
+        raise Http404("No such model.") from None
+    return model, owner_series(model, days, now)

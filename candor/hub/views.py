@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from candor.accounts.models import User
-from candor.analytics import popular_views, popularity
+from candor.analytics import charts, popularity
 from candor.analytics.capture import DOWNLOAD, mark
 from candor.hub import actions, downloads, forms, listing_cache, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
@@ -129,7 +129,7 @@ def model_detail(request: HttpRequest, username: str, name: str) -> HttpResponse
     if can_edit:
         # The model's own counts per day, for its owner's eyes only.
         series = popularity.owner_series(model)
-        views_chart, downloads_chart = popular_views.owner_charts(series)
+        views_chart, downloads_chart = charts.per_day(series)
         context |= {
             "owner_views_chart": views_chart,
             "owner_downloads_chart": downloads_chart,
