@@ -87,6 +87,7 @@ def test_pages_load_nothing_from_elsewhere_and_run_no_inline_script(
     page.get_by_label("Username or email").fill("alice")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Account settings")).to_be_visible()  # before navigating away
     page.goto(site.url + "/settings/sessions/")
     expect(page.get_by_text("This session")).to_be_visible()
     assert requested and all(url.startswith(site.url) for url in requested), requested

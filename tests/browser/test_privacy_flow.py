@@ -76,6 +76,8 @@ def test_sign_up_publish_export_delete_leaves_nothing_personal_in_the_logs(
     page.goto(site.url + "/settings/")
     page.get_by_role("link", name="Download your data").click()
     page.get_by_role("button", name="Prepare an export").click()
+    # The POST's redirect must have finished before reloading, or the reload races the navigation.
+    expect(page.get_by_text("Your export is being prepared.")).to_be_visible()
     page.reload()
     with page.expect_download() as download:
         page.get_by_role("link", name=re.compile("^Download")).first.click()
