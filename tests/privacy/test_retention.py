@@ -133,3 +133,51 @@ def test_a_restarted_worker_does_not_start_a_second_daily_chain(settings) -> Non
     assert ensure_scheduled() is True
     assert ensure_scheduled() is False  # the first run is still waiting
     assert DBTaskResult.objects.filter(task_path="candor.privacy.tasks.daily_sweep").count() == 1
+
+
+def test_on_rq_a_restarted_worker_does_not_start_a_second_chain(settings) -> None:
+    """Against the test Redis server: the waiting run is found in RQ's queue or its schedule."""
+    import django_rq
+    import redis
+    from django_tasks_rq.backend import Job
+
+    from candor.analytics.tasks import ensure_scheduled as ensure_rollup
+    from candor.analytics.tasks import rollup
+    from candor.privacy.tasks import daily_sweep
+    from candor.privacy.tasks import ensure_scheduled as ensure_sweep
+    from tests.conftest import use_task_backend
+    from tests.test_settings_and_cli import REDIS_URL
+
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.ConnectionError:
+        pytest.fail(f"this test needs the Redis server at {REDIS_URL}")
+    settings.RQ_QUEUES = {"default": {"URL": REDIS_URL}}
+    use_task_backend(settings, "django_tasks_rq.RQBackend")
+    queue = django_rq.get_queue("default", job_class=Job)
+
+    def waiting(task) -> int:
+        ids = [*queue.get_job_ids(), *queue.scheduled_job_registry.get_job_ids()]
+        return sum(
+            1
+            for job in Job.fetch_many(ids, connection=queue.connection)
+            if job and job.func_name == task.module_path
+        )
+
+    def empty() -> None:
+        queue.empty()
+        for job_id in queue.scheduled_job_registry.get_job_ids():
+            queue.scheduled_job_registry.remove(job_id, delete_job=True)
+
+    empty()
+    try:
+        assert ensure_sweep() is True  # queued now
+        assert ensure_sweep() is False
+        rollup.using(run_after=later(minutes=10)).enqueue()  # a chain's next run, scheduled
+        assert ensure_rollup() is False
+        assert (waiting(daily_sweep), waiting(rollup)) == (1, 1)
+        empty()
+        assert ensure_rollup() is True  # nothing waiting any more: the chain starts again
+        assert waiting(rollup) == 1
+    finally:
+        empty()
