@@ -360,6 +360,16 @@ def test_the_home_page_shows_the_first_five_of_each_list(owner: User) -> None:
     assert 'href="/models/popular/"' in page and 'href="/models/trending/"' in page
 
 
+def test_large_counts_are_written_with_thousands_separators(owner: User) -> None:
+    add_now(publish(owner, "big"), 12345, 2000)
+    home = Client().get("/").content.decode()
+    assert "12,345 views, 2,000 downloads" in home
+    popular_page = Client().get("/models/popular/").content.decode()
+    assert "<td>12,345</td>" in popular_page and "<td>14,345</td>" in popular_page
+    trending_page = Client().get("/models/trending/").content.decode()
+    assert "<td>14,345</td>" in trending_page  # the current hour counts in full
+
+
 def test_routes_are_not_taken_by_the_hub(owner: User) -> None:
     publish(owner, "popular")
     assert resolve("/models/popular/").view_name == "analytics:popular"
