@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from candor.accounts.models import User
 from candor.analytics import charts, popularity
 from candor.analytics.capture import DOWNLOAD, mark
-from candor.hub import actions, downloads, forms, listing_cache, visibility
+from candor.hub import actions, downloads, forms, listing_cache, uploads, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.markdown import render_card
 from candor.hub.models import MLModel
@@ -205,6 +205,9 @@ def file_upload(request: HttpRequest, username: str, name: str) -> HttpResponseB
     if isinstance(model, HttpResponse):
         return model
     form = forms.UploadForm(request.POST, request.FILES)
+    if uploads.too_large(request):  # the file was dropped while the body was read
+        messages.error(request, f"The file is larger than the limit of {settings.MAX_UPLOAD_BYTES} bytes.")
+        return redirect(model.get_absolute_url())
     if not form.is_valid():
         messages.error(request, "Choose a file to upload.")
         return redirect(model.get_absolute_url())

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 from html.parser import HTMLParser
+from typing import ClassVar
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
 from django.test import Client
 
 from candor.accounts.models import User
@@ -126,6 +128,45 @@ def test_upload_refuses_traversal_and_oversize(owner_client: Client, owner: User
     assert not ModelFile.objects.exists()
     staging = media / ".staging"
     assert not staging.exists() or not list(staging.iterdir())  # nothing left half-written
+
+
+class _Counting(FileUploadHandler):
+    """Placed after Candor's own handlers in a test: counts the bytes that reach Django's spooling."""
+
+    received: ClassVar[list[int]] = []
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        _Counting.received.append(len(raw_data))
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+
+def test_an_oversize_web_upload_is_dropped_as_it_arrives(
+    owner_client: Client, owner: User, media, settings
+) -> None:
+    actions.create_model(owner, name="m3", title="M3")
+    settings.MAX_UPLOAD_BYTES = 100 * 1024
+    first, *spooling = settings.FILE_UPLOAD_HANDLERS
+    settings.FILE_UPLOAD_HANDLERS = [first, f"{__name__}._Counting", *spooling]
+    _Counting.received.clear()
+    response = owner_client.post(
+        "/alice/m3/upload/",
+        {"file": SimpleUploadedFile("big.bin", b"x" * (1024 * 1024)), "path": "big.bin"},
+        follow=True,
+    )
+    assert f"larger than the limit of {100 * 1024} bytes".encode() in response.content
+    assert not ModelFile.objects.exists()
+    # Passed on only until the limit: the remaining 900 KiB were read and dropped, never spooled.
+    assert 0 < sum(_Counting.received) <= 100 * 1024
+
+    _Counting.received.clear()
+    response = owner_client.post(
+        "/alice/m3/upload/", {"file": SimpleUploadedFile("ok.bin", b"y" * 1000)}, follow=True
+    )
+    assert b"Uploaded ok.bin (1000 bytes)" in response.content
+    assert sum(_Counting.received) == 1000
 
 
 def test_member_may_read_but_not_change(owner: User, member: User) -> None:
