@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
@@ -23,6 +24,11 @@ SUBJECTS = {
 }
 
 logger = logging.getLogger("candor.accounts")
+
+# When a deletion receipt cannot be handed to the mail server, it is tried again after each of these
+# waits, from this process's memory only (a queued task would have to store the address): about six
+# minutes in all, which covers a mail server's restart. A process that stops meanwhile loses it.
+RECEIPT_RETRY_SECONDS: tuple[float, ...] = (10, 60, 300)
 
 
 def absolute(path: str) -> str:
@@ -76,7 +82,27 @@ def send_deletion_receipt(address: str, username: str, rows: dict[str, int]) -> 
     }
     body = render_to_string("accounts/email/deletion-receipt.txt", context)
     subject = f"[{settings.PLATFORM_NAME}] Your account has been deleted"
+    _deliver_receipt(
+        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address]), RECEIPT_RETRY_SECONDS
+    )
+
+
+def _deliver_receipt(message: EmailMessage, retries: tuple[float, ...]) -> None:
     try:
-        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address]).send()
-    except Exception:  # the deletion stands; only its receipt is lost, and the log says so without names
-        logger.exception("the receipt of an account deletion could not be sent")
+        message.send()
+    except Exception as error:
+        # The deletion stands whatever happens here. The log names the error's class only: an SMTP
+        # error's text may quote the address.
+        if not retries:
+            logger.error(
+                "the receipt of an account deletion could not be sent; given up (%s)", type(error).__name__
+            )
+            return
+        logger.warning(
+            "the receipt of an account deletion could not be sent (%s); trying again in %g s",
+            type(error).__name__,
+            retries[0],
+        )
+        timer = threading.Timer(retries[0], _deliver_receipt, (message, retries[1:]))
+        timer.daemon = True
+        timer.start()

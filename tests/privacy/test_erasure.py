@@ -322,3 +322,56 @@ def test_on_redis_the_deleted_persons_queued_emails_are_removed_from_rq(tmp_path
         assert len(changed) == 1 and "bob@demo.candor.localhost" in changed[0]  # bob's went; alice's did not
     finally:
         client.flushdb()
+
+
+def test_a_receipt_is_tried_again_until_the_mail_server_takes_it(settings, monkeypatch, caplog) -> None:
+    """Against a real SMTP server (aiosmtpd), down at first: the receipt waits in memory, then goes."""
+    import logging
+    import time
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Sink
+
+    from candor.accounts import emails
+    from tests.test_settings_and_cli import free_port
+
+    received: list[bytes] = []
+
+    class Collect(Sink):
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope.content)
+            return "250 OK"
+
+    def smtp_on(port: int) -> None:
+        backend = "django.core.mail.backends.smtp.EmailBackend"
+        options = {"host": "127.0.0.1", "port": port, "timeout": 5}
+        settings.MAILERS = {"default": {"BACKEND": backend, "OPTIONS": options}}
+
+    def wait_until(condition, seconds: float = 10) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not condition():
+            time.sleep(0.05)
+        return condition()
+
+    caplog.set_level(logging.WARNING, logger="candor.accounts")
+    monkeypatch.setattr(emails, "RECEIPT_RETRY_SECONDS", (0.2, 0.2))
+    smtp_on(free_port())  # nothing listens there: every try fails, then it gives up
+    emails.send_deletion_receipt("gone@example.org", "gone", {"rows": 2})
+    assert wait_until(lambda: "given up" in caplog.text)
+    assert caplog.text.count("could not be sent") == 3  # the first try and two more
+
+    caplog.clear()
+    monkeypatch.setattr(emails, "RECEIPT_RETRY_SECONDS", (0.5,) * 20)
+    port = free_port()
+    smtp_on(port)
+    emails.send_deletion_receipt("frida@example.org", "frida", {"rows": 3})
+    assert "trying again" in caplog.text  # the first try failed before the call returned
+    controller = Controller(Collect(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        assert wait_until(lambda: bool(received))
+    finally:
+        controller.stop()
+    assert len(received) == 1 and b"To: frida@example.org" in received[0] and b"deleted" in received[0]
+    assert "given up" not in caplog.text
+    assert "example.org" not in caplog.text and "frida" not in caplog.text  # nothing of hers in the log
