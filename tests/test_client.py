@@ -242,6 +242,10 @@ def test_sizes_progress_and_safe_text() -> None:
         (["visibility", "alice/m", "secret"], "invalid choice"),
         (["ls", "--limit", "0"], "1 to 100"),
         (["rm"], "required"),
+        (["ls", "--sort", "stars"], "invalid choice"),
+        (["popular", "--limit", "101"], "1 to 100"),
+        (["stats"], "required"),
+        (["stats", "alice/m", "--days", "366"], "from 1 to 365"),
         (["ls", "--server", "ftp://x.example"], "http:// or https://"),
         (["push", "missing-folder", "alice/m"], "not a folder"),
     ],
@@ -255,9 +259,21 @@ def test_bad_arguments_exit_2(tmp_path: Path, args: list[str], message: str) -> 
 def test_help_for_every_command_without_settings(tmp_path: Path) -> None:
     overview = client(["--help"], tmp_path)
     assert overview.returncode == 0
-    for word in ("login", "push", "pull", "ls", "visibility", "rm", "serve", "worker", "demo"):
+    for word in (
+        "login",
+        "push",
+        "pull",
+        "ls",
+        "popular",
+        "stats",
+        "visibility",
+        "rm",
+        "serve",
+        "worker",
+        "demo",
+    ):
         assert word in overview.stdout
-    for word in ("login", "logout", "whoami", "push", "pull", "ls", "visibility", "rm"):
+    for word in ("login", "logout", "whoami", "push", "pull", "ls", "popular", "stats", "visibility", "rm"):
         result = client([word, "--help"], tmp_path)
         assert result.returncode == 0 and f"usage: candor {word}" in result.stdout
     assert not (tmp_path / "data").exists(), "a client machine gets no data folder"
@@ -757,4 +773,49 @@ def test_export_downloads_a_copy_of_your_data(
     again = client(["export", "-o", str(target)], tmp_path, server=site.url, token=token)
     assert again.returncode == 2 and "already exists" in again.stderr
     anonymous = client(["export", "-o", str(tmp_path / "x.zip")], tmp_path, server=site.url)
+    assert anonymous.returncode == 4 and "not logged in" in anonymous.stderr
+
+
+@e2e
+def test_popular_trending_sorted_listing_and_an_owner_s_stats(
+    site: LiveServer, token: str, owner: User, member: User, tmp_path: Path
+) -> None:
+    from candor.hub import actions
+    from tests.analytics.test_popularity import add_counts, this_hour
+
+    busy = actions.create_model(owner, name="busy", title="Busy", visibility="public")
+    quiet = actions.create_model(owner, name="quiet", title="Quiet", visibility="public")
+    actions.create_model(owner, name="aaa-unseen", title="Never counted", visibility="public")
+    hidden = actions.create_model(owner, name="hidden", title="Hidden", visibility="unlisted")
+    add_counts(busy, {this_hour(): (1200, 34)})
+    add_counts(quiet, {this_hour(): (15, 5)})
+    add_counts(hidden, {this_hour(): (5000, 0)})  # counted while public, say: never shown now
+
+    popular = client(["popular"], tmp_path, server=site.url)  # anonymous
+    assert popular.returncode == 0, popular.stderr
+    rows = [line.split() for line in popular.stdout.splitlines()[1:]]
+    assert rows == [["1", "alice/busy", "1,200", "34", "1,234"], ["2", "alice/quiet", "15", "5", "20"]]
+    assert "views + downloads" in popular.stderr  # the server's formula
+    trending = client(["popular", "--trending", "--json", "--limit", "1"], tmp_path, server=site.url)
+    listed = json.loads(trending.stdout)
+    assert [m["full_name"] for m in listed["items"]] == ["alice/busy"] and "0.5^" in listed["formula"]
+
+    by_popularity = client(["ls", "--sort", "popular"], tmp_path, server=site.url)
+    names = [line.split()[0] for line in by_popularity.stdout.splitlines()]
+    assert names == ["alice/busy", "alice/quiet", "alice/aaa-unseen"]
+    by_name = client(["ls", "--sort", "name"], tmp_path, server=site.url)
+    assert [line.split()[0] for line in by_name.stdout.splitlines()] == [
+        "alice/aaa-unseen",
+        "alice/busy",
+        "alice/quiet",
+    ]
+
+    stats = client(["stats", "alice/busy", "--days", "3"], tmp_path, server=site.url, token=token)
+    assert stats.returncode == 0, stats.stderr
+    lines = stats.stdout.splitlines()
+    assert lines[0] == "alice/busy: 1,200 views and 34 downloads over the last 3 days"
+    assert lines[-1].split() == [this_hour().date().isoformat(), "1,200", "34"] and len(lines) == 2 + 3
+    someone_else = client(["stats", "alice/busy"], tmp_path, server=site.url, token=new_token(member))
+    assert someone_else.returncode == 1 and "only a model's owner sees its counts" in someone_else.stderr
+    anonymous = client(["stats", "alice/busy"], tmp_path, server=site.url)
     assert anonymous.returncode == 4 and "not logged in" in anonymous.stderr

@@ -7,4 +7,6 @@ so nothing here may import ``django`` or ``candor.settings``.
 from __future__ import annotations
 
 # The words ``candor`` hands to the client; every other word goes to Django's management commands.
-COMMANDS = frozenset({"login", "logout", "whoami", "push", "pull", "ls", "visibility", "rm", "export"})
+COMMANDS = frozenset(
+    {"login", "logout", "whoami", "push", "pull", "ls", "popular", "stats", "visibility", "rm", "export"}
+)

@@ -269,11 +269,32 @@ class Api:
     def _no_model(owner: str, name: str) -> str:
         return f"no model {shown(owner, 100)}/{shown(name, 100)}, or you cannot see it"
 
-    def list_models(self, *, limit: int, query: str | None = None) -> dict[str, Any]:
+    def list_models(self, *, limit: int, query: str | None = None, sort: str | None = None) -> dict[str, Any]:
         params: dict[str, str | int] = {"limit": limit}
         if query:
             params["q"] = query
+        if sort:
+            params["sort"] = sort
         result: dict[str, Any] = self._json("GET", "api/v1/models", params=params)
+        return result
+
+    def ranking(self, kind: str, *, limit: int) -> dict[str, Any]:
+        """The popular or trending list: {"formula", "min_count", "items": [...]}."""
+        result = self._json("GET", f"api/v1/models/{quote_path(kind)}", params={"limit": limit})
+        if not isinstance(result, dict) or not isinstance(result.get("items"), list):
+            raise ClientError(f"unexpected answer from {self.server}: no list of models")
+        return result
+
+    def model_stats(self, owner: str, name: str, *, days: int) -> dict[str, Any]:
+        """A model's views and downloads per day, which only its owner may read."""
+        not_found = (
+            f"no model {shown(owner, 100)}/{shown(name, 100)} of yours: only a model's owner sees its counts"
+        )
+        result = self._json(
+            "GET", self._model_path(owner, name) + "/stats", params={"days": days}, not_found=not_found
+        )
+        if not isinstance(result, dict) or not isinstance(result.get("days"), list):
+            raise ClientError(f"unexpected answer from {self.server}: no counts per day")
         return result
 
     def get_model(self, owner: str, name: str) -> dict[str, Any]:

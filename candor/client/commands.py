@@ -45,6 +45,8 @@ from candor.client.config import (
 TOKEN_PREFIX = "cnd_"  # noqa: S105 - the public prefix of every token, not a secret
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 VISIBILITIES = ("public", "unlisted", "private")
+SORTS = ("updated", "popular", "name")  # the API's orders of GET /api/v1/models
+MAX_STATS_DAYS = 365
 
 EPILOG = """\
 server: --server URL, else $CANDOR_SERVER, else the one stored by `candor login`, else http://127.0.0.1:8000
@@ -149,6 +151,18 @@ def positive_limit(value: str) -> int:
         number = 0
     if not 1 <= number <= 100:
         raise argparse.ArgumentTypeError(f"expected a number from 1 to 100, got {value!r}")
+    return number
+
+
+def day_count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_STATS_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of days from 1 to {MAX_STATS_DAYS}, got {value!r}"
+        )
     return number
 
 
@@ -585,7 +599,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     _, _, api = connect(args)
     with api:
         if args.model is None:
-            page = api.list_models(limit=args.limit, query=args.search)
+            page = api.list_models(limit=args.limit, query=args.search, sort=args.sort)
             if args.json:
                 print(json.dumps(page, indent=2))
                 return 0
@@ -613,6 +627,54 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for item in files:
         sha = str(item.get("sha256", ""))[:12]
         print(f"{human(int(item.get('size') or 0)):>9}  {sha:<12}  {shown(item.get('path', '?'))}")
+    return 0
+
+
+def cmd_popular(args: argparse.Namespace) -> int:
+    kind = "trending" if args.trending else "popular"
+    _, _, api = connect(args)
+    with api:
+        ranking = api.ranking(kind, limit=args.limit)
+    if args.json:
+        print(json.dumps(ranking, indent=2))
+        return 0
+    items = [item for item in ranking["items"] if isinstance(item, dict)]
+    if items:
+        print(f"{'#':>3}  {'model':<40} {'views':>9} {'downloads':>9} {'score':>10}")
+    for item in items:
+        score = item.get("score", 0)
+        shown_score = f"{score:,.0f}" if float(score).is_integer() else f"{score:,.2f}"
+        print(
+            f"{item.get('rank', '?'):>3}  {shown(item.get('full_name', '?'), 60):<40} "
+            f"{item.get('views', 0):>9,} {item.get('downloads', 0):>9,} {shown_score:>10}"
+        )
+    if not items:
+        needed = ranking.get("min_count", "?")
+        print(f"No model is {kind} yet: a model needs {needed} views and downloads to appear.")
+    note(shown(str(ranking.get("formula", "")), 400))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    ref: ModelRef = args.model
+    _, _, api = connect(args, need_token=True)
+    with api:
+        stats = api.model_stats(ref.owner, ref.name, days=args.days)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    days = [day for day in stats["days"] if isinstance(day, dict)]
+    views = sum(int(day.get("views") or 0) for day in days)
+    downloads = sum(int(day.get("downloads") or 0) for day in days)
+    print(
+        f"{shown(stats.get('full_name', ref))}: {views:,} views and {downloads:,} downloads "
+        f"over the last {plural(len(days), 'day')}"
+    )
+    print(f"{'day':<10}  {'views':>9}  {'downloads':>9}")
+    for day in days:
+        counts = f"{int(day.get('views') or 0):>9,}  {int(day.get('downloads') or 0):>9,}"
+        print(f"{shown(day.get('day', '?'), 10):<10}  {counts}")
+    note(shown(str(stats.get("note", "")), 400))
     return 0
 
 
@@ -728,7 +790,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ls",
         "List public models, or one model's files.",
         cmd_ls,
-        "Without an argument: the most recently updated public models (the first --limit of them).\n"
+        "Without an argument: public models, the most recently updated first (or --sort popular or\n"
+        "name; the first --limit of them).\n"
         "With OWNER/NAME: that model's files, with their sizes and SHA-256 prefixes (private and unlisted\n"
         "models too, when your token may see them).",
     )
@@ -737,7 +800,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=positive_limit, default=20, help="how many models to list (1-100, default 20)"
     )
     ls.add_argument("--search", metavar="WORDS", help="only models matching these words")
+    ls.add_argument(
+        "--sort", choices=SORTS, default="updated", help="the order of the models (default: updated first)"
+    )
     ls.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+
+    popular = command(
+        "popular",
+        "List the most popular public models, or the trending ones.",
+        cmd_popular,
+        "Popular: views and downloads over the last 30 days. --trending: the last 7 days, recent hours\n"
+        "weighing most. The server prints the exact formula; models below its threshold, and those\n"
+        "their owners keep out of the lists, never appear.",
+    )
+    popular.add_argument("--trending", action="store_true", help="the trending list instead")
+    popular.add_argument(
+        "--limit", type=positive_limit, default=20, help="how many models to list (1-100, default 20)"
+    )
+    popular.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+
+    stats = command(
+        "stats",
+        "Show your model's views and downloads per day.",
+        cmd_stats,
+        "For the model's owner only (the token must be yours); to anyone else the counts do not exist.\n"
+        "Only what was counted while the model was public is there; bots are left out.",
+    )
+    stats.add_argument("model", metavar="OWNER/NAME", type=model_ref, help="your model")
+    stats.add_argument(
+        "--days",
+        type=day_count,
+        default=30,
+        help=f"how many days, to today (1-{MAX_STATS_DAYS}, default 30)",
+    )
+    stats.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
 
     visibility = command(
         "visibility",
