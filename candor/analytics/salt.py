@@ -78,8 +78,11 @@ def _end_of(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
 
 
+REDIS_PREFIX = "candor:analytics:salt:"
+
+
 def _redis_key(day: date) -> str:
-    return f"candor:analytics:salt:{day.isoformat()}"
+    return f"{REDIS_PREFIX}{day.isoformat()}"
 
 
 def _redis_salt(day: date) -> bytes:

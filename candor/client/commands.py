@@ -878,6 +878,8 @@ server commands (they read the server's settings from the environment; see READM
   restore PATH --yes  put a backup back, then delete again every account deleted since
   privacy sweep       apply the retention rules now ([--dry-run] to see what would go)
   privacy rewrap      re-wrap every data key under the first of CANDOR_MASTER_KEYS
+  analytics status    what the usage counters, visitor-hash salts and trends ledger hold
+  analytics rollup    run the worker's analytics rollup now
   migrate, check, shell, createsuperuser, …: every Django management command
   `candor help` lists them all; `candor help COMMAND` explains one
 """
