@@ -29,7 +29,7 @@ from pytest_django.live_server_helper import LiveServer
 from candor.accounts.models import User
 from candor.api.actions import create_token
 from candor.client.api import Api, ClientError, retry_after, shown
-from candor.client.commands import Progress, human, local_files, safe_target
+from candor.client.commands import Progress, human, local_files, number, safe_target
 from candor.client.config import DEFAULT_SERVER, Config, config_path, normalize_server, resolve
 from candor.hub.models import MLModel, ModelFile
 
@@ -210,6 +210,19 @@ class TestPaths:
 class FakeTerminal(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+def test_figures_from_an_odd_server_become_zero_not_a_crash() -> None:
+    assert [number(v) for v in (3, 2.5, "12", None, True, float("nan"), float("inf"), [1])] == [
+        3.0,
+        2.5,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    ]
 
 
 def test_sizes_progress_and_safe_text() -> None:

@@ -10,6 +10,7 @@ import getpass
 import hashlib
 import ipaddress
 import json
+import math
 import os
 import re
 import shutil
@@ -119,6 +120,13 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self.drawn = False
+
+
+def number(value: object) -> float:
+    """A figure from the server's JSON, or 0 if it is not one (an odd server must not crash the client)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value) if math.isfinite(value) else 0.0
 
 
 def note(message: str) -> None:
@@ -642,11 +650,11 @@ def cmd_popular(args: argparse.Namespace) -> int:
     if items:
         print(f"{'#':>3}  {'model':<40} {'views':>9} {'downloads':>9} {'score':>10}")
     for item in items:
-        score = item.get("score", 0)
-        shown_score = f"{score:,.0f}" if float(score).is_integer() else f"{score:,.2f}"
+        score = number(item.get("score"))
+        shown_score = f"{score:,.0f}" if score.is_integer() else f"{score:,.2f}"
         print(
-            f"{item.get('rank', '?'):>3}  {shown(item.get('full_name', '?'), 60):<40} "
-            f"{item.get('views', 0):>9,} {item.get('downloads', 0):>9,} {shown_score:>10}"
+            f"{number(item.get('rank')):>3.0f}  {shown(item.get('full_name', '?'), 60):<40} "
+            f"{number(item.get('views')):>9,.0f} {number(item.get('downloads')):>9,.0f} {shown_score:>10}"
         )
     if not items:
         needed = ranking.get("min_count", "?")
@@ -664,15 +672,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(json.dumps(stats, indent=2))
         return 0
     days = [day for day in stats["days"] if isinstance(day, dict)]
-    views = sum(int(day.get("views") or 0) for day in days)
-    downloads = sum(int(day.get("downloads") or 0) for day in days)
+    views = sum(number(day.get("views")) for day in days)
+    downloads = sum(number(day.get("downloads")) for day in days)
     print(
-        f"{shown(stats.get('full_name', ref))}: {views:,} views and {downloads:,} downloads "
+        f"{shown(stats.get('full_name', ref))}: {views:,.0f} views and {downloads:,.0f} downloads "
         f"over the last {plural(len(days), 'day')}"
     )
     print(f"{'day':<10}  {'views':>9}  {'downloads':>9}")
     for day in days:
-        counts = f"{int(day.get('views') or 0):>9,}  {int(day.get('downloads') or 0):>9,}"
+        counts = f"{number(day.get('views')):>9,.0f}  {number(day.get('downloads')):>9,.0f}"
         print(f"{shown(day.get('day', '?'), 10):<10}  {counts}")
     note(shown(str(stats.get("note", "")), 400))
     return 0
