@@ -388,6 +388,9 @@ ANALYTICS_HOURLY_DAYS = env.integer("CANDOR_ANALYTICS_HOURLY_DAYS", 90, minimum=
 TRENDS_MIN_COUNT = env.integer("CANDOR_TRENDS_MIN_COUNT", 10, minimum=1)
 # Total epsilon spent by one release of the trends report; 0 turns differential privacy off.
 TRENDS_DP_EPSILON = env.number("CANDOR_TRENDS_DP_EPSILON", 0.0, maximum=100.0)
+# The total epsilon all releases together may spend; once it would be passed, no new range is released
+# (those released before are still served). 0: no limit.
+TRENDS_DP_BUDGET = env.number("CANDOR_TRENDS_DP_BUDGET", 0.0, maximum=1_000_000.0)
 
 # --- Processes ------------------------------------------------------------------------------------
 WEB_WORKERS = env.integer("CANDOR_WEB_WORKERS", 2, minimum=1, maximum=64)

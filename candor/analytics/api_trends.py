@@ -97,7 +97,7 @@ class TrendsOut(Schema):
 @router.get(
     "/trends",
     auth=ANYONE,
-    response=responses({200: TrendsOut}),
+    response=responses({200: TrendsOut}, 403),
     url_name="trends",
     openapi_extra=openapi(optional_auth=True),
     summary="The public usage-trends report",
@@ -126,4 +126,7 @@ def trends_report(
         raise ApiError(
             error.message, code="invalid_fields", status=422, fields={error.field: [error.message]}
         ) from None
-    return trends.report_for(query)
+    try:
+        return trends.report_for(query)
+    except trends.BudgetSpent as spent:
+        raise ApiError(spent.message, code="budget_spent", status=403) from None

@@ -30,8 +30,9 @@ public model, counted or not.
 
 A DP release is computed once, stored in the ledger (:class:`TrendsRelease`) and served as stored ever
 after, so asking again spends nothing and cannot average the noise away; it covers closed days only,
-since a day still being counted would change. Without DP, nothing is recorded and reports are computed
-on request, kept a minute in the cache.
+since a day still being counted would change. With ``settings.TRENDS_DP_BUDGET`` set, the ledger's total
+may not pass it: once a new release would, only the ranges released before are served. Without DP,
+nothing is recorded and reports are computed on request, kept a minute in the cache.
 
 Every read of model counts is joined with the public models of the moment
 (:func:`candor.hub.visibility.listed_models`); a stored release keeps model ids, not names, and names
@@ -53,6 +54,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max, QuerySet, Sum
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from candor.analytics import popularity, store
 from candor.analytics.models import (
@@ -104,6 +106,17 @@ NOTES = {
 }
 
 
+class BudgetSpent(Exception):
+    """A new DP release would take the ledger past ``settings.TRENDS_DP_BUDGET``."""
+
+    def __init__(self, spent: float, budget: float) -> None:
+        self.message = (
+            f"This site's privacy budget for the trends report is spent (ε {spent:.3f} of {budget:.3f}): "
+            "no new range can be released. The ranges released before can still be shown."
+        )
+        super().__init__(self.message)
+
+
 class TrendsError(ValueError):
     """A report that cannot be given: ``field`` is the query parameter at fault."""
 
@@ -136,6 +149,26 @@ def dp_epsilon() -> float:
 
 def dp_enabled() -> bool:
     return dp_epsilon() > 0
+
+
+def dp_budget() -> float | None:
+    """The total ε all releases may spend, or None for no limit."""
+    budget = float(settings.TRENDS_DP_BUDGET)
+    return budget if budget > 0 else None
+
+
+def _spent() -> float:
+    return float(TrendsRelease.objects.aggregate(total=Sum("epsilon"))["total"] or 0.0)
+
+
+def _check_budget() -> None:
+    budget = dp_budget()
+    if budget is None:
+        return
+    spent = _spent()
+    # A little slack for the floating-point sum: ten releases of 0.1 may spend a budget of 1.0.
+    if spent + dp_epsilon() > budget * (1 + 1e-9):
+        raise BudgetSpent(spent, budget)
 
 
 def today() -> date:
@@ -548,9 +581,18 @@ def release(query: TrendsQuery) -> tuple[dict[str, Any], datetime | None]:
     stored = TrendsRelease.objects.filter(query=query.key).first()
     if stored is not None:
         return stored.payload, stored.released_at
+    _check_budget()  # before the work of computing it
     released = compute(query, noisy=True)
     try:
         with transaction.atomic():
+            # Checked again where no other release can be written meanwhile: SQLite's IMMEDIATE
+            # transactions hold the write lock from their start; on PostgreSQL a lock on the ledger
+            # table does (ROW EXCLUSIVE writers wait, readers do not).
+            if dp_budget() is not None and connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    table = connection.ops.quote_name(TrendsRelease._meta.db_table)
+                    cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            _check_budget()
             stored = TrendsRelease.objects.create(
                 query=query.key,
                 released_at=datetime.now(UTC),
@@ -715,12 +757,19 @@ def ledger(recent: int = 10) -> dict[str, Any]:
     latest = TrendsRelease.objects.order_by("-released_at", "-pk").values(
         "query", "released_at", "epsilon", "cells"
     )[:recent]
+    spent = float(totals["epsilon"] or 0.0)
+    budget = dp_budget()
     return {
-        "epsilon": float(totals["epsilon"] or 0.0),
+        "epsilon": spent,
+        "budget": budget,
+        "remaining": None if budget is None else max(0.0, budget - spent),
         "releases": int(totals["releases"] or 0),
         "recent": [
             {
                 "query": row["query"],
+                "link": reverse("analytics:trends")
+                + "?"
+                + urlencode(dict(zip(("from", "to", "granularity"), row["query"].split("/"), strict=True))),
                 "released_at": row["released_at"],
                 "epsilon": float(row["epsilon"]),
                 "cells": int(row["cells"]),

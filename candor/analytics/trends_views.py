@@ -79,7 +79,11 @@ def trends(request: HttpRequest) -> HttpResponse:
         context["ledger"] = reports.ledger()
     if not form.is_valid() or form.query is None:
         return render(request, "analytics/trends.html", {**context, "form": form}, status=400)
-    report = reports.report_for(form.query)
+    try:
+        report = reports.report_for(form.query)
+    except reports.BudgetSpent as spent:
+        form.add_error(None, spent.message)
+        return render(request, "analytics/trends.html", {**context, "form": form}, status=403)
     querystring = urlencode(_params(form.query))
     figures = {}
     for name in reports.CHARTS:
@@ -103,7 +107,10 @@ def trends_csv(request: HttpRequest, chart: str) -> HttpResponse:
     if not form.is_valid() or form.query is None:
         messages = [f"{field}: {message}" for field, errors in form.errors.items() for message in errors]
         return HttpResponse("\n".join(messages) + "\n", status=400, content_type="text/plain; charset=utf-8")
-    figure = reports.chart(reports.report_for(form.query), chart)
+    try:
+        figure = reports.chart(reports.report_for(form.query), chart)
+    except reports.BudgetSpent as spent:
+        return HttpResponse(spent.message + "\n", status=403, content_type="text/plain; charset=utf-8")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     query = form.query
     response["Content-Disposition"] = (

@@ -28,7 +28,7 @@ def table_line(output: str, table: str) -> list[str]:
     return next(line.split() for line in output.splitlines() if line.startswith(table + " "))
 
 
-def test_status_and_rollup(owner: User) -> None:
+def test_status_and_rollup(owner: User, settings: Any) -> None:
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
     hour = this_hour()
@@ -50,6 +50,10 @@ def test_status_and_rollup(owner: User) -> None:
     assert f"salts held: {yesterday.isoformat()}, {today.isoformat()}." in status
     assert "1 of them belong to an ended day" in status
     assert "releases with noise: 1, epsilon spent 0.5 over 120 figures" in status
+    assert "Budget: no limit." in status
+
+    settings.TRENDS_DP_BUDGET = 4
+    assert "Budget: epsilon 4 in all." in run("status")
 
     assert "1 salts destroyed" in run("rollup")
     after = run("status")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,7 +39,8 @@ from candor.analytics.models import (
 from candor.analytics.store import add_rows
 from candor.hub import actions
 from candor.hub.models import MLModel
-from tests.conftest import make_user
+from tests.analytics.conftest import last_line, start_candor
+from tests.conftest import make_user, run_candor
 
 pytestmark = pytest.mark.django_db
 
@@ -610,6 +612,104 @@ def test_dp_release_is_recorded_once_and_served_as_stored(settings: Any) -> None
     released = [(p["value"], true) for p, true in zip(body["visits"]["periods"], true_visits, strict=True)]
     assert len([1 for value, _ in released if value is not None]) >= 5
     assert any(value != true for value, true in released if value is not None)
+
+
+def test_the_dp_budget_stops_new_releases_and_keeps_the_old_ones(settings: Any) -> None:
+    settings.TRENDS_DP_EPSILON = 1.0
+    settings.TRENDS_DP_BUDGET = 2.5  # room for two releases of ε 1, not three
+    random_site(random.Random(5), days=40)
+    client = Client()
+    end = trends.today() - timedelta(days=1)
+    ranges = [query(end - timedelta(days=n), end) for n in (10, 20, 30)]
+    first = api(client, ranges[0])
+    assert first.status_code == 200
+    assert client.get("/trends/", ranges[1]).status_code == 200
+
+    refused = api(client, ranges[2])
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "budget_spent"
+    assert "2.000 of 2.500" in refused.json()["error"]["message"]
+    page = client.get("/trends/", ranges[2])
+    assert page.status_code == 403 and b"privacy budget for the trends report is spent" in page.content
+    csv_refused = client.get("/trends/visits.csv", ranges[2])
+    assert csv_refused.status_code == 403 and b"is spent" in csv_refused.content
+    assert TrendsRelease.objects.count() == 2
+    assert sum(TrendsRelease.objects.values_list("epsilon", flat=True)) == pytest.approx(2.0)
+
+    # What was released stays available, the same figures, and costs nothing.
+    assert api(client, ranges[0]).content == first.content
+    text = client.get("/trends/", ranges[1]).content.decode()
+    assert "budget is ε 2.500 in all, of which 0.500 is left" in text
+    link = f'href="/trends/?from={ranges[0]["from"]}&amp;to={ranges[0]["to"]}&amp;granularity=day"'
+    assert link in text  # the ledger links to each release
+    assert TrendsRelease.objects.count() == 2
+
+    settings.TRENDS_DP_BUDGET = 0  # no limit: releases go on
+    assert api(client, ranges[2]).status_code == 200
+    assert TrendsRelease.objects.count() == 3
+
+
+RELEASE_TOGETHER = """
+import os, time
+from datetime import timedelta
+from pathlib import Path
+from candor.analytics import trends
+gate, which = Path(os.environ["GATE"]), os.environ["WHICH"]
+compute = trends.compute
+
+def compute_together(query, *, noisy):
+    # Both processes have passed the first budget check; neither writes before the other got here.
+    (gate / f"computing-{which}").touch()
+    deadline = time.monotonic() + 60
+    while not all((gate / f"computing-{w}").exists() for w in "01") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return compute(query, noisy=noisy)
+
+trends.compute = compute_together
+check_budget, checks = trends._check_budget, []
+
+def check_slowly():
+    check_budget()
+    checks.append(1)
+    if len(checks) == 2:  # the check inside the transaction: a slow writer leaves the other time to pass
+        time.sleep(0.5)
+
+trends._check_budget = check_slowly
+end = trends.today() - timedelta(days=1)
+query = trends.validate(end - timedelta(days=5 + int(which)), end, "day")
+try:
+    trends.release(query)
+    print("released")
+except trends.BudgetSpent:
+    print("refused")
+"""
+
+
+def test_two_processes_releasing_at_once_cannot_both_pass_the_budget(
+    tmp_path: Path, process_database: dict[str, str]
+) -> None:
+    """Two `candor` processes on one database (a SQLite file, or PostgreSQL) each release a new range
+    with room in the budget for one: the second check, made where no other release can be written,
+    stops one of them."""
+    env = {**process_database, "GATE": str(tmp_path)}
+    env |= {"CANDOR_TRENDS_DP_EPSILON": "1", "CANDOR_TRENDS_DP_BUDGET": "1.5"}
+    migrated = run_candor(["migrate", "-v0"], tmp_path, env)
+    assert migrated.returncode == 0, migrated.stderr
+    workers = [
+        start_candor(["shell", "-c", RELEASE_TOGETHER], tmp_path, {**env, "WHICH": str(i)}) for i in (0, 1)
+    ]
+    try:
+        outputs = [worker.communicate(timeout=180) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    for worker, (_, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err
+    assert all((tmp_path / f"computing-{i}").exists() for i in (0, 1))  # both got past the first check
+    assert sorted(out.strip().splitlines()[-1] for out, _ in outputs) == ["refused", "released"]
+    count = "from candor.analytics.models import TrendsRelease; print(TrendsRelease.objects.count())"
+    assert last_line(run_candor(["shell", "-c", count], tmp_path, env)) == "1"
 
 
 def test_dp_noise_still_leaves_nothing_under_k(settings: Any) -> None:

@@ -97,6 +97,8 @@ class Command(BaseCommand):
             f"Trends releases with noise: {count}, epsilon spent {releases['spent'] or 0:g} over "
             f"{releases['cells'] or 0:,} figures (epsilon per release now: {settings.TRENDS_DP_EPSILON:g})."
         )
+        budget = float(settings.TRENDS_DP_BUDGET)
+        write(f"Budget: {f'epsilon {budget:g} in all' if budget > 0 else 'no limit'}.")
 
 
 def _day(value: Any) -> str:
