@@ -2,6 +2,7 @@
 
     uv run python bench/privacy.py [--models 10000 --files 50000 --events 100000]
                                    [--database-url postgres://…] [--work-dir DIR] [--record]
+                                   [--part all|seed|export]
 
 One account gets N models, M small files (1 KiB each, in storage and in the database) and E security
 events (each with an encrypted address); the demo's accounts sit beside it. Each measurement runs in a
@@ -12,6 +13,10 @@ fresh process, so its peak RSS is its own:
 - sign-in: POST /login/ by email through Django's test client, and the share of it Argon2 takes, beside
   the blind index and one decryption.
 With --record the figures are appended to bench/README.md.
+
+To time the export again and again without seeding each time: ``--part seed --work-dir DIR`` once
+(the same --database-url each time, if any), then ``--part export --work-dir DIR``, which builds the
+export of the already-seeded account and prints its figures (never recorded).
 """
 
 from __future__ import annotations
@@ -219,6 +224,12 @@ def main() -> None:
     )
     parser.add_argument("--work-dir", default="", help="folder for the data (default: a temporary one)")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/README.md")
+    parser.add_argument(
+        "--part",
+        choices=["all", "seed", "export"],
+        default="all",
+        help="seed only, or export only from a --work-dir seeded before (default: everything)",
+    )
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -230,6 +241,10 @@ def main() -> None:
         }[args.child]()
         print(json.dumps(outcome))
         return
+    if args.part != "all" and not args.work_dir:
+        parser.error("--part seed or export needs --work-dir (the seeded data stays there)")
+    if args.part != "all" and args.record:
+        parser.error("--record needs every measurement: use it without --part")
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="candor-bench-privacy-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {
@@ -243,6 +258,17 @@ def main() -> None:
     if args.database_url:
         env["DATABASE_URL"] = args.database_url
     sizes = ["--models", str(args.models), "--files", str(args.files), "--events", str(args.events)]
+    if args.part == "seed":
+        print(f"seeded in {child('seed', env, *sizes)['seed_s']:.0f} s")
+        return
+    if args.part == "export":
+        os.sync()
+        exported = child("export", env)
+        print(
+            f"export: {exported['export_s']:.2f} s, peak RSS {exported['export_rss_mib']:.0f} MiB, "
+            f"archive {exported['export_mib']:.1f} MiB, {exported['status']}"
+        )
+        return
     try:
         figures: dict[str, float] = {}
         figures |= child("seed", env, *sizes)

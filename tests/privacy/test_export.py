@@ -330,6 +330,48 @@ def test_every_uploaded_model_file_is_in_the_archive_under_a_readable_path(
     assert {r["path"] for r in files["records"]} == set(uploads)
 
 
+def test_a_file_larger_than_one_read_is_streamed_into_the_archive(
+    owner: User, monkeypatch: pytest.MonkeyPatch, run_on_commit: Any
+) -> None:
+    """Small files are read whole through their descriptor; a larger one is streamed, and both arrive."""
+    monkeypatch.setattr(export, "SMALL_FILE", 1000)
+    monkeypatch.setattr(export, "COPY_BUFFER", 700)
+    model = hub_actions.create_model(owner, name="big", title="Big")
+    uploads = {"large.bin": bytes(range(256)) * 20, "small.txt": b"tiny", "empty.txt": b""}
+    for path, content in uploads.items():
+        hub_actions.add_file(owner, model, path, [content])
+    zipped = open_zip(built(owner, run_on_commit))
+    assert zipped.testzip() is None
+    for path, content in uploads.items():
+        assert zipped.read(f"files/big/{path}") == content
+
+
+def test_a_record_is_the_json_of_its_dict() -> None:
+    """Records are cut from values encoded once; they read exactly as json.dumps of the record's dict."""
+    values = {
+        "model": "hub.MLModel",
+        "id": "7",
+        "name": 'a "quoted" %s value ü\n\u2028',
+        "count": 3,
+        "flag": False,
+        "nothing": None,
+        "tags": ["b", "a"],
+        "ratio": 0.5,
+        "note": {"present": True, "note": "not exported"},
+    }
+    slots = {key: index for index, key in enumerate(values)}
+    record = tuple(export._json(value) for value in values.values())
+    for fields in (["name", "count"], ["flag", "nothing", "tags", "ratio", "note"], []):
+        template, pick = export._record_layout(slots, dict.fromkeys(fields))  # type: ignore[arg-type]
+        expected = {"model": values["model"], "id": values["id"], **{f: values[f] for f in fields}}
+        assert template % pick(record) == json.dumps(expected, ensure_ascii=False)
+    # A field named like a record's own key takes that key's place, as it would in the dict.
+    slots["model"] = slots["name"]
+    template, pick = export._record_layout(slots, dict.fromkeys(["count", "model"]))  # type: ignore[arg-type]
+    assert json.loads(template % pick(record)) == {"model": values["name"], "id": "7", "count": 3}
+    assert (template % pick(record)).startswith('{"model": ')
+
+
 def test_the_archive_is_documented(owner: User, run_on_commit: Any) -> None:
     token, secret = create_token(owner, name="laptop", scopes=["read"])
     archive = built(owner, run_on_commit)
