@@ -159,6 +159,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: HEAD gets every header the other middleware sets, and no body.
+    "candor.core.middleware.HeadMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "candor.core.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

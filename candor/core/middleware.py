@@ -1,11 +1,11 @@
-"""Response headers that Django's own middleware does not set."""
+"""Response headers that Django's own middleware does not set, and bodiless answers to HEAD."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_cache_control
 
 
@@ -38,3 +38,36 @@ def _is_personal(request: HttpRequest, response: HttpResponseBase) -> bool:
     if session is not None and session.modified:
         return True
     return settings.SESSION_COOKIE_NAME in request.COOKIES or bool(response.cookies)
+
+
+class HeadMiddleware:
+    """Answers HEAD with the headers GET would have, and no body.
+
+    Django runs a HEAD request through the GET view and sends whatever body it made; a WSGI server must
+    then drop it (gunicorn does, with a warning). Here the body is dropped first, and a file's handle is
+    closed without being read. Content-Length stays what GET would send, as HTTP allows, so a download
+    tool can learn a file's size and ETag without fetching it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if request.method != "HEAD":
+            return response
+        length: str | None
+        if isinstance(response, HttpResponse):
+            length = response.get("Content-Length") or str(len(response.content))
+            response.content = b""
+        else:  # streamed: its headers on an empty response, and the source closed unread
+            length = response.get("Content-Length")
+            bare = HttpResponse(status=response.status_code)
+            for header, value in response.items():
+                bare[header] = value
+            bare.cookies = response.cookies
+            response.close()
+            response = bare
+        if length is not None and response.status_code not in (204, 304):
+            response["Content-Length"] = length
+        return response

@@ -466,6 +466,29 @@ def download_file(
     return response
 
 
+@router.api_operation(
+    ["HEAD"],
+    "/models/{owner}/{name}/files/{path:path}",
+    auth=ANYONE,
+    response=responses({}, 416),
+    url_name="file_headers",
+    openapi_extra=openapi(
+        optional_auth=True,
+        responses={
+            200: {"description": "The headers a download would have (Content-Length, ETag), no body."},
+            206: {"description": "The headers of the requested byte range, no body."},
+            304: {"description": "Not modified: the ETag (the file's SHA-256) matched If-None-Match."},
+        },
+    ),
+    summary="A file's size and ETag without its bytes (what a GET would answer, with no body)",
+)
+def file_headers(
+    request: HttpRequest, owner: str = OWNER, name: str = NAME, path: str = FILE_PATH
+) -> HttpResponseBase:
+    # The download's own answer; HeadMiddleware drops its body and closes the file unread.
+    return download_file(request, owner, name, path)
+
+
 @router.delete(
     "/models/{owner}/{name}/files/{path:path}",
     response=responses({204: None}),

@@ -122,9 +122,9 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
     }
     error_ref = {"$ref": "#/components/schemas/ErrorOut"}
     operations = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
-    # models and files 8, me and tokens 10, privacy inventory 1, exports 3, popular and trending 2, a
-    # model's stats 1, trends 1
-    assert len(operations) == 26
+    # models and files 9 (HEAD of a file among them), me and tokens 10, privacy inventory 1, exports 3,
+    # popular and trending 2, a model's stats 1, trends 1
+    assert len(operations) == 27
     for path, method, operation in operations:
         assert {"BearerAuth": []} in operation["security"], (path, method)
         statuses = {int(status) for status in operation["responses"]}
@@ -135,7 +135,7 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
         assert "Retry-After" in operation["responses"]["429"]["headers"]
         anonymous_allowed = {} in operation["security"]
         owners_only = path.startswith(("/api/v1/me", "/api/v1/tokens")) or path.endswith("/stats")
-        assert anonymous_allowed == (method == "get" and not owners_only)
+        assert anonymous_allowed == (method in ("get", "head") and not owners_only)
 
 
 def test_no_docs_page(db: None) -> None:

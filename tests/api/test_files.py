@@ -219,3 +219,65 @@ def test_deleting_a_file(
     assert stored_files(media) == []
     assert_error(alice.delete("/models/alice/m/files/w.bin"), 404, "not_found")
     assert alice.get("/models/alice/m/files").json() == {"items": []}
+
+
+def wsgi(method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """A request through the WSGI application itself, as a server would send it: the test client's own
+    removal of HEAD bodies does not hide what the application sends."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    extra = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in (headers or {}).items()}
+    environ = getattr(RequestFactory(), method.lower())(path, **extra).environ
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answer["status"], answer["headers"] = int(status.split()[0]), dict(response_headers)
+
+    result = WSGIHandler()(environ, start_response)
+    try:
+        content = b"".join(result)
+    finally:
+        getattr(result, "close", lambda: None)()
+    return answer["status"], answer["headers"], content
+
+
+def test_head_answers_a_download_s_headers_without_its_bytes(owner: User, alice: Api) -> None:
+    from candor.analytics.buffer import flush
+    from candor.analytics.models import ModelDaily
+
+    model = publish(owner, "m")
+    data = bytes(range(256)) * 8
+    digest = alice.put("/models/alice/m/files/w.bin", data).json()["sha256"]
+    url = "/api/v1/models/alice/m/files/w.bin"
+
+    status, headers, content = wsgi("HEAD", url)
+    got, got_headers, got_content = wsgi("GET", url)
+    assert (status, content) == (200, b"") and (got, got_content) == (200, data)
+    for name in ("Content-Length", "ETag", "Accept-Ranges", "Content-Type", "Content-Disposition"):
+        assert headers[name] == got_headers[name], name
+    assert headers["Content-Length"] == str(len(data)) and headers["ETag"] == f'"{digest}"'
+
+    status, headers, content = wsgi("HEAD", url, {"Range": "bytes=10-19"})
+    assert (status, content) == (206, b"") and headers["Content-Range"] == f"bytes 10-19/{len(data)}"
+    assert headers["Content-Length"] == "10"
+    status, _, content = wsgi("HEAD", url, {"If-None-Match": f'"{digest}"'})
+    assert (status, content) == (304, b"")
+
+    publish(owner, "hidden", visibility="private")
+    alice.put("/models/alice/hidden/files/w.bin", b"secret")
+    status, headers, content = wsgi("HEAD", "/api/v1/models/alice/hidden/files/w.bin")
+    assert (status, content) == (404, b"") and headers["Content-Type"].startswith("application/json")
+
+    # A HEAD is no download: only the GET above was counted.
+    flush()
+    assert list(ModelDaily.objects.filter(model_id=model.pk).values_list("downloads", flat=True)) == [1]
+
+
+def test_head_on_pages_sends_no_body(owner: User) -> None:
+    publish(owner, "shown")
+    for path in ("/", "/models/", "/alice/shown/", "/trends/"):
+        status, headers, content = wsgi("HEAD", path)
+        _, got_headers, got_content = wsgi("GET", path)
+        assert (status, content) == (200, b"") and got_content, path
+        assert headers["Content-Length"] == str(len(got_content)), path
+        assert headers["Content-Type"] == got_headers["Content-Type"]
