@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import reverse
 from ninja import Path, Router, Schema
@@ -121,7 +120,7 @@ _ZIP = {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
 def download_export(
     request: HttpRequest, id: str = Path(..., max_length=64, pattern=EXPORT_ID)
 ) -> HttpResponseBase:
-    from candor.privacy.views import download_response
+    from candor.privacy.views import download_response, opened_archive
 
     archive = export.find_archive(person(request), id)
     if archive is None or archive.status != ExportArchive.Status.READY or not archive.archive.name:
@@ -129,8 +128,5 @@ def download_export(
     gone = error_response(410, "This export has expired. Ask for a new one.", code="export_expired")
     if archive.is_expired():
         return gone
-    try:
-        handle = default_storage.open(archive.archive.name, "rb")
-    except FileNotFoundError:
-        return gone
-    return download_response(handle, archive)
+    pieces = opened_archive(archive)
+    return gone if pieces is None else download_response(pieces, archive)

@@ -144,6 +144,11 @@ def _key_by_id(key_id: str) -> AESGCM | None:
     return _cache.put(str(row.user_id), row.key_id, key)
 
 
+def cipher_for_key_id(key_id: str) -> AESGCM | None:
+    """The cipher of the data key ``key_id``, or None once that key is destroyed."""
+    return _key_by_id(key_id)
+
+
 def encrypt(plaintext: str, *, user_id: Any, context: str) -> str:
     key_id, cipher = data_key_for(user_id)
     nonce = os.urandom(NONCE_BYTES)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -48,7 +48,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
-from candor.privacy import crypto, inventory, subjects
+from candor.privacy import crypto, inventory, sealed, subjects
 from candor.privacy.models import ExportArchive, export_storage_name
 
 logger = logging.getLogger("candor.privacy")
@@ -146,6 +146,39 @@ def download_name(archive: ExportArchive) -> str:
     return f"{platform}-data-export-{day}.zip"
 
 
+def seal_context(archive: ExportArchive) -> str:
+    """What a stored archive is sealed to: this archive of this account, and no other."""
+    return f"privacy.ExportArchive|{archive.public_id}|{archive.user_id}"
+
+
+def open_archive(archive: ExportArchive) -> Iterator[bytes]:
+    """The ZIP of a ready archive, in pieces, opened from its sealed file in storage.
+
+    FileNotFoundError if the file is gone; sealed.KeyDestroyed if its key is; sealed.SealError if it was
+    damaged (found before the first piece is given when it is in the header, else while reading). An
+    archive stored before exports were sealed is given as it is.
+    """
+    handle = default_storage.open(str(archive.archive.name), "rb")
+    try:
+        if not sealed.is_sealed(handle.read(len(sealed.MAGIC))):
+            handle.seek(0)
+            return _pieces(handle, None)
+        handle.seek(0)
+        return _pieces(handle, sealed.opened(handle, context=seal_context(archive)))
+    except BaseException:
+        handle.close()
+        raise
+
+
+def _pieces(handle: Any, pieces: Iterator[bytes] | None) -> Iterator[bytes]:
+    with handle:
+        if pieces is None:
+            while chunk := handle.read(COPY_BUFFER):
+                yield chunk
+        else:
+            yield from pieces
+
+
 def find_archive(user: Any, public_id: str) -> ExportArchive | None:
     """The person's archive with this id; None for an unknown id or someone else's (never told apart)."""
     return ExportArchive.objects.filter(user=user, public_id=public_id).first()
@@ -175,8 +208,11 @@ def build(archive: ExportArchive) -> ExportArchive:
     stored = ""
     try:
         with os.fdopen(fd, "w+b") as handle, _reading_everything():
-            write_zip(handle, user, generated_at=timezone.now())
-        size = temporary.stat().st_size
+            # Sealed as it is written: no clear copy of the archive reaches the disk.
+            sealing = sealed.SealingWriter(handle, user_id=user.pk, context=seal_context(archive))
+            write_zip(cast("IO[bytes]", sealing), user, generated_at=timezone.now())
+            sealing.finish()
+        size = sealing.size  # the ZIP's own size, as downloaded
         stored = _store(temporary, export_storage_name())
         if not _mark_ready(archive, stored, size):
             default_storage.delete(stored)  # the request was withdrawn (account deleted) meanwhile

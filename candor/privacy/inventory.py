@@ -30,6 +30,9 @@ class Personal:
     clauses: tuple[str, ...]
     correctable: bool = False
     export: Export = "value"  # "metadata": described but not given (a password hash); "omitted": never
+    # A file stored sealed under the account's data key (candor.privacy.sealed); an EncryptedTextField
+    # says the same of a column by itself.
+    sealed: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,8 @@ def rows() -> list[Row]:
                     correctable=item.correctable,
                     export=item.export,
                     clauses=item.clauses,
-                    encrypted=isinstance(declaration.model._meta.get_field(name), EncryptedTextField),
+                    encrypted=item.sealed
+                    or isinstance(declaration.model._meta.get_field(name), EncryptedTextField),
                 )
             )
     return sorted(found, key=lambda r: (r.category, r.model, r.field))

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_safe
 
-from candor.privacy import export, inventory
+from candor.privacy import export, inventory, sealed
 from candor.privacy.models import ExportArchive
+
+logger = logging.getLogger("candor.privacy")
 
 
 @require_safe
@@ -64,17 +69,26 @@ def export_download(request: HttpRequest, public_id: str) -> HttpResponseBase:
         raise Http404("No such export.")
     if archive.is_expired():
         return _gone(request, archive)
+    pieces = opened_archive(archive)
+    return _gone(request, archive) if pieces is None else download_response(pieces, archive)
+
+
+def opened_archive(archive: ExportArchive) -> Iterator[bytes] | None:
+    """The archive's ZIP in pieces, or None if it cannot be given any more (its file or key is gone)."""
     try:
-        handle = default_storage.open(archive.archive.name, "rb")
+        return export.open_archive(archive)
     except FileNotFoundError:
-        return _gone(request, archive)
-    return download_response(handle, archive)
+        return None
+    except sealed.SealError as error:
+        # The archive id only: nothing of the person.
+        logger.error("export archive %s cannot be opened: %s", archive.pk, type(error).__name__)
+        return None
 
 
-def download_response(handle: object, archive: ExportArchive) -> FileResponse:
-    response = FileResponse(
-        handle, as_attachment=True, filename=export.download_name(archive), content_type="application/zip"
-    )
+def download_response(pieces: Iterator[bytes], archive: ExportArchive) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(pieces, content_type="application/zip")
+    response["Content-Disposition"] = content_disposition_header(True, export.download_name(archive))
+    response["Content-Length"] = str(archive.size)
     response["Cache-Control"] = "private, no-store"
     return response
 

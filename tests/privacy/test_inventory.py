@@ -144,6 +144,7 @@ def test_the_table_says_which_fields_are_stored_encrypted(client: Client) -> Non
         ("accounts.User", "email"),
         ("accounts.EmailConfirmation", "email"),
         ("accounts.SecurityEvent", "ip_address"),
+        ("privacy.ExportArchive", "archive"),  # the export's file, sealed under the account's key
     } <= encrypted
     assert ("accounts.User", "username") not in encrypted  # public by nature, stored in clear
     page = client.get("/privacy/data/").content.decode()

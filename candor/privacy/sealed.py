@@ -1,0 +1,154 @@
+"""Files sealed under an account's data key: the stored form of a personal-data export.
+
+An export is the person's data in clear, and it waits in storage for days until it is downloaded. It is
+therefore written encrypted, as it is produced, under the same per-account data key as the personal
+fields (:mod:`candor.privacy.crypto`): deleting the account's key makes the stored archive unreadable
+too, in storage and in any copy of the storage, and no clear copy ever reaches the disk.
+
+AES-GCM seals one message at a time, and an archive can be larger than memory, so the file is cut into
+segments sealed one by one (the "STREAM" construction of Hoang, Reyhanitabar, Rogaway and Vizár, written
+here because the ``cryptography`` package offers no streaming AEAD):
+
+- a header: ``CNDSEAL1``, the length and text of the data key's id, and a random 7-byte nonce prefix;
+- then segments of ``SEGMENT`` bytes of clear text (the last one shorter, possibly empty), each sealed
+  with the nonce ``prefix + segment number (4 bytes) + 1 if it is the last segment else 0``, and with the
+  header and the file's context (which archive of which account) as associated data.
+
+So a segment cannot be changed, moved, dropped or repeated, the file cannot be cut short after a
+segment's end (the last one says it is last), and a file cannot be passed off as another archive's.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from typing import IO, Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from candor.privacy import crypto
+
+MAGIC = b"CNDSEAL1"
+SEGMENT = 256 * 1024
+TAG_BYTES = 16
+PREFIX_BYTES = 7
+MAX_SEGMENTS = 2**32
+
+
+class SealError(Exception):
+    """A sealed file that cannot be opened: its key is gone, or it was damaged or tampered with."""
+
+
+class KeyDestroyed(SealError):
+    pass
+
+
+def is_sealed(head: bytes) -> bool:
+    return head.startswith(MAGIC)
+
+
+def _nonce(prefix: bytes, number: int, last: bool) -> bytes:
+    if number >= MAX_SEGMENTS:
+        raise SealError("The file has more segments than its nonces can number.")
+    return prefix + struct.pack(">IB", number, 1 if last else 0)
+
+
+class SealingWriter:
+    """A write-only stream that seals what is written to it into ``target``; ``finish()`` ends it.
+
+    It only goes forward, and says where it is in the clear text (``tell``), which is what zipfile needs
+    of an output it cannot seek.
+    """
+
+    def __init__(self, target: IO[bytes], *, user_id: Any, context: str) -> None:
+        key_id, self._cipher = crypto.data_key_for(user_id)
+        encoded_id = key_id.encode("ascii")
+        prefix = os.urandom(PREFIX_BYTES)
+        self._header = MAGIC + bytes([len(encoded_id)]) + encoded_id + prefix
+        self._associated = self._header + context.encode()
+        self._prefix = prefix
+        self._target = target
+        self._buffer = bytearray()
+        self._number = 0
+        self.size = 0  # bytes of clear text written so far
+        self.finished = False
+        target.write(self._header)
+
+    def write(self, data: Any) -> int:
+        if self.finished:
+            raise ValueError("The sealed file is finished.")
+        view = memoryview(data).cast("B")
+        self._buffer += view
+        self.size += len(view)
+        # A full segment is sealed only once more follows: the last one must be known to be last.
+        while len(self._buffer) > SEGMENT:
+            self._seal(bytes(self._buffer[:SEGMENT]), last=False)
+            del self._buffer[:SEGMENT]
+        return len(view)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def finish(self) -> None:
+        """Seal the last segment (possibly empty). Without it, the file cannot be opened."""
+        if not self.finished:
+            self._seal(bytes(self._buffer), last=True)
+            self._buffer.clear()
+            self.finished = True
+            self._target.flush()
+
+    def _seal(self, segment: bytes, *, last: bool) -> None:
+        nonce = _nonce(self._prefix, self._number, last)
+        self._target.write(self._cipher.encrypt(nonce, segment, self._associated))
+        self._number += 1
+
+
+def _read_header(source: IO[bytes]) -> tuple[bytes, AESGCM, bytes]:
+    head = source.read(len(MAGIC) + 1)
+    if len(head) < len(MAGIC) + 1 or not is_sealed(head):
+        raise SealError("Not a sealed file.")
+    encoded_id = source.read(head[-1])
+    prefix = source.read(PREFIX_BYTES)
+    if len(encoded_id) != head[-1] or len(prefix) != PREFIX_BYTES:
+        raise SealError("The sealed file's header is cut short.")
+    cipher = crypto.cipher_for_key_id(encoded_id.decode("ascii", "replace"))
+    if cipher is None:
+        raise KeyDestroyed("The key of this sealed file was destroyed: it can no longer be read.")
+    return head + encoded_id + prefix, cipher, prefix
+
+
+def opened(source: IO[bytes], *, context: str) -> Iterator[bytes]:
+    """The clear text of a sealed file, a segment at a time, each checked before it is given.
+
+    The header and the first segment are checked before this returns, so that a caller can refuse a
+    file whose key is gone (KeyDestroyed), or that is not this context's or was damaged at its start
+    (SealError), before a download is under way; damage further on raises SealError while reading.
+    """
+    header, cipher, prefix = _read_header(source)
+    associated = header + context.encode()
+    sealed_size = SEGMENT + TAG_BYTES
+
+    def unseal(segment: bytes, number: int, last: bool) -> bytes:
+        try:
+            return cipher.decrypt(_nonce(prefix, number, last), segment, associated)
+        except InvalidTag:
+            raise SealError("The sealed file was damaged, cut short or tampered with.") from None
+
+    current = source.read(sealed_size)
+    following = source.read(sealed_size)
+    first = unseal(current, 0, not following)
+
+    def segments() -> Iterator[bytes]:
+        yield first
+        number, current, upcoming = 1, following, b""
+        while current:
+            upcoming = source.read(sealed_size)
+            yield unseal(current, number, not upcoming)
+            number, current = number + 1, upcoming
+
+    return segments()
