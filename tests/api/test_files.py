@@ -225,6 +225,8 @@ def wsgi(method: str, path: str, headers: dict[str, str] | None = None) -> tuple
     """A request through the WSGI application itself, as a server would send it: the test client's own
     removal of HEAD bodies does not hide what the application sends."""
     from django.core.handlers.wsgi import WSGIHandler
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
 
     extra = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in (headers or {}).items()}
     environ = getattr(RequestFactory(), method.lower())(path, **extra).environ
@@ -233,11 +235,19 @@ def wsgi(method: str, path: str, headers: dict[str, str] | None = None) -> tuple
     def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         answer["status"], answer["headers"] = int(status.split()[0]), dict(response_headers)
 
-    result = WSGIHandler()(environ, start_response)
+    # As Django's test client does, keep the test's database connection: a bare WSGI handler would
+    # close it after the request, and the test's transaction with it (on PostgreSQL).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     try:
-        content = b"".join(result)
+        result = WSGIHandler()(environ, start_response)
+        try:
+            content = b"".join(result)
+        finally:
+            getattr(result, "close", lambda: None)()
     finally:
-        getattr(result, "close", lambda: None)()
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     return answer["status"], answer["headers"], content
 
 
