@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils.cache import patch_cache_control
 
 
@@ -44,9 +44,9 @@ class HeadMiddleware:
     """Answers HEAD with the headers GET would have, and no body.
 
     Django runs a HEAD request through the GET view and sends whatever body it made; a WSGI server must
-    then drop it (gunicorn does, with a warning). Here the body is dropped first, and a file's handle is
-    closed without being read. Content-Length stays what GET would send, as HTTP allows, so a download
-    tool can learn a file's size and ETag without fetching it.
+    then drop it (gunicorn does, with a warning). Here the body is dropped first, and a file is never
+    read. Content-Length stays what GET would send, as HTTP allows, so a download tool can learn a
+    file's size and ETag without fetching it.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
@@ -60,14 +60,13 @@ class HeadMiddleware:
         if isinstance(response, HttpResponse):
             length = response.get("Content-Length") or str(len(response.content))
             response.content = b""
-        else:  # streamed: its headers on an empty response, and the source closed unread
+        elif isinstance(response, StreamingHttpResponse):
+            # Streamed: nothing is read from its source, which the response still closes when the
+            # server closes it (closing it here would signal the request's end twice).
             length = response.get("Content-Length")
-            bare = HttpResponse(status=response.status_code)
-            for header, value in response.items():
-                bare[header] = value
-            bare.cookies = response.cookies
-            response.close()
-            response = bare
+            response.streaming_content = iter(())
+        else:
+            return response
         if length is not None and response.status_code not in (204, 304):
             response["Content-Length"] = length
         return response

@@ -151,7 +151,7 @@ def seal_context(archive: ExportArchive) -> str:
     return f"privacy.ExportArchive|{archive.public_id}|{archive.user_id}"
 
 
-def open_archive(archive: ExportArchive) -> Iterator[bytes]:
+def open_archive(archive: ExportArchive) -> ArchivePieces:
     """The ZIP of a ready archive, in pieces, opened from its sealed file in storage.
 
     FileNotFoundError if the file is gone; sealed.KeyDestroyed if its key is; sealed.SealError if it was
@@ -162,21 +162,34 @@ def open_archive(archive: ExportArchive) -> Iterator[bytes]:
     try:
         if not sealed.is_sealed(handle.read(len(sealed.MAGIC))):
             handle.seek(0)
-            return _pieces(handle, None)
+            return ArchivePieces(handle, None)
         handle.seek(0)
-        return _pieces(handle, sealed.opened(handle, context=seal_context(archive)))
+        return ArchivePieces(handle, sealed.opened(handle, context=seal_context(archive)))
     except BaseException:
         handle.close()
         raise
 
 
-def _pieces(handle: Any, pieces: Iterator[bytes] | None) -> Iterator[bytes]:
-    with handle:
-        if pieces is None:
-            while chunk := handle.read(COPY_BUFFER):
-                yield chunk
-        else:
-            yield from pieces
+class ArchivePieces:
+    """An archive's bytes in pieces, with the file closed when they are all read or when ``close()`` is
+    called (as a response does, even when it sends no body: a HEAD)."""
+
+    def __init__(self, handle: Any, pieces: Iterator[bytes] | None) -> None:
+        self.handle = handle
+        self.pieces = pieces
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            if self.pieces is None:
+                while chunk := self.handle.read(COPY_BUFFER):
+                    yield chunk
+            else:
+                yield from self.pieces
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 def find_archive(user: Any, public_id: str) -> ExportArchive | None:

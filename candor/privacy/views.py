@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib import messages
@@ -73,7 +72,7 @@ def export_download(request: HttpRequest, public_id: str) -> HttpResponseBase:
     return _gone(request, archive) if pieces is None else download_response(pieces, archive)
 
 
-def opened_archive(archive: ExportArchive) -> Iterator[bytes] | None:
+def opened_archive(archive: ExportArchive) -> export.ArchivePieces | None:
     """The archive's ZIP in pieces, or None if it cannot be given any more (its file or key is gone)."""
     try:
         return export.open_archive(archive)
@@ -85,7 +84,7 @@ def opened_archive(archive: ExportArchive) -> Iterator[bytes] | None:
         return None
 
 
-def download_response(pieces: Iterator[bytes], archive: ExportArchive) -> StreamingHttpResponse:
+def download_response(pieces: export.ArchivePieces, archive: ExportArchive) -> StreamingHttpResponse:
     response = StreamingHttpResponse(pieces, content_type="application/zip")
     response["Content-Disposition"] = content_disposition_header(True, export.download_name(archive))
     response["Content-Length"] = str(archive.size)

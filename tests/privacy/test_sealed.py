@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
@@ -18,6 +19,7 @@ from candor.accounts.models import User
 from candor.privacy import crypto, export, sealed
 from candor.privacy.models import ExportArchive
 from tests.api.conftest import Api, assert_error, token_for
+from tests.api.test_files import wsgi
 
 pytestmark = pytest.mark.django_db
 CONTEXT = "privacy.ExportArchive|abc|1"
@@ -170,3 +172,30 @@ def test_an_archive_stored_before_sealing_still_downloads(owner: User) -> None:
     response = client.get(f"/settings/export/{archive.public_id}/download/")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == plain.getvalue()
+
+
+def test_the_archive_file_is_closed_after_a_download_and_after_a_head(
+    owner: User, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = built(owner, django_capture_on_commit_callbacks)
+    opened: list[Any] = []
+    open_file = default_storage.open
+
+    def recording_open(name: str, mode: str = "rb") -> Any:
+        opened.append(open_file(name, mode))
+        return opened[-1]
+
+    monkeypatch.setattr(default_storage, "open", recording_open)
+    client = Client()
+    client.force_login(owner)
+    cookie = {
+        "Cookie": f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    }
+    page = f"/settings/export/{archive.public_id}/download/"
+    # Through the WSGI application, which is closed once answered, as a server closes it.
+    status, headers, content = wsgi("HEAD", page, cookie)
+    assert (status, content) == (200, b"") and headers["Content-Length"] == str(archive.size)
+    assert len(opened) == 1 and opened[0].closed  # closed, never read
+    status, headers, content = wsgi("GET", page, cookie)
+    assert status == 200 and len(content) == archive.size
+    assert len(opened) == 2 and opened[1].closed
