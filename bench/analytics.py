@@ -30,14 +30,14 @@ import platform
 import random
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import append_to_readme, run_child, setup_django
+
 WEBKIT = "AppleWebKit/605.1.15 (KHTML, like Gecko)"
 BROWSERS = [
     "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
@@ -49,14 +49,6 @@ BROWSERS = [
 ]
 LANGUAGES = ["en-GB,en;q=0.9", "fr-FR,fr;q=0.8", "de", "es-ES", "ja", "pt-BR,pt;q=0.9", ""]
 REFERRERS = ["", "", "https://news.example.org/item?id=1", "https://www.search.example/?q=models", ""]
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "candor.settings")
-    import django
-
-    django.setup()
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -371,17 +363,8 @@ def measure_report(repeats: int) -> dict[str, float]:
 
 
 # --- driver ---------------------------------------------------------------------------------------
-def child(action: str, env: dict[str, str], *extra: str) -> dict[str, float]:
-    result = subprocess.run(
-        [sys.executable, __file__, "--child", action, *extra],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        sys.exit(f"{action} failed:\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+# Each measurement in a process of its own.
+child = partial(run_child, __file__)
 
 
 def main() -> None:
@@ -534,8 +517,7 @@ def report(f: dict[str, float], args: argparse.Namespace, parts: set[str]) -> No
     text = "\n".join(lines)
     print(text)
     if args.record:
-        with open(ROOT / "bench" / "README.md", "a") as out:
-            out.write("\n" + text)
+        append_to_readme(text)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, append_to_readme
+
 PASSWORD = "bench-password-not-secret-1"
 
 
@@ -347,8 +348,7 @@ def report(
     text = "\n".join(lines)
     print(text)
     if args.record:
-        with open(ROOT / "bench" / "README.md", "a") as out:
-            out.write("\n" + text)
+        append_to_readme(text)
 
 
 if __name__ == "__main__":

@@ -28,24 +28,16 @@ import platform
 import resource
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import append_to_readme, run_child, setup_django
+
 PASSWORD = "bench-heavy-password-1"
 EMAIL = "heavy@bench.invalid"
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "candor.settings")
-    import django
-
-    django.setup()
 
 
 def peak_rss_mib() -> float:
@@ -198,17 +190,8 @@ def measure_sign_in(rounds: int) -> dict[str, float]:
     return {"login_ms": login, "argon2_ms": argon2, "index_us": index, "decrypt_ms": decrypt}
 
 
-def child(action: str, env: dict[str, str], *extra: str) -> dict[str, float]:
-    result = subprocess.run(
-        [sys.executable, __file__, "--child", action, *extra],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        sys.exit(f"{action} failed:\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+# Each measurement in a process of its own.
+child = partial(run_child, __file__)
 
 
 def main() -> None:
@@ -322,8 +305,7 @@ def report(f: dict[str, float], args: argparse.Namespace) -> None:
     text = "\n".join(lines)
     print(text)
     if args.record:
-        with open(ROOT / "bench" / "README.md", "a") as out:
-            out.write("\n" + text)
+        append_to_readme(text)
 
 
 if __name__ == "__main__":
