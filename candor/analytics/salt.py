@@ -109,6 +109,16 @@ def _database_salt(day: date) -> bytes:
     return bytes(row.salt)
 
 
+def held_days() -> list[date]:
+    """The days whose salt still exists: today's at most, once ended days' salts are destroyed."""
+    if settings.REDIS_URL:
+        from candor.analytics.redis_store import client
+
+        keys = client().scan_iter(match=REDIS_PREFIX + "*")
+        return sorted(date.fromisoformat(key.decode().removeprefix(REDIS_PREFIX)) for key in keys)
+    return sorted(DailySalt.objects.values_list("day", flat=True))
+
+
 def destroy_before(day: date) -> int:
     """Delete the salts of every day before ``day``. Returns how many were deleted."""
     forget_before(day)

@@ -752,7 +752,7 @@ def chart(data: dict[str, Any], name: str) -> Chart:
 def ledger(recent: int = 10) -> dict[str, Any]:
     """The privacy budget spent so far: total ε, number of releases, the latest ones."""
     totals = TrendsRelease.objects.aggregate(
-        epsilon=Sum("epsilon"), releases=Count("pk"), last=Max("released_at")
+        epsilon=Sum("epsilon"), releases=Count("pk"), cells=Sum("cells"), last=Max("released_at")
     )
     latest = TrendsRelease.objects.order_by("-released_at", "-pk").values(
         "query", "released_at", "epsilon", "cells"
@@ -764,6 +764,7 @@ def ledger(recent: int = 10) -> dict[str, Any]:
         "budget": budget,
         "remaining": None if budget is None else max(0.0, budget - spent),
         "releases": int(totals["releases"] or 0),
+        "cells": int(totals["cells"] or 0),
         "recent": [
             {
                 "query": row["query"],

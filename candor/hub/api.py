@@ -415,6 +415,7 @@ def _content_length(request: HttpRequest) -> int:
 
 
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+_NOT_MODIFIED = {"description": "Not modified: the ETag (the file's SHA-256) matched If-None-Match."}
 
 
 @router.put(
@@ -445,7 +446,7 @@ def upload_file(
         responses={
             200: {"description": "The file's bytes.", "content": _BINARY},
             206: {"description": "The requested byte range.", "content": _BINARY},
-            304: {"description": "Not modified: the ETag (the file's SHA-256) matched If-None-Match."},
+            304: _NOT_MODIFIED,
         },
     ),
     summary="Download a file (byte ranges, ETag)",
@@ -477,7 +478,7 @@ def download_file(
         responses={
             200: {"description": "The headers a download would have (Content-Length, ETag), no body."},
             206: {"description": "The headers of the requested byte range, no body."},
-            304: {"description": "Not modified: the ETag (the file's SHA-256) matched If-None-Match."},
+            304: _NOT_MODIFIED,
         },
     ),
     summary="A file's size and ETag without its bytes (what a GET would answer, with no body)",
@@ -485,7 +486,7 @@ def download_file(
 def file_headers(
     request: HttpRequest, owner: str = OWNER, name: str = NAME, path: str = FILE_PATH
 ) -> HttpResponseBase:
-    # The download's own answer; HeadMiddleware drops its body and closes the file unread.
+    # The download's own answer; HeadMiddleware drops its body, and the file is closed unread with it.
     return download_file(request, owner, name, path)
 
 

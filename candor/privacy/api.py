@@ -120,7 +120,7 @@ _ZIP = {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
 def download_export(
     request: HttpRequest, id: str = Path(..., max_length=64, pattern=EXPORT_ID)
 ) -> HttpResponseBase:
-    from candor.privacy.views import download_response, opened_archive
+    from candor.privacy.views import download_response
 
     archive = export.find_archive(person(request), id)
     if archive is None or archive.status != ExportArchive.Status.READY or not archive.archive.name:
@@ -128,5 +128,5 @@ def download_export(
     gone = error_response(410, "This export has expired. Ask for a new one.", code="export_expired")
     if archive.is_expired():
         return gone
-    pieces = opened_archive(archive)
+    pieces = export.open_archive(archive)
     return gone if pieces is None else download_response(pieces, archive)

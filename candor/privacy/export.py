@@ -151,20 +151,27 @@ def seal_context(archive: ExportArchive) -> str:
     return f"privacy.ExportArchive|{archive.public_id}|{archive.user_id}"
 
 
-def open_archive(archive: ExportArchive) -> ArchivePieces:
-    """The ZIP of a ready archive, in pieces, opened from its sealed file in storage.
-
-    FileNotFoundError if the file is gone; sealed.KeyDestroyed if its key is; sealed.SealError if it was
-    damaged (found before the first piece is given when it is in the header, else while reading). An
-    archive stored before exports were sealed is given as it is.
+def open_archive(archive: ExportArchive) -> ArchivePieces | None:
+    """The ZIP of a ready archive, in pieces, opened from its sealed file in storage; None if it cannot
+    be given any more: its file is gone, its key is (sealed.KeyDestroyed), or it was damaged at its start
+    (sealed.SealError; damage further on raises it while the pieces are read). An archive stored before
+    exports were sealed is given as it is.
     """
-    handle = default_storage.open(str(archive.archive.name), "rb")
+    try:
+        handle = default_storage.open(str(archive.archive.name), "rb")
+    except FileNotFoundError:
+        return None
     try:
         if not sealed.is_sealed(handle.read(len(sealed.MAGIC))):
             handle.seek(0)
             return ArchivePieces(handle, None)
         handle.seek(0)
         return ArchivePieces(handle, sealed.opened(handle, context=seal_context(archive)))
+    except sealed.SealError as error:
+        handle.close()
+        # The archive id only: nothing of the person.
+        logger.error("export archive %s cannot be opened: %s", archive.pk, type(error).__name__)
+        return None
     except BaseException:
         handle.close()
         raise

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,10 +8,8 @@ from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_safe
 
-from candor.privacy import export, inventory, sealed
+from candor.privacy import export, inventory
 from candor.privacy.models import ExportArchive
-
-logger = logging.getLogger("candor.privacy")
 
 
 @require_safe
@@ -68,20 +64,8 @@ def export_download(request: HttpRequest, public_id: str) -> HttpResponseBase:
         raise Http404("No such export.")
     if archive.is_expired():
         return _gone(request, archive)
-    pieces = opened_archive(archive)
+    pieces = export.open_archive(archive)
     return _gone(request, archive) if pieces is None else download_response(pieces, archive)
-
-
-def opened_archive(archive: ExportArchive) -> export.ArchivePieces | None:
-    """The archive's ZIP in pieces, or None if it cannot be given any more (its file or key is gone)."""
-    try:
-        return export.open_archive(archive)
-    except FileNotFoundError:
-        return None
-    except sealed.SealError as error:
-        # The archive id only: nothing of the person.
-        logger.error("export archive %s cannot be opened: %s", archive.pk, type(error).__name__)
-        return None
 
 
 def download_response(pieces: export.ArchivePieces, archive: ExportArchive) -> StreamingHttpResponse:

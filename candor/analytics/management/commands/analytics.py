@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db.models import Max, Min, Model, Sum
+from django.db.models import Max, Min, Model
 
-from candor.analytics import salt, tasks
+from candor.analytics import salt, tasks, trends
 from candor.analytics.models import (
-    DailySalt,
     DailyUnique,
     DimensionDaily,
     ModelDaily,
@@ -19,7 +18,6 @@ from candor.analytics.models import (
     ModelMonthly,
     RouteDaily,
     RouteHourly,
-    TrendsRelease,
 )
 
 # Each counter table and the column that says which period a row counts.
@@ -32,16 +30,6 @@ TABLES: tuple[tuple[type[Model], str], ...] = (
     (DimensionDaily, "day"),
     (DailyUnique, "day"),
 )
-
-
-def salt_days() -> list[date]:
-    """The days whose visitor-hash salt still exists: today's at most, once the rollup has run."""
-    if settings.REDIS_URL:
-        from candor.analytics.redis_store import client
-
-        keys = client().scan_iter(match=salt.REDIS_PREFIX + "*")
-        return sorted(date.fromisoformat(key.decode().removeprefix(salt.REDIS_PREFIX)) for key in keys)
-    return sorted(DailySalt.objects.values_list("day", flat=True))
 
 
 class Command(BaseCommand):
@@ -84,21 +72,20 @@ class Command(BaseCommand):
             first, last = (_day(found["first"]), _day(found["last"])) if rows else ("-", "-")
             write(f"{table._meta.db_table:<28} {rows:>12,}  {first:<10}  {last:<10}")
         write("")
-        days = salt_days()
+        days = salt.held_days()
         today = datetime.now(UTC).date()
         ended = [day for day in days if day < today]
         held = ", ".join(day.isoformat() for day in days) or "none"
         write(f"Visitor-hash salts held: {held}.")
         if ended:
             write(f"  {len(ended)} of them belong to an ended day: `candor analytics rollup` destroys them.")
-        releases = TrendsRelease.objects.aggregate(spent=Sum("epsilon"), cells=Sum("cells"))
-        count = TrendsRelease.objects.count()
+        ledger = trends.ledger(recent=0)
         write(
-            f"Trends releases with noise: {count}, epsilon spent {releases['spent'] or 0:g} over "
-            f"{releases['cells'] or 0:,} figures (epsilon per release now: {settings.TRENDS_DP_EPSILON:g})."
+            f"Trends releases with noise: {ledger['releases']}, epsilon spent {ledger['epsilon']:g} over "
+            f"{ledger['cells']:,} figures (epsilon per release now: {trends.dp_epsilon():g})."
         )
-        budget = float(settings.TRENDS_DP_BUDGET)
-        write(f"Budget: {f'epsilon {budget:g} in all' if budget > 0 else 'no limit'}.")
+        budget = ledger["budget"]
+        write(f"Budget: {'no limit' if budget is None else f'epsilon {budget:g} in all'}.")
 
 
 def _day(value: Any) -> str:
