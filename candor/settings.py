@@ -309,11 +309,12 @@ MEDIA_ROOT = DATA_DIR / "media"
 MAX_UPLOAD_BYTES = env.integer("CANDOR_MAX_UPLOAD_MB", 5 * 1024, minimum=1) * 1024 * 1024
 # Multipart uploads from the web form are spooled to disk past this size, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-# The first handler drops a file that passes MAX_UPLOAD_BYTES while it is read, before it is spooled.
+# The first handler drops a file that passes MAX_UPLOAD_BYTES while it is read, before it is spooled;
+# the last spools into the staging area (named by account, locked, recovered after a crash), not /tmp.
 FILE_UPLOAD_HANDLERS = [
     "candor.hub.uploads.SizeLimitUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
-    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+    "candor.hub.uploads.StagingUploadHandler",
 ]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 STATIC_URL = "/static/"

@@ -224,7 +224,7 @@ def add_file(actor: User, model: MLModel, path: str, chunks: Iterable[bytes]) ->
         ) from None
     limit = settings.MAX_UPLOAD_BYTES
     try:
-        staged = storage.stage(chunks, limit=limit)
+        staged = storage.stage(chunks, limit=limit, account=model.owner_id)
     except storage.TooLarge:
         raise HubError(
             f"The file is larger than the limit of {limit} bytes.", code="too_large", status=413

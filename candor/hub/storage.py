@@ -1,24 +1,24 @@
 """Streaming model files into Django's storage while hashing them, and out of it by byte range.
 
-Uploads are copied chunk by chunk into a temporary file beside the media folder (so a large file is
-never held in memory), hashed on the way, and then handed to the storage backend: on local disk that is
-a rename, on S3-compatible storage an upload of the finished file.
+Uploads are copied chunk by chunk into a file of the staging area (:mod:`candor.core.staging`, so a large
+file is never held in memory, and one a crash leaves behind is found and removed), hashed on the way, and
+then handed to the storage backend: on local disk that is a rename, on S3-compatible storage an upload of
+the finished file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+
+from candor.core import staging
 
 CHUNK = 1024 * 1024
 
@@ -34,35 +34,38 @@ class Staged:
     path: Path
     size: int
     sha256: str
+    # Held open (and so locked) until the file is stored or discarded: see candor.core.staging.
+    handle: staging.StagingFile | None = None
 
     def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.handle is not None:
+            self.handle.discard()
+        else:
+            self.path.unlink(missing_ok=True)
 
 
 def staging_dir() -> Path:
-    folder = Path(settings.MEDIA_ROOT) / ".staging"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return staging.root()
 
 
-def stage(chunks: Iterable[bytes], *, limit: int) -> Staged:
-    """Write chunks to a temporary file, hashing them; TooLarge as soon as the limit is passed."""
+def stage(chunks: Iterable[bytes], *, limit: int, account: Any = None) -> Staged:
+    """Write chunks to a staging file of ``account``, hashing them; TooLarge once the limit is passed."""
     digest = hashlib.sha256()
     size = 0
-    fd, name = tempfile.mkstemp(dir=staging_dir(), prefix="up-")
-    path = Path(name)
+    handle = staging.create("upload", account)
+    out = handle.file
     try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    raise TooLarge
-                digest.update(chunk)
-                out.write(chunk)
+        for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge
+            digest.update(chunk)
+            out.write(chunk)
+        out.flush()
     except BaseException:
-        path.unlink(missing_ok=True)
+        handle.discard()
         raise
-    return Staged(path=path, size=size, sha256=digest.hexdigest())
+    return Staged(path=handle.path, size=size, sha256=digest.hexdigest(), handle=handle)
 
 
 def read_chunks(stream: IO[bytes], length: int | None = None) -> Iterator[bytes]:
@@ -102,7 +105,7 @@ def save(staged: Staged, name: str) -> str:
     try:
         return save_path(staged.path, name)
     finally:
-        staged.discard()
+        staged.discard()  # moved already when the storage renamed it; removed if it copied it
 
 
 def random_name() -> str:

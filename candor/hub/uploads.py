@@ -6,6 +6,13 @@ handler sits first in ``FILE_UPLOAD_HANDLERS`` and counts each file's bytes on t
 passes ``CANDOR_MAX_UPLOAD_MB`` the rest of it is skipped (read from the socket and dropped, never
 written), the partial temporary file is closed and removed, and the request is marked so that the view
 can say why. Django has a limit for the non-file fields (``DATA_UPLOAD_MAX_MEMORY_SIZE``), none for files.
+
+A file past ``FILE_UPLOAD_MAX_MEMORY_SIZE`` is then spooled by :class:`StagingUploadHandler` into the
+staging area (:mod:`candor.core.staging`) instead of the system's temporary folder, where Django's own
+handler puts it: a server killed in the middle of a large upload left a clear partial copy there that no
+restart and no sweep removed, and that named nothing to find it by. Here it is locked while the request
+lives, carries the account's id in its name, and is removed at the end of the request, by the recovery
+pass after a crash, or at once when the account is erased.
 """
 
 from __future__ import annotations
@@ -13,8 +20,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpRequest
+
+from candor.core import staging
 
 TOO_LARGE = "_candor_upload_too_large"
 
@@ -38,3 +48,40 @@ class SizeLimitUploadHandler(FileUploadHandler):
 def too_large(request: HttpRequest) -> bool:
     """Whether a file in the request's form went past the limit and was left out."""
     return bool(getattr(request, TOO_LARGE, False))
+
+
+class StagedUploadedFile(UploadedFile):
+    """A form's file, spooled into the staging area; removed from it when closed."""
+
+    def __init__(self, spool: staging.StagingFile, name: str, content_type: str, charset: str | None) -> None:
+        super().__init__(spool.file, name, content_type, 0, charset)
+        self.spool = spool
+
+    def temporary_file_path(self) -> str:
+        return str(self.spool.path)
+
+    def close(self) -> None:
+        self.spool.discard()
+
+
+class StagingUploadHandler(FileUploadHandler):
+    """Django's TemporaryFileUploadHandler, writing into the staging area under the account's id."""
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        user = getattr(self.request, "user", None)
+        account = user.pk if user is not None and user.is_authenticated else None
+        spool = staging.create("form-upload", account)
+        self.file = StagedUploadedFile(spool, self.file_name or "", self.content_type or "", self.charset)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        self.file.write(raw_data)
+
+    def file_complete(self, file_size: int) -> UploadedFile:
+        self.file.seek(0)
+        self.file.size = file_size
+        return self.file
+
+    def upload_interrupted(self) -> None:
+        if hasattr(self, "file"):
+            self.file.close()

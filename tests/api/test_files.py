@@ -33,13 +33,13 @@ def chunk_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sizes: list[int] = []
     real_stage = storage.stage
 
-    def recording(chunks: Any, *, limit: int) -> storage.Staged:
+    def recording(chunks: Any, *, limit: int, account: Any = None) -> storage.Staged:
         def spy() -> Any:
             for chunk in chunks:
                 sizes.append(len(chunk))
                 yield chunk
 
-        return real_stage(spy(), limit=limit)
+        return real_stage(spy(), limit=limit, account=account)
 
     monkeypatch.setattr(storage, "stage", recording)
     return sizes
