@@ -10,9 +10,12 @@ own. The archive holds
 - ``files/…``, every file the person uploaded;
 - ``README.json``, the format; ``index.html``, a summary to open in a browser.
 
-The ZIP is written to a temporary file on disk as the rows are read (querysets are iterated in chunks, files
-copied through a small buffer), so neither the rows nor the files are ever held in memory at once; the
-finished file is then handed to the storage under a random name.
+The ZIP is written as the rows are read (querysets are iterated in chunks, files copied through a small
+buffer), so neither the rows nor the files are ever held in memory at once. Nothing of it touches the disk
+in clear: the ZIP is sealed under the account's data key as it is written into a staging file
+(:mod:`candor.core.staging`), and the per-category pieces written on the way are sealed under keys that
+live only in the building process's memory. The finished file is handed to the storage under a random
+name.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import os
 import re
 import shutil
 import string
-import tempfile
 import traceback
 import uuid
 import zipfile
@@ -48,6 +50,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
+from candor.core import staging
 from candor.privacy import crypto, inventory, sealed, subjects
 from candor.privacy.models import ExportArchive, export_storage_name
 
@@ -223,17 +226,18 @@ def build_export(archive_id: int) -> str:
 def build(archive: ExportArchive) -> ExportArchive:
     """Write the archive's ZIP, store it, mark it ready and tell the person; on failure mark it failed."""
     user = archive.user
-    fd, name = tempfile.mkstemp(dir=_staging_dir(), prefix="export-", suffix=".zip")
-    temporary = Path(name)
+    # The ZIP is sealed as it is written into a staging file of the account, then moved into storage:
+    # no clear copy of the archive reaches the disk, and one a crash leaves is recovered (or removed at
+    # once if the account is erased).
+    spool = staging.create("export", user.pk, ".zip")
     stored = ""
     try:
-        with os.fdopen(fd, "w+b") as handle, _reading_everything():
-            # Sealed as it is written: no clear copy of the archive reaches the disk.
-            sealing = sealed.SealingWriter(handle, user_id=user.pk, context=seal_context(archive))
+        with _reading_everything():
+            sealing = sealed.SealingWriter(spool.file, user_id=user.pk, context=seal_context(archive))
             write_zip(cast("IO[bytes]", sealing), user, generated_at=timezone.now())
             sealing.finish()
         size = sealing.size  # the ZIP's own size, as downloaded
-        stored = _store(temporary, export_storage_name())
+        stored = _store(spool.path, export_storage_name())
         if not _mark_ready(archive, stored, size):
             default_storage.delete(stored)  # the request was withdrawn (account deleted) meanwhile
     except Exception as exc:
@@ -246,7 +250,7 @@ def build(archive: ExportArchive) -> ExportArchive:
             status=ExportArchive.Status.FAILED, expires_at=timezone.now() + ttl()
         )
     finally:
-        temporary.unlink(missing_ok=True)
+        spool.discard()
         crypto.forget_cached_keys()
     archive.refresh_from_db()
     return archive
@@ -267,12 +271,6 @@ def _reading_everything() -> Iterator[None]:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
         yield
-
-
-def _staging_dir() -> Path:
-    from candor.hub.storage import staging_dir
-
-    return staging_dir()
 
 
 def _store(path: Path, name: str) -> str:
@@ -590,8 +588,8 @@ def _write_categories(
     """Write data/<category>.json for each category.
 
     Each model's rows are read once, however many categories its fields fall in (a security event is
-    in three): its records go to one spill file per category in a private temporary folder, and each
-    category's file is then copied into the archive.
+    in three): its records go to one sealed spill file per category in the staging area, and each
+    category's file is then opened and copied into the archive.
     """
     parts: dict[str, list[tuple[Category, dict[str, inventory.Personal]]]] = {}
     declarations: dict[str, inventory.Declaration] = {}
@@ -599,30 +597,38 @@ def _write_categories(
         for declaration, fields in category.given:
             parts.setdefault(declaration.label, []).append((category, fields))
             declarations[declaration.label] = declaration
-    with tempfile.TemporaryDirectory(dir=_staging_dir(), prefix="export-") as folder:
-        # Binary spills: the records are encoded to UTF-8 once, and copied into the archive as they are.
-        spills = {c.name: open(Path(folder) / f"{c.name}.json", "w+b") for c in found}  # noqa: SIM115
-        try:
-            for label in sorted(parts):
-                wanted: dict[str, inventory.Personal] = {}
-                for _, fields in parts[label]:
-                    wanted.update(fields)
-                slots, chunks = _records(declarations[label], wanted, user, files)
-                layouts = [(category, *_record_layout(slots, fields)) for category, fields in parts[label]]
-                for chunk in chunks:
-                    for category, template, pick in layouts:
-                        # A chunk's records at once, through map: no Python-level loop per record.
-                        text = _BETWEEN_RECORDS.join(map(template.__mod__, map(pick, chunk)))
-                        lead = _BETWEEN_RECORDS if category.records else "\n    "
-                        spills[category.name].write((lead + text).encode("utf-8"))
-                        category.records += len(chunk)
-            for category in found:
-                spill = spills[category.name]
-                spill.seek(0)
-                _write_category(archive, category, spill, stamp)
-        finally:
-            for spill in spills.values():
-                spill.close()
+    # Each spill is a staging file sealed under a key of its own that only this process holds (in memory,
+    # never written): a worker killed mid-export leaves files that nothing can open, which the recovery
+    # pass then removes. Spilled in clear, they held the person's addresses for anyone to read.
+    spills: dict[str, tuple[staging.StagingFile, Any, sealed.SealingWriter]] = {}
+    try:
+        for c in found:
+            spool = staging.create("export-part", user.pk)
+            key = sealed.scratch_key()
+            spills[c.name] = (spool, key, sealed.scratch_writer(spool.file, key, context=c.name))
+        for label in sorted(parts):
+            wanted: dict[str, inventory.Personal] = {}
+            for _, fields in parts[label]:
+                wanted.update(fields)
+            slots, chunks = _records(declarations[label], wanted, user, files)
+            layouts = [(category, *_record_layout(slots, fields)) for category, fields in parts[label]]
+            for chunk in chunks:
+                for category, template, pick in layouts:
+                    # A chunk's records at once, through map: no Python-level loop per record.
+                    text = _BETWEEN_RECORDS.join(map(template.__mod__, map(pick, chunk)))
+                    lead = _BETWEEN_RECORDS if category.records else "\n    "
+                    spills[category.name][2].write((lead + text).encode("utf-8"))
+                    category.records += len(chunk)
+        for category in found:
+            spool, key, writer = spills[category.name]
+            writer.finish()
+            spool.file.seek(0)
+            _write_category(
+                archive, category, sealed.opened(spool.file, context=category.name, key=key), stamp
+            )
+    finally:
+        for spool, _, _ in spills.values():
+            spool.discard()
 
 
 def _record_layout(
@@ -640,7 +646,9 @@ def _record_layout(
     return f"{{{template}}}", operator.itemgetter(*(slots[key] for key in keys))
 
 
-def _write_category(archive: zipfile.ZipFile, category: Category, records: IO[bytes], stamp: Any) -> None:
+def _write_category(
+    archive: zipfile.ZipFile, category: Category, records: Iterable[bytes], stamp: Any
+) -> None:
     header = {
         "category": category.name,
         "description": category.description,
@@ -665,7 +673,8 @@ def _write_category(archive: zipfile.ZipFile, category: Category, records: IO[by
         for key, value in header.items():
             out.write(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n".encode())
         out.write(b'  "records": [')
-        shutil.copyfileobj(records, out, COPY_BUFFER)
+        for piece in records:
+            out.write(piece)
         out.write(b"\n  ]\n}\n" if category.records else b"]\n}\n")
 
 

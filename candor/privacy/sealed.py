@@ -16,6 +16,10 @@ here because the ``cryptography`` package offers no streaming AEAD):
 
 So a segment cannot be changed, moved, dropped or repeated, the file cannot be cut short after a
 segment's end (the last one says it is last), and a file cannot be passed off as another archive's.
+
+The same format seals scratch files (:func:`scratch_writer`): pieces of an export written to disk while it is
+built, under a random key that only the building process holds in memory (its key id says ``scratch``).
+A process killed half-way leaves such a file behind, but nothing can ever open it.
 """
 
 from __future__ import annotations
@@ -62,8 +66,10 @@ class SealingWriter:
     of an output it cannot seek.
     """
 
-    def __init__(self, target: IO[bytes], *, user_id: Any, context: str) -> None:
-        key_id, self._cipher = crypto.data_key_for(user_id)
+    def __init__(
+        self, target: IO[bytes], *, user_id: Any, context: str, key: tuple[str, AESGCM] | None = None
+    ) -> None:
+        key_id, self._cipher = key if key is not None else crypto.data_key_for(user_id)
         encoded_id = key_id.encode("ascii")
         prefix = os.urandom(PREFIX_BYTES)
         self._header = MAGIC + bytes([len(encoded_id)]) + encoded_id + prefix
@@ -108,7 +114,7 @@ class SealingWriter:
         self._number += 1
 
 
-def _read_header(source: IO[bytes]) -> tuple[bytes, AESGCM, bytes]:
+def _read_header(source: IO[bytes], key: AESGCM | None = None) -> tuple[bytes, AESGCM, bytes]:
     head = source.read(len(MAGIC) + 1)
     if len(head) < len(MAGIC) + 1 or not is_sealed(head):
         raise SealError("Not a sealed file.")
@@ -116,20 +122,20 @@ def _read_header(source: IO[bytes]) -> tuple[bytes, AESGCM, bytes]:
     prefix = source.read(PREFIX_BYTES)
     if len(encoded_id) != head[-1] or len(prefix) != PREFIX_BYTES:
         raise SealError("The sealed file's header is cut short.")
-    cipher = crypto.cipher_for_key_id(encoded_id.decode("ascii", "replace"))
+    cipher = key if key is not None else crypto.cipher_for_key_id(encoded_id.decode("ascii", "replace"))
     if cipher is None:
         raise KeyDestroyed("The key of this sealed file was destroyed: it can no longer be read.")
     return head + encoded_id + prefix, cipher, prefix
 
 
-def opened(source: IO[bytes], *, context: str) -> Iterator[bytes]:
+def opened(source: IO[bytes], *, context: str, key: AESGCM | None = None) -> Iterator[bytes]:
     """The clear text of a sealed file, a segment at a time, each checked before it is given.
 
     The header and the first segment are checked before this returns, so that a caller can refuse a
     file whose key is gone (KeyDestroyed), or that is not this context's or was damaged at its start
     (SealError), before a download is under way; damage further on raises SealError while reading.
     """
-    header, cipher, prefix = _read_header(source)
+    header, cipher, prefix = _read_header(source, key)
     associated = header + context.encode()
     sealed_size = SEGMENT + TAG_BYTES
 
@@ -152,3 +158,16 @@ def opened(source: IO[bytes], *, context: str) -> Iterator[bytes]:
             number, current = number + 1, upcoming
 
     return segments()
+
+
+SCRATCH_KEY_ID = "scratch"
+
+
+def scratch_key() -> AESGCM:
+    """A new random key for one scratch file, held in this process's memory only and never written."""
+    return AESGCM(AESGCM.generate_key(bit_length=256))
+
+
+def scratch_writer(target: IO[bytes], key: AESGCM, *, context: str) -> SealingWriter:
+    """A sealing stream into ``target`` under a scratch key; read it back with ``opened(..., key=key)``."""
+    return SealingWriter(target, user_id=None, context=context, key=(SCRATCH_KEY_ID, key))
