@@ -93,10 +93,10 @@ class StagingFile:
     moved out of the staging area (renamed into storage) keeps no lock worth having: close it.
     """
 
-    def __init__(self, purpose: str, account: Any, suffix: str = "") -> None:
+    def __init__(self, purpose: str, account: Any, suffix: str = "", folder: Path | None = None) -> None:
         if purpose not in PURPOSES:
             raise StagingError(f"Unknown staging purpose {purpose!r}.")
-        folder = root()
+        folder = folder if folder is not None else root()
         while True:
             name = f"{purpose}.{_account_part(account)}.{secrets.token_hex(8)}{suffix}"
             path = folder / name
@@ -132,9 +132,14 @@ class StagingFile:
         self.discard()
 
 
-def create(purpose: str, account: Any, suffix: str = "") -> StagingFile:
-    """A new, locked, owner-only file in the staging area, for ``purpose`` on behalf of ``account``."""
-    return StagingFile(purpose, account, suffix)
+def create(purpose: str, account: Any, suffix: str = "", folder: Path | None = None) -> StagingFile:
+    """A new, locked, owner-only file in the staging area, for ``purpose`` on behalf of ``account``.
+
+    ``folder`` is for the one case that cannot use the staging area: a backup whose chosen place is on
+    another file system, written beside it so that it can be renamed into place whole. Such a folder is
+    recovered by :func:`recover_folder` (``candor backup`` runs it on its folder first).
+    """
+    return StagingFile(purpose, account, suffix, folder)
 
 
 def _lock_if_unused(path: Path) -> int | None:
@@ -161,11 +166,15 @@ def _lock_if_unused(path: Path) -> int | None:
     return fd
 
 
-def entries() -> Iterator[Entry]:
+def entries(folder: Path | None = None) -> Iterator[Entry]:
     """Every file in the staging area, named or not (a file of an older version has no account)."""
-    folder = root()
+    folder = folder if folder is not None else root()
     for path in sorted(folder.iterdir()):
         yield parse(path) or Entry(path, "unknown", None)
+
+
+# SQLite's side files are not locked by us but belong to the database file they are named after.
+_SIDE = re.compile(r"-(journal|wal|shm)$")
 
 
 def _remove(path: Path) -> None:
@@ -186,12 +195,33 @@ def recover(*, dry_run: bool = False, gone: set[str] | None = None) -> int:
     A file whose writer is alive is kept, unless its account is among ``gone`` (accounts that no longer
     exist): those go whatever holds them. Safe to run while other processes work: their files are locked.
     """
+    return _recover(list(entries()), dry_run=dry_run, gone=gone)
+
+
+def recover_folder(folder: Path, purpose: str, *, dry_run: bool = False) -> int:
+    """The same pass over another folder, limited to staging names of ``purpose`` (and their side files):
+    nothing else in it is ever touched."""
+    if not folder.is_dir():
+        return 0
+    found = []
+    for path in sorted(folder.iterdir()):
+        entry = parse(Path(_SIDE.sub("", str(path))))
+        if entry is not None and entry.purpose == purpose:
+            found.append(Entry(path, entry.purpose, entry.account))
+    return _recover(found, dry_run=dry_run, gone=None)
+
+
+def _recover(found: list[Entry], *, dry_run: bool, gone: set[str] | None) -> int:
     removed = 0
-    for entry in entries():
+    for entry in found:
         if gone and entry.account in gone:
             removed += 1
             if not dry_run:
                 _remove(entry.path)
+            continue
+        owner = Path(_SIDE.sub("", str(entry.path)))
+        if owner != entry.path and owner.exists():
+            # A database's journal goes with its database: kept while that is in use, removed with it.
             continue
         fd = _lock_if_unused(entry.path)
         if fd is None:
@@ -200,6 +230,8 @@ def recover(*, dry_run: bool = False, gone: set[str] | None = None) -> int:
             removed += 1
             if not dry_run:
                 _remove(entry.path)
+                for side in ("-journal", "-wal", "-shm"):
+                    Path(f"{entry.path}{side}").unlink(missing_ok=True)
         finally:
             os.close(fd)
     return removed

@@ -2,9 +2,11 @@
 
 ``candor backup`` copies the database consistently while the site runs: SQLite through its online
 backup API (one read transaction, so the copy is a single point in time), PostgreSQL through
-``pg_dump --format=custom``. The copy is written under a temporary name and renamed once complete, so a
-file with a backup's name is always a whole backup. Backups hold personal data as the database holds it,
-with one exception: the accounts' data keys are left out (and the master keys were never in the database).
+``pg_dump --format=custom``. The copy is written to a staging file (:mod:`candor.core.staging`) and renamed
+once complete, so a file with a backup's name is always a whole backup, and one a crash cuts short is
+removed by the next recovery pass. Backups hold personal data as the database holds it, with one
+exception: the accounts' data keys are left out, never written even to the partial file (and the master
+keys were never in the database).
 A backup's encrypted fields can therefore only be read with the data keys of a live database, or of a
 keys file (``candor backup --keys-file``), which is why deleting an account (destroying its key) makes its
 encrypted fields unreadable in every backup too.
@@ -21,7 +23,6 @@ import base64
 import json
 import os
 import re
-import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -35,6 +36,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 
+from candor.core import staging
 from candor.privacy import erasure
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -143,13 +145,26 @@ def _private_folder(folder: Path, *, ours: bool) -> None:
         raise BackupError(f"The folder {folder} is not writable by this user.")
 
 
-def _temporary_file(folder: Path, final: Path) -> tuple[Path, int]:
-    temporary = folder / f".{final.name}.{secrets.token_hex(6)}.partial"
+def _partial_file(final: Path) -> staging.StagingFile:
+    """The file the backup is written to before it gets its name: in the staging area, locked by this
+    process, so that one a crash leaves behind is found and removed (see candor.core.staging).
+
+    It must be renamed into place, which needs one file system: a backup chosen to go elsewhere is
+    written beside its final name instead, still under a staging name, and ``candor backup`` removes
+    such leftovers from that folder before it writes another.
+    """
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        folder = staging.root()
+        same = folder.stat().st_dev == final.parent.stat().st_dev
+    except OSError:
+        same = False
+    try:
+        if same:
+            return staging.create("backup", None, ".partial")
+        staging.recover_folder(final.parent, "backup")
+        return staging.create("backup", None, ".partial", folder=final.parent)
     except OSError as error:
-        raise BackupError(f"Cannot write in the folder {folder}: {error.strerror}.") from None
-    return temporary, fd
+        raise BackupError(f"Cannot write in the folder {final.parent}: {error.strerror}.") from None
 
 
 def _put_in_place(temporary: Path, final: Path) -> None:
@@ -182,21 +197,18 @@ def make_backup(path: Path | None = None) -> Path:
     if final.exists() or final.is_symlink():
         raise BackupError(f"{final} already exists: a backup never overwrites a file. Choose another name.")
     _private_folder(final.parent, ours=path is None)
-    temporary, fd = _temporary_file(final.parent, final)
+    partial = _partial_file(final)
+    temporary = partial.path
     try:
         if kind == "sqlite":
-            os.close(fd)
             _backup_sqlite(temporary)
         else:
-            try:
-                _backup_postgres(fd)
-            finally:
-                os.close(fd)
+            _backup_postgres(partial.file.fileno())
         temporary.chmod(0o600)
         _fsync(temporary)
         _put_in_place(temporary, final)
     finally:
-        temporary.unlink(missing_ok=True)
+        partial.discard()
         Path(f"{temporary}-journal").unlink(missing_ok=True)
     return final
 
@@ -222,26 +234,49 @@ def _backup_sqlite(target_path: Path) -> None:
         raise BackupError(f"There is no database at {live} yet: nothing to back up.")
     # A fresh read-only connection of its own: the copy is one read transaction, a single point in time,
     # taken while web processes and the worker go on writing (WAL lets them).
-    source = _sqlite(f"{live.resolve().as_uri()}?mode=ro", uri=True, timeout=20)
-    target = _sqlite(target_path)
+    # The copy is built table by table rather than page by page (SQLite's backup API), so that the data
+    # keys' table is never copied: its schema is, its rows are not. Copying everything and deleting the
+    # keys afterwards, as before, left every account's wrapped key in the file until the end, so a
+    # backup killed half-way left them on disk, where a deleted account's key would live on.
+    target = _sqlite(target_path, uri=True, timeout=20, isolation_level=None)
     try:
-        source.backup(target)
-        # The data keys stay out of backups: the rows are overwritten (secure_delete) and the file
-        # rebuilt without their pages.
-        target.execute("PRAGMA secure_delete=ON")
-        if target.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (DATA_KEY_TABLE,)
-        ).fetchone():
-            target.execute(f"DELETE FROM {DATA_KEY_TABLE}")  # noqa: S608 - a constant
-            target.commit()
-        # The copy is one self-contained file: no write-ahead log beside it.
-        target.execute("PRAGMA journal_mode=DELETE")
-        target.execute("VACUUM")
+        # A partial file is worthless until it is renamed into place: no journal, no syncing on the way
+        # (the finished file is synced once).
+        target.execute("PRAGMA journal_mode=OFF")
+        target.execute("PRAGMA synchronous=OFF")
+        target.execute("ATTACH DATABASE ? AS live", (f"{live.resolve().as_uri()}?mode=ro",))
+        # One transaction over both: the live database is read at one point in time (a WAL snapshot),
+        # while web processes and the worker go on writing.
+        target.execute("BEGIN")
+        schema = target.execute(
+            "SELECT type, name, sql FROM live.sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"
+        ).fetchall()
+        # SQLite's own tables (sqlite_sequence, statistics) are made by SQLite itself.
+        tables = [name for kind, name, _ in schema if kind == "table" and not name.startswith("sqlite_")]
+        for kind, name, sql in schema:
+            if kind == "table" and name in tables:
+                target.execute(sql)
+        for name in tables:
+            if name == DATA_KEY_TABLE:
+                continue
+            quoted = '"' + name.replace('"', '""') + '"'
+            # Names come from the live database's own schema, not from outside.
+            target.execute(f"INSERT INTO main.{quoted} SELECT * FROM live.{quoted}")  # noqa: S608
+        if any(name == "sqlite_sequence" for _, name, _ in schema):
+            # The inserts counted only the ids still present; the live counters also remember deleted ones.
+            target.execute("DELETE FROM main.sqlite_sequence")
+            target.execute("INSERT INTO main.sqlite_sequence SELECT * FROM live.sqlite_sequence")
+        for kind, _, sql in schema:
+            if kind in ("index", "trigger", "view"):
+                target.execute(sql)
+        version = target.execute("PRAGMA live.user_version").fetchone()[0]
+        target.execute(f"PRAGMA main.user_version = {int(version)}")
+        target.execute("COMMIT")
+        target.execute("DETACH DATABASE live")
     except sqlite3.Error as error:
         raise BackupError(f"SQLite could not copy the database: {error}.") from None
     finally:
         target.close()
-        source.close()
 
 
 def _backup_postgres(fd: int) -> None:
