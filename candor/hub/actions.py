@@ -79,12 +79,19 @@ def _clean_fields(data: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+def _drop_unused_tags(ids: Iterable[int]) -> None:
+    """Tags no model uses any more are deleted: a word only one person ever used points at them."""
+    Tag.objects.filter(pk__in=list(ids), models__isnull=True).delete()
+
+
 def _set_tags(model: MLModel, names: list[str]) -> None:
+    before = set(model.tags.values_list("pk", flat=True))
     tags = []
     for name in names:
         tag, _ = Tag.objects.get_or_create(name=name)
         tags.append(tag)
     model.tags.set(tags)
+    _drop_unused_tags(before - {tag.pk for tag in tags})
 
 
 def _check_may_share(actor: User, visibility: str) -> None:
@@ -193,9 +200,11 @@ def delete_model(actor: User, model: MLModel) -> None:
     """Delete a model and its files at once. Stored blobs are removed once the deletion commits."""
     _check_owner(actor, model)
     names = list(model.files.values_list("blob", flat=True))
+    tags = list(model.tags.values_list("pk", flat=True))
     if model.is_public:
         listing_cache.bump()
     model.delete()
+    _drop_unused_tags(tags)
     for name in names:
         transaction.on_commit(partial(storage.delete, name))
 

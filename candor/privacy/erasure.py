@@ -3,8 +3,9 @@
 In one transaction, in this order: the account's data key is destroyed (every encrypted copy of its
 fields, backups included, becomes unreadable), its username is retired (kept only as a keyed hash), a
 ledger record is written (ids only), and every row the inventory ties to the person is deleted, from
-the furthest (a model's files) to the account itself. Nothing of the account is visible between those
-steps: until the commit, readers see the whole account; after it, none of it.
+the furthest (a model's files) to the account itself, then the tags no one else uses. Nothing of the
+account is visible between those steps: until the commit, readers see the whole account; after it, none
+of it. Once it commits, the account's temporary files (candor.core.staging) are removed.
 
 Files in storage cannot join a transaction, so their names go into the ledger record, and a task queued
 on commit removes them and marks the record complete. If the process dies after the commit, the queued
@@ -29,6 +30,7 @@ from django.db.models import QuerySet, signals
 from django.tasks import task
 from django.utils import timezone
 
+from candor.core import staging
 from candor.privacy import crypto, subjects
 from candor.privacy.models import DeletionRecord, RetiredUsername
 
@@ -121,7 +123,10 @@ def erase_account(user_id: Any) -> Outcome:
     record, _ = DeletionRecord.objects.get_or_create(account_id=user_id)
     if user is not None:
         RetiredUsername.objects.get_or_create(digest=username_index(user.username))
+    words = subjects.vocabulary_used_by(user_id)
     counts, names = _purge_rows(user_id)
+    # The tags only this person used: kept, they would name what the person published.
+    subjects.delete_unused(words)
     record.storage_names = sorted({*record.storage_names, *names})
     record.completed_at = None
     record.save(update_fields=["storage_names", "completed_at"])
@@ -132,6 +137,9 @@ def erase_account(user_id: Any) -> Outcome:
 
 
 def _after_commit(record: DeletionRecord) -> None:
+    # At once: an upload or an export of the account being written now fails to store, and nothing a
+    # crash left of it waits for the next recovery pass.
+    staging.erase_account(record.account_id)
     if str(record.account_id) not in ids_in_ledger_file():
         append_to_ledger_file([str(record.account_id)], record.requested_at)
     # At once, not in the finishing task: a queue runs its jobs in order, and the person's waiting
@@ -143,6 +151,7 @@ def _after_commit(record: DeletionRecord) -> None:
 def finish(record: DeletionRecord) -> int:
     """Remove the files still listed on the record, the account's queued tasks, and mark it complete."""
     removed = subjects.delete_stored(record.storage_names)
+    staging.erase_account(record.account_id)
     _drop_queued_tasks(str(record.account_id))
     _checkpoint_sqlite()
     DeletionRecord.objects.filter(pk=record.pk).update(storage_names=[], completed_at=timezone.now())

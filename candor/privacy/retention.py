@@ -1,20 +1,28 @@
-"""The retention sweep (clause C3): every Sweep rule of the inventory, applied in one pass.
+"""The retention sweep (clause C3): every Sweep rule of the inventory, applied in one pass, then the shared
+words (tags) no model uses any more, then what crashed processes left in the staging area.
 
-Run daily by a self-rescheduling background task, and by hand with ``candor privacy sweep [--dry-run]``.
+Run daily by a self-rescheduling background task, and by hand with ``candor privacy sweep [--dry-run]``;
+:func:`recover_leftovers` also runs when ``candor serve`` and ``candor worker`` start.
 """
 
 from __future__ import annotations
 
+import re
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from candor.core import staging
 from candor.privacy import inventory, subjects
 
 
@@ -63,4 +71,42 @@ def sweep(*, now: datetime | None = None, dry_run: bool = False) -> list[Outcome
                     if names:
                         transaction.on_commit(partial(subjects.delete_stored, names))
             outcomes.append(Outcome(declaration.label, rule.rule, count))
+    for model, relations in subjects.vocabularies():
+        with transaction.atomic():
+            rows = subjects.unused(model, relations)
+            count = rows.count()
+            if count and not dry_run:
+                rows.delete()
+        outcomes.append(Outcome(str(model._meta.label), "used by no model any more", count))
     return outcomes
+
+
+# Partial backups of versions before the staging area (".<name>.<12 hex digits>.partial"). Their writers
+# held no lock, so only their age tells a dead one: no backup goes an hour without writing.
+_OLD_PARTIAL = re.compile(r"^\..+\.[0-9a-f]{12}\.partial$")
+OLD_PARTIAL_AGE = 3600
+
+
+def recover_leftovers(*, dry_run: bool = False) -> int:
+    """Remove the temporary files crashed processes left; returns how many (would) go.
+
+    In the staging area: every file no live process holds, and every file of an account that no longer
+    exists, held or not. In ``DATA_DIR/backups``: partial backups no live ``candor backup`` is writing.
+    """
+    named = staging.accounts_present()
+    existing = {
+        pk.hex
+        for pk in get_user_model()
+        ._default_manager.filter(pk__in=[uuid.UUID(account) for account in named])
+        .values_list("pk", flat=True)
+    }
+    removed = staging.recover(dry_run=dry_run, gone=named - existing)
+    backups = Path(settings.DATA_DIR) / "backups"
+    removed += staging.recover_folder(backups, "backup", dry_run=dry_run)
+    if backups.is_dir():
+        for path in backups.iterdir():
+            if _OLD_PARTIAL.match(path.name) and time.time() - path.stat().st_mtime > OLD_PARTIAL_AGE:
+                removed += 1
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+    return removed

@@ -70,3 +70,69 @@ def delete_stored(names: Iterable[str]) -> int:
         for batch in batched(names, 500):  # a bounded number of removals in flight
             count += sum(1 for _ in pool.map(default_storage.delete, batch))
     return count
+
+
+# --- Shared words left behind ---------------------------------------------------------------------------
+#
+# A tag is declared as no one's (a shared vocabulary word), yet the one person who ever used a word is
+# known by it: once their models are gone the word must go too, or a deleted person's tag stays in the
+# database and in every backup taken since.
+
+
+def _vocabulary_relations(model: type[models.Model]) -> list[Any]:
+    """The many-to-many relations by which owned rows use a shared row, if nothing else refers to it."""
+    relations = list(model._meta.related_objects)
+    if not relations or not all(relation.many_to_many for relation in relations):
+        return []
+    owned = {d.model for d in owned_declarations()}
+    return relations if all(relation.related_model in owned for relation in relations) else []
+
+
+def vocabularies() -> list[tuple[type[models.Model], list[Any]]]:
+    """Declarations of no one's rows that owned rows use only through many-to-many fields (the tags)."""
+    found = []
+    for declaration in inventory.declarations():
+        if declaration.belongs_to is None:
+            relations = _vocabulary_relations(declaration.model)
+            if relations:
+                found.append((declaration.model, relations))
+    return found
+
+
+def unused(model: type[models.Model], relations: list[Any]) -> models.QuerySet[Any]:
+    """The rows of a vocabulary that no owned row uses any more."""
+    lookups = {f"{relation.field.related_query_name()}__isnull": True for relation in relations}
+    return model._default_manager.filter(**lookups)
+
+
+def vocabulary_used_by(user_id: Any) -> dict[type[models.Model], set[Any]]:
+    """The ids of the shared rows the person's rows use, per vocabulary (before they are deleted)."""
+    used: dict[type[models.Model], set[Any]] = {}
+    for model, relations in vocabularies():
+        ids: set[Any] = set()
+        for relation in relations:
+            declaration = inventory.declaration_for(relation.related_model)
+            if declaration is None:
+                continue
+            rows = rows_of(declaration, user_id)
+            ids.update(
+                model._default_manager.filter(
+                    **{f"{relation.field.related_query_name()}__in": rows.values("pk")}
+                ).values_list("pk", flat=True)
+            )
+        used[model] = ids
+    return used
+
+
+def delete_unused(candidates: dict[type[models.Model], set[Any]] | None = None) -> int:
+    """Delete the vocabulary rows no owned row uses any more: among ``candidates``, or all of them."""
+    deleted = 0
+    for model, relations in vocabularies():
+        rows = unused(model, relations)
+        if candidates is not None:
+            ids = candidates.get(model)
+            if not ids:
+                continue
+            rows = rows.filter(pk__in=ids)
+        deleted += int(rows.delete()[0])
+    return deleted

@@ -20,8 +20,9 @@ def daily_sweep() -> int:
     try:
         outcomes = retention.sweep()
         erasure.finish_unfinished()  # a deletion that stopped part-way, and whose own rerun was lost
+        leftovers = retention.recover_leftovers()
         removed = sum(o.count for o in outcomes)
-        logger.info("retention sweep removed %d rows", removed)
+        logger.info("retention sweep removed %d rows and %d leftover temporary files", removed, leftovers)
         return removed
     finally:
         schedule_next()

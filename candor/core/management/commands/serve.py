@@ -52,6 +52,11 @@ class Command(BaseCommand):
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
         verify_keyring_at_start_up()
+        # What a killed server left (a large upload cut off half-way) is removed before it serves again;
+        # files still being written by other live processes are locked and kept.
+        from candor.privacy.retention import recover_leftovers
+
+        recover_leftovers()
         if settings.PRODUCTION:
             call_command("collectstatic", interactive=False, verbosity=0)
         argv = gunicorn_argv(options["bind"], options["workers"])

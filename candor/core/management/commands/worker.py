@@ -17,6 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         verify_keyring_at_start_up()
+        _recover_leftovers()
         if not options["burst"]:
             # Recurring chains: the daily retention sweep, and the analytics rollup.
             from candor.analytics import tasks as analytics_tasks
@@ -27,6 +28,9 @@ class Command(BaseCommand):
             analytics_tasks.ensure_scheduled()
         if settings.REDIS_URL:
             worker_args = ["default", "--with-scheduler", "--job-class", "django_tasks_rq.backend.Job"]
+            # RQ logs each job's call with its arguments (account ids, which outlive the account in the
+            # logs); this worker logs the job's id only.
+            worker_args += ["--worker-class", "candor.core.rq.QuietWorker"]
             if options["burst"]:
                 worker_args.append("--burst")
             call_command("rqworker", *worker_args)
@@ -35,3 +39,11 @@ class Command(BaseCommand):
             if options["burst"]:
                 worker_options["batch"] = True
             call_command("db_worker", **worker_options)
+
+
+def _recover_leftovers() -> None:
+    """Before any task runs: what a crashed worker left in the staging area (a half-built export's sealed
+    pieces, a partial backup) is removed. Files other live processes are writing are locked and kept."""
+    from candor.privacy.retention import recover_leftovers
+
+    recover_leftovers()

@@ -41,6 +41,8 @@ class Command(BaseCommand):
         verb = "would remove" if dry_run else "removed"
         for outcome in outcomes:
             self.stdout.write(f"{outcome.model}: {outcome.rule}: {verb} {outcome.count}")
+        leftovers = retention.recover_leftovers(dry_run=dry_run)
+        self.stdout.write(f"Temporary files left by crashes or of deleted accounts: {verb} {leftovers}")
         total = sum(o.count for o in outcomes)
         done = "Dry run: nothing deleted" if dry_run else "Done"
         self.stdout.write(
