@@ -40,7 +40,20 @@ from typing import Any
 from django.conf import settings
 
 FOLDER = ".staging"
-PURPOSES = ("upload", "form-upload", "export", "export-part", "backup")
+# Each purpose, what its files hold and how long they stay: shown on /privacy/data/ as the retention of
+# temporary files.
+PURPOSES = {
+    "upload": "a file being uploaded through the API or the command-line client, until it is stored",
+    "form-upload": "a file being uploaded through the website's form, until the request ends",
+    "export": "your data export being prepared, sealed under your account's key, until it is stored",
+    "export-part": "a piece of your data export, sealed under a key that exists only while it is built",
+    "backup": "a database backup being written (never holding any account's key), until it is complete",
+}
+RETENTION = (
+    "only while the process writing it runs: removed when it is done, at once when the account is "
+    "deleted, and by the recovery pass when the server or worker next starts (or the daily sweep) if "
+    "the process was killed"
+)
 _NAME = re.compile(
     r"^(?P<purpose>[a-z-]+)\.(?P<account>none|[0-9a-f]{32})\.(?P<token>[0-9a-f]{16})(?P<suffix>\.[a-z0-9]+)?$"
 )

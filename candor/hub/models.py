@@ -117,7 +117,10 @@ WHILE_PUBLISHED = "until the owner deletes it or the account; gone at once from 
 declare(
     Tag,
     belongs_to=None,
-    fields={"id": NotPersonal(), "name": NotPersonal("a shared vocabulary word, not tied to any one person")},
+    fields={
+        "id": NotPersonal(),
+        "name": NotPersonal("a shared vocabulary word, deleted once no model uses it (with its last user)"),
+    },
 )
 
 declare(

@@ -16,6 +16,7 @@ from candor.privacy.models import ExportArchive
 def data_inventory(request: HttpRequest) -> HttpResponse:
     """What Candor collects, why and for how long: generated from the inventory, never written by hand."""
     from candor.analytics.capture import KEPT
+    from candor.core import staging
 
     return render(
         request,
@@ -25,6 +26,8 @@ def data_inventory(request: HttpRequest) -> HttpResponse:
             "analytics_kept": KEPT,
             "hourly_days": settings.ANALYTICS_HOURLY_DAYS,
             "min_count": settings.TRENDS_MIN_COUNT,
+            "temporary_files": list(staging.PURPOSES.values()),
+            "temporary_retention": staging.RETENTION,
         },
     )
 

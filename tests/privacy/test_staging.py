@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.utils.html import escape
 
 from candor.accounts.models import User
 from candor.core import staging
@@ -276,3 +277,11 @@ def test_the_sweep_removes_tags_left_unused_before(owner: User, media: Path) -> 
     assert Tag.objects.filter(name="left-by-a-deleted-person").exists()
     retention.sweep()
     assert list(Tag.objects.values_list("name", flat=True)) == ["kept"]
+
+
+def test_the_data_page_declares_the_temporary_files_and_how_long_they_stay(client: Any) -> None:
+    page = client.get("/privacy/data/").content.decode()
+    assert 'id="temporary-files"' in page
+    for held in staging.PURPOSES.values():
+        assert escape(held) in page
+    assert "at once when the account is deleted" in page and "recovery pass" in page
