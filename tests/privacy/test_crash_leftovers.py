@@ -294,3 +294,40 @@ def test_a_backup_killed_mid_write_leaves_no_data_key_and_its_partial_is_recover
     assert written, finished.stdout
     path = Path(written.group(1))
     assert not [w for w in wrapped if w in path.read_bytes()]
+
+
+# --- Logs -------------------------------------------------------------------------------------------------
+
+REDIS_URL = os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+ENQUEUE = (
+    "from candor.accounts.models import User\n"
+    "from candor.accounts.tasks import send_account_email\n"
+    "user = User.objects.create_user('alice', 'alice@example.org', None, email_verified=True)\n"
+    "result = send_account_email.enqueue('export-ready', str(user.pk))\n"
+    "print('account', user.pk)\n"
+    "print('job', result.id)\n"
+)
+
+
+def test_the_rq_worker_logs_job_ids_and_never_their_arguments(tmp_path: Path) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.ping()
+    client.flushdb()
+    env = {"CANDOR_REDIS_URL": REDIS_URL}
+    try:
+        ok(run_candor(["migrate", "-v0"], tmp_path, env, timeout=180))
+        queued = ok(run_candor(["shell", "-c", ENQUEUE], tmp_path, env))
+        found = dict(line.split(" ", 1) for line in queued.stdout.splitlines() if " " in line)
+        worked = ok(run_candor(["worker", "--burst"], tmp_path, env, timeout=180))
+    finally:
+        client.flushdb()
+    logged = worked.stdout + worked.stderr
+    assert found["job"] in logged  # the worker did log the job, by its id
+    assert "Successfully completed" in logged
+    account = found["account"]
+    for form in (account, account.replace("-", "")):
+        assert form not in logged
+    sent = "".join(p.read_text() for p in (data_dir(tmp_path) / "mail").glob("*.log"))
+    assert "alice@example.org" in sent  # and the task ran
