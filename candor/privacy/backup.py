@@ -1,7 +1,7 @@
 """Backups of the database, and restoring one without bringing a deleted account back (clause C25).
 
-``candor backup`` copies the database consistently while the site runs: SQLite through its online
-backup API (one read transaction, so the copy is a single point in time), PostgreSQL through
+``candor backup`` copies the database consistently while the site runs: SQLite table by table in one read
+transaction (so the copy is a single point in time), PostgreSQL through
 ``pg_dump --format=custom``. The copy is written to a staging file (:mod:`candor.core.staging`) and renamed
 once complete, so a file with a backup's name is always a whole backup, and one a crash cuts short is
 removed by the next recovery pass. Backups hold personal data as the database holds it, with one

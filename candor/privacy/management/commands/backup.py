@@ -19,7 +19,7 @@ def _size(count: int) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Write a consistent backup of the database while Candor runs: SQLite's online backup, or "
+        "Write a consistent backup of the database while Candor runs: a copy of SQLite's tables, or "
         "pg_dump's custom format on PostgreSQL. By default into DATA_DIR/backups/ (owner-only). Neither the "
         "master keys nor the accounts' data keys are in it."
     )
