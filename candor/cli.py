@@ -14,8 +14,24 @@ import sys
 
 from candor.client import COMMANDS as CLIENT_COMMANDS
 
+# True once main() has seen words that only ask for help or the version: the settings then make no data
+# folder and generate no key, since answering a question must leave nothing behind.
+answering_only = False
+
+_QUESTIONS = {"help", "version", "--version", "-h", "--help"}
+
+
+def asks_only(words: list[str]) -> bool:
+    """Whether Django will only print help or a version for these words (argparse's -h/--help count
+    wherever they come before a bare ``--``)."""
+    if words and words[0] in _QUESTIONS:
+        return True
+    options = words[: words.index("--")] if "--" in words else words
+    return "-h" in options or "--help" in options
+
 
 def main(argv: list[str] | None = None) -> None:
+    global answering_only
     argv = list(sys.argv if argv is None else argv)
     argv[0] = "candor"
     words = argv[1:]
@@ -29,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.stdout.write(overview())
         return
+    answering_only = asks_only(words)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "candor.settings")
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured

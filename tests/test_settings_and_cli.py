@@ -147,6 +147,38 @@ def test_processes_starting_together_on_a_new_data_folder_share_one_key(tmp_path
     assert sorted(p.name for p in (tmp_path / "data").iterdir() if p.name.startswith(".")) == []
 
 
+@pytest.mark.parametrize(
+    ("words", "shown"),
+    [
+        (["demo", "--help"], "--port"),
+        (["--help"], "server commands"),
+        (["login", "--help"], "--server"),
+        (["--version"], "."),
+        (["help", "restore"], "--reapply-ledger"),
+        (["serve", "-h"], "--bind"),
+    ],
+)
+def test_asking_for_help_writes_nothing(tmp_path: Path, words: list[str], shown: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
+    env.pop("CANDOR_DATA_DIR", None)
+    work = tmp_path / "work"
+    work.mkdir()
+    # Once with the default data folder (./data), once with one named by CANDOR_DATA_DIR.
+    for extra in ({}, {"CANDOR_DATA_DIR": str(tmp_path / "named")}):
+        result = subprocess.run(
+            [sys.executable, "-m", "candor", *words],
+            env={**env, **extra},
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert shown in result.stdout
+        assert "generated a key" not in result.stderr
+        assert sorted(p.name for p in tmp_path.rglob("*")) == ["work"], words
+
+
 def test_embedded_default_makes_a_private_secret_and_a_wal_database(tmp_path: Path) -> None:
     result = run_candor(["demo", "--no-serve"], tmp_path)
     assert result.returncode == 0, result.stderr
