@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -318,6 +319,79 @@ def test_demo_serves_the_site_and_stops_cleanly(tmp_path: Path) -> None:
     # The worker and the web server were stopped with the demo.
     leftover = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""
+
+
+def start_demo(tmp_path: Path, port: int, extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CANDOR_REDIS_URL")}
+    env.pop("CANDOR_WEBSITE_URL", None)
+    env |= {"CANDOR_DATA_DIR": str(tmp_path / "data"), **(extra or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "candor", "demo", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop_demo(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=40)
+
+
+def first_model_url(port: int) -> str:
+    import json
+
+    listing = json.loads(wait_for(f"http://127.0.0.1:{port}/api/v1/models", 60))
+    assert listing["items"], listing
+    return str(listing["items"][0]["url"])
+
+
+def test_demo_links_follow_its_port_unless_the_website_is_set(tmp_path: Path) -> None:
+    import httpx
+
+    port = free_port()
+    site = f"http://127.0.0.1:{port}"
+    process = start_demo(tmp_path, port)
+    try:
+        assert first_model_url(port).startswith(f"{site}/")
+        portal = wait_for(f"{site}/developers/").decode()
+        assert f"{site}/api/v1/models" in portal and ":8000" not in portal
+        # A sign-up on the website: the worker sends the confirmation email, its link on the demo's port.
+        with httpx.Client(base_url=site, timeout=20) as browser:
+            form = browser.get("/signup/").text
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+            assert token, form
+            answer = browser.post(
+                "/signup/",
+                data={
+                    "csrfmiddlewaretoken": token.group(1),
+                    "username": "erin",
+                    "email": "erin@example.org",
+                    "password": "plum-orchard-river-93",
+                },
+                headers={"Referer": f"{site}/signup/"},
+            )
+            assert answer.status_code in (200, 302), answer.text
+        mail = tmp_path / "data" / "mail"
+        deadline = time.monotonic() + 60
+        sent = ""
+        while "erin@example.org" not in sent and time.monotonic() < deadline:
+            time.sleep(0.5)
+            sent = "".join(p.read_text() for p in mail.glob("*.log")) if mail.exists() else ""
+        assert "erin@example.org" in sent, "no confirmation email was sent"
+        assert f"{site}/accounts/verify/" in sent and ":8000/" not in sent
+    finally:
+        stop_demo(process)
+
+    # An address the operator set is kept, whatever the port.
+    port = free_port()
+    process = start_demo(tmp_path, port, {"CANDOR_WEBSITE_URL": "https://models.example.org"})
+    try:
+        assert first_model_url(port).startswith("https://models.example.org/")
+    finally:
+        stop_demo(process)
 
 
 @pytest.fixture
