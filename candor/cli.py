@@ -1,8 +1,8 @@
 """The ``candor`` command: the API client, the server, the worker, the demo, and Django's commands.
 
-``candor login|logout|whoami|push|pull|ls|visibility|rm|export`` are the client (``candor.client``),
-which runs on machines with no server settings and no data folder, so it is dispatched before Django is
-configured.
+``candor login|logout|whoami|push|pull|ls|visibility|rm|export`` are the client (``candor_client``, a
+package of its own in ``client/``), which runs on machines with no server settings and no data folder,
+so it is dispatched before Django is configured.
 ``candor demo``, ``candor serve`` and ``candor worker`` are management commands of ``candor.core``;
 anything else (``candor migrate``, ``candor check --deploy``…) is Django's own.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from candor.client import COMMANDS as CLIENT_COMMANDS
+from candor_client import COMMANDS as CLIENT_COMMANDS
 
 # True once main() has seen words that only ask for help or the version: the settings then make no data
 # folder and generate no key, since answering a question must leave nothing behind.
@@ -36,12 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     argv[0] = "candor"
     words = argv[1:]
     if words and words[0] in CLIENT_COMMANDS:
-        from candor.client.commands import main as client_main
+        from candor_client.commands import main as client_main
 
         raise SystemExit(client_main(words))
     if not words or words in (["-h"], ["--help"]):
         # Loading the settings would make ./data (and a secret key) wherever someone asks for help.
-        from candor.client.commands import overview
+        from candor_client.commands import overview
 
         sys.stdout.write(overview())
         return
