@@ -18,9 +18,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from candor.env import Env
-from tests.conftest import ROOT, run_candor
-
-REDIS_URL = os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+from tests.conftest import ROOT, empty_redis, run_candor
 
 
 def free_port() -> int:
@@ -236,22 +234,12 @@ def test_database_queue_worker_sends_the_email(tmp_path: Path) -> None:
     assert "alice@demo.candor.localhost" in sent and "/accounts/password-reset/" in sent
 
 
-def _redis_available() -> None:
+def test_redis_mode_queues_on_rq_and_caches_in_redis(tmp_path: Path, redis_url: str) -> None:
     import redis
 
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.ConnectionError:
-        pytest.fail(f"these tests need the Redis server at {REDIS_URL}")
-
-
-def test_redis_mode_queues_on_rq_and_caches_in_redis(tmp_path: Path) -> None:
-    import redis
-
-    _redis_available()
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    env = {"CANDOR_REDIS_URL": REDIS_URL}
+    client = redis.Redis.from_url(redis_url)
+    empty_redis(redis_url)
+    env = {"CANDOR_REDIS_URL": redis_url}
     assert run_candor(["demo", "--no-serve"], tmp_path, env).returncode == 0
     queued = run_candor(["shell", "-c", SEND_RESET], tmp_path, env)
     assert queued.returncode == 0, queued.stderr
@@ -265,7 +253,7 @@ def test_redis_mode_queues_on_rq_and_caches_in_redis(tmp_path: Path) -> None:
     )
     assert cached.returncode == 0
     assert any(key.endswith(b"probe") for key in client.keys("*"))
-    client.flushdb()
+    empty_redis(redis_url)
 
 
 def test_smtp_server_receives_the_email(tmp_path: Path) -> None:
