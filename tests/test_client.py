@@ -903,3 +903,27 @@ def test_the_client_installs_and_works_alone(site: LiveServer, token: str, tmp_p
     server_word = alone("demo")
     assert server_word.returncode == 2 and "Candor server" in server_word.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_the_clients_candor_hands_server_words_to_an_installed_server(tmp_path: Path) -> None:
+    """Both packages install a `candor` script; whichever is on PATH, the server's words reach it."""
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ONLY}
+    env |= {"XDG_CONFIG_HOME": str(tmp_path / "config"), "HOME": str(tmp_path)}
+
+    def via_client(*words: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "candor_client", *words],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    demo_help = via_client("demo", "--help")
+    assert demo_help.returncode == 0 and "--no-serve" in demo_help.stdout, demo_help.stderr
+    overview = via_client("--help")
+    assert "server commands" in overview.stdout and "push" in overview.stdout
+    whoami = via_client("whoami", "--server", closed_port_url())
+    assert whoami.returncode == 4 and "candor login" in whoami.stderr
+    assert not (tmp_path / "data").exists()
