@@ -139,9 +139,12 @@ else:
     _key_file = DATA_DIR / "master_keys"
     _key_file_text = _generated(_key_file, f"local1:{_new_key()}")
     # No key at all only while answering a question: nothing can be encrypted or read with none.
-    MASTER_KEYS = _master_keys(_key_file_text, f"the key file {_key_file}") if _key_file_text else {}
-_index_key_text = _index_key_text or _generated(DATA_DIR / "blind_index_key", _new_key()) or ""
-_index_key = _decode_key(_index_key_text) if _index_key_text else b""
+    MASTER_KEYS = {} if _key_file_text is None else _master_keys(_key_file_text, f"the key file {_key_file}")
+_index_key_file_text = None if _index_key_text else _generated(DATA_DIR / "blind_index_key", _new_key())
+if _index_key_text or _index_key_file_text is not None:
+    _index_key = _decode_key(_index_key_text or _index_key_file_text or "")
+else:
+    _index_key = b""  # answering a question: no key, and blind indexes refuse to be made without one
 if _index_key is None:
     raise env.error("CANDOR_BLIND_INDEX_KEY", "32 random bytes in URL-safe base64")
 BLIND_INDEX_KEY = _index_key
