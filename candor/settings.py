@@ -21,9 +21,13 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from candor import cli
 from candor.env import Env
 
 env = Env()
+# `candor … --help` and `candor --version` load these settings too (Django finds its commands through
+# them), but a question must leave nothing behind: then no data folder is made and no key generated.
+_MAY_WRITE = not cli.answering_only
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -44,11 +48,15 @@ if DEBUG and PRODUCTION:
 DATA_DIR = env.path("CANDOR_DATA_DIR", Path.cwd() / "data")
 
 
-def _private_file(path: Path, make: str) -> str:
-    """Read a secret kept in the data folder, creating it (owner-only) on first use."""
+def _private_file(path: Path, make: str) -> str | None:
+    """Read a secret kept in the data folder, creating it (owner-only) on first use.
+
+    None when it is missing and this process may not write (it only answers a question)."""
     try:
         return path.read_text().strip()
     except FileNotFoundError:
+        if not _MAY_WRITE:
+            return None
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written under a temporary name and linked into place: two processes starting at once on a
         # new data folder both end up with the one value that won, never a half-written file.
@@ -67,7 +75,8 @@ def _private_file(path: Path, make: str) -> str:
 
 SECRET_KEY = env.text("CANDOR_SECRET_KEY", "")
 if not SECRET_KEY:
-    SECRET_KEY = _private_file(DATA_DIR / "secret_key", secrets.token_urlsafe(64))
+    # Left empty when it may not be generated: Django then refuses to sign anything with it.
+    SECRET_KEY = _private_file(DATA_DIR / "secret_key", secrets.token_urlsafe(64)) or ""
 elif len(SECRET_KEY) < 50:
     raise env.error("CANDOR_SECRET_KEY", "at least 50 characters")
 
@@ -104,7 +113,7 @@ def _master_keys(text: str, name: str) -> dict[str, bytes]:
     return keys
 
 
-def _generated(path: Path, make: str) -> str:
+def _generated(path: Path, make: str) -> str | None:
     existed = path.exists()
     value = _private_file(path, make)
     if not existed and value == make:
@@ -128,8 +137,14 @@ if _master_keys_text:
     MASTER_KEYS = _master_keys(_master_keys_text, "CANDOR_MASTER_KEYS")
 else:
     _key_file = DATA_DIR / "master_keys"
-    MASTER_KEYS = _master_keys(_generated(_key_file, f"local1:{_new_key()}"), f"the key file {_key_file}")
-_index_key = _decode_key(_index_key_text or _generated(DATA_DIR / "blind_index_key", _new_key()))
+    _key_file_text = _generated(_key_file, f"local1:{_new_key()}")
+    # No key at all only while answering a question: nothing can be encrypted or read with none.
+    MASTER_KEYS = {} if _key_file_text is None else _master_keys(_key_file_text, f"the key file {_key_file}")
+_index_key_file_text = None if _index_key_text else _generated(DATA_DIR / "blind_index_key", _new_key())
+if _index_key_text or _index_key_file_text is not None:
+    _index_key = _decode_key(_index_key_text or _index_key_file_text or "")
+else:
+    _index_key = b""  # answering a question: no key, and blind indexes refuse to be made without one
 if _index_key is None:
     raise env.error("CANDOR_BLIND_INDEX_KEY", "32 random bytes in URL-safe base64")
 BLIND_INDEX_KEY = _index_key
@@ -201,7 +216,8 @@ _database_url = env.url("DATABASE_URL", None, schemes=("postgres", "postgresql",
 if _database_url and not _database_url.startswith("sqlite"):
     DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
 else:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    if _MAY_WRITE:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",

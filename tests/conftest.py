@@ -1,4 +1,5 @@
-"""Shared fixtures: named personas, a mailbox, and background tasks that run at once."""
+"""Shared fixtures: named personas, a mailbox, background tasks that run at once, and a Redis database
+that is the test run's own."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import email
 import email.policy
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from asgiref.local import Local
@@ -169,3 +175,115 @@ class Mailbox:
 @pytest.fixture
 def mailbox() -> Mailbox:
     return Mailbox()
+
+
+# --- Redis: a server the run starts, or a database it can prove is its own ------------------------------
+
+# Written into a database named by CANDOR_TEST_REDIS_URL once the run has found it empty: a later run that
+# finds it there knows the keys beside it are a test run's, and may empty the database again.
+REDIS_MARKER = "candor-test-suite:this-database-is-the-tests-own"
+
+
+class RedisNotOurs(Exception):
+    """The Redis database named for the tests holds keys no test run wrote: it is someone else's."""
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for a message."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+def claim_redis(url: str) -> None:
+    """Take the database for this run if it is empty or holds the marker; refuse it otherwise."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        size = client.dbsize()
+    except redis.ConnectionError:
+        raise RedisNotOurs(f"no Redis server answers at {_shown(url)} (CANDOR_TEST_REDIS_URL)") from None
+    if size and not client.exists(REDIS_MARKER):
+        raise RedisNotOurs(
+            f"the Redis database {_shown(url)} (CANDOR_TEST_REDIS_URL) holds {size} key(s) that no test run "
+            "wrote, and the tests empty their database: name an empty one, or leave CANDOR_TEST_REDIS_URL "
+            "unset so that the tests start a redis-server of their own. Nothing was deleted."
+        )
+    client.set(REDIS_MARKER, "1")
+
+
+def empty_redis(url: str) -> None:
+    """Empty the run's database (only if it is provably the run's), keeping the marker in it."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    if client.dbsize() and not client.exists(REDIS_MARKER):
+        raise RedisNotOurs(f"the Redis database {_shown(url)} is not the test run's: it was not emptied")
+    with client.pipeline(transaction=True) as pipe:
+        pipe.flushdb()
+        pipe.set(REDIS_MARKER, "1")
+        pipe.execute()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A redis-server of the run's own on a free loopback port, keeping nothing on disk; stopped after."""
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail(
+            "the tests that need Redis start a redis-server of their own: install it (apt-get install "
+            "redis-server), or name a Redis database of theirs in CANDOR_TEST_REDIS_URL"
+        )
+    for _ in range(5):  # another process may take the free port before the server binds it
+        port = _free_port()
+        log = folder / f"redis-{port}.log"
+        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        process = subprocess.Popen(
+            [*argv, "--dir", str(folder), "--logfile", str(log)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 20
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        else:
+            process.kill()
+            process.wait()
+            continue
+        try:
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+        return
+    pytest.fail(f"redis-server did not start (its log is in {folder})")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a Redis database this test run may empty: one named by CANDOR_TEST_REDIS_URL that it
+    proved is its own, or else the database of a redis-server it starts for itself."""
+    given = os.environ.get("CANDOR_TEST_REDIS_URL", "").strip()
+    if given:
+        try:
+            claim_redis(given)
+        except RedisNotOurs as error:
+            pytest.fail(str(error))
+        yield given
+        return
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        claim_redis(url)  # new and empty: the marker lets empty_redis() work on it as on a named one
+        yield url

@@ -14,6 +14,7 @@ import os
 import pty
 import random
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -23,14 +24,14 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from candor_client.api import Api, ClientError, retry_after, shown
+from candor_client.commands import Progress, human, local_files, number, safe_target
+from candor_client.config import DEFAULT_SERVER, Config, config_path, normalize_server, resolve
 from django.test import Client
 from pytest_django.live_server_helper import LiveServer
 
 from candor.accounts.models import User
 from candor.api.actions import create_token
-from candor.client.api import Api, ClientError, retry_after, shown
-from candor.client.commands import Progress, human, local_files, number, safe_target
-from candor.client.config import DEFAULT_SERVER, Config, config_path, normalize_server, resolve
 from candor.hub.models import MLModel, ModelFile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -832,3 +833,97 @@ def test_popular_trending_sorted_listing_and_an_owner_s_stats(
     assert someone_else.returncode == 1 and "only a model's owner sees its counts" in someone_else.stderr
     anonymous = client(["stats", "alice/busy"], tmp_path, server=site.url)
     assert anonymous.returncode == 4 and "not logged in" in anonymous.stderr
+
+
+# --- The client as a package of its own ---------------------------------------------------------------
+
+NO_SERVER = (
+    "import sys\n"
+    "import candor_client, candor_client.api, candor_client.cli\n"
+    "import candor_client.commands, candor_client.config\n"
+    "candor_client.commands.overview()\n"
+    "print(sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'candor')))\n"
+)
+
+
+def test_the_client_imports_nothing_of_the_server(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ONLY}
+    result = subprocess.run(
+        [sys.executable, "-c", NO_SERVER], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@e2e
+def test_the_client_installs_and_works_alone(site: LiveServer, token: str, tmp_path: Path) -> None:
+    """`uv pip install ./client` into an empty environment: httpx comes with it, nothing of the server,
+    and its `candor` command talks to a server as the repository's does."""
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv, "this test needs uv (run the suite with `uv run pytest`)"
+    venv = tmp_path / "venv"
+    made = subprocess.run([uv, "venv", "--quiet", str(venv)], capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    python = venv / "bin" / "python"
+    # Offline: everything it needs is in uv's cache since the project's own environment was synced.
+    installed = subprocess.run(
+        [uv, "pip", "install", "--offline", "--python", str(python), str(ROOT / "client")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert installed.returncode == 0, installed.stderr
+    listed = subprocess.run(
+        [uv, "pip", "freeze", "--python", str(python)], capture_output=True, text=True, timeout=60
+    )
+    names = {re.split(r"[=@ ]", line)[0].lower() for line in listed.stdout.splitlines() if line}
+    assert "candor-client" in names and "httpx" in names
+    assert not names & {"candor", "django", "psycopg", "gunicorn", "pytest"}, names
+
+    env = {k: v for k, v in os.environ.items() if k not in (*SERVER_ONLY, "VIRTUAL_ENV", "PYTHONPATH")}
+    env |= {"XDG_CONFIG_HOME": str(tmp_path / "config"), "HOME": str(tmp_path), "CANDOR_SERVER": site.url}
+
+    def alone(*words: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(venv / "bin" / "candor"), *words],
+            env=env,
+            cwd=tmp_path,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    overview = alone("--help")
+    assert overview.returncode == 0 and "push" in overview.stdout and "server commands" not in overview.stdout
+    login = alone("login", "--token-stdin", stdin=token + "\n")
+    assert login.returncode == 0, login.stderr
+    whoami = alone("whoami")
+    assert whoami.returncode == 0 and whoami.stdout.strip() == f"alice on {site.url}"
+    server_word = alone("demo")
+    assert server_word.returncode == 2 and "Candor server" in server_word.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_clients_candor_hands_server_words_to_an_installed_server(tmp_path: Path) -> None:
+    """Both packages install a `candor` script; whichever is on PATH, the server's words reach it."""
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ONLY}
+    env |= {"XDG_CONFIG_HOME": str(tmp_path / "config"), "HOME": str(tmp_path)}
+
+    def via_client(*words: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "candor_client", *words],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    demo_help = via_client("demo", "--help")
+    assert demo_help.returncode == 0 and "--no-serve" in demo_help.stdout, demo_help.stderr
+    overview = via_client("--help")
+    assert "server commands" in overview.stdout and "push" in overview.stdout
+    whoami = via_client("whoami", "--server", closed_port_url())
+    assert whoami.returncode == 4 and "candor login" in whoami.stderr
+    assert not (tmp_path / "data").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,9 +18,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from candor.env import Env
-from tests.conftest import ROOT, run_candor
-
-REDIS_URL = os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+from tests.conftest import ROOT, empty_redis, run_candor
 
 
 def free_port() -> int:
@@ -147,6 +146,38 @@ def test_processes_starting_together_on_a_new_data_folder_share_one_key(tmp_path
     assert sorted(p.name for p in (tmp_path / "data").iterdir() if p.name.startswith(".")) == []
 
 
+@pytest.mark.parametrize(
+    ("words", "shown"),
+    [
+        (["demo", "--help"], "--port"),
+        (["--help"], "server commands"),
+        (["login", "--help"], "--server"),
+        (["--version"], "."),
+        (["help", "restore"], "--reapply-ledger"),
+        (["serve", "-h"], "--bind"),
+    ],
+)
+def test_asking_for_help_writes_nothing(tmp_path: Path, words: list[str], shown: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
+    env.pop("CANDOR_DATA_DIR", None)
+    work = tmp_path / "work"
+    work.mkdir()
+    # Once with the default data folder (./data), once with one named by CANDOR_DATA_DIR.
+    for extra in ({}, {"CANDOR_DATA_DIR": str(tmp_path / "named")}):
+        result = subprocess.run(
+            [sys.executable, "-m", "candor", *words],
+            env={**env, **extra},
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert shown in result.stdout
+        assert "generated a key" not in result.stderr
+        assert sorted(p.name for p in tmp_path.rglob("*")) == ["work"], words
+
+
 def test_embedded_default_makes_a_private_secret_and_a_wal_database(tmp_path: Path) -> None:
     result = run_candor(["demo", "--no-serve"], tmp_path)
     assert result.returncode == 0, result.stderr
@@ -203,22 +234,12 @@ def test_database_queue_worker_sends_the_email(tmp_path: Path) -> None:
     assert "alice@demo.candor.localhost" in sent and "/accounts/password-reset/" in sent
 
 
-def _redis_available() -> None:
+def test_redis_mode_queues_on_rq_and_caches_in_redis(tmp_path: Path, redis_url: str) -> None:
     import redis
 
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.ConnectionError:
-        pytest.fail(f"these tests need the Redis server at {REDIS_URL}")
-
-
-def test_redis_mode_queues_on_rq_and_caches_in_redis(tmp_path: Path) -> None:
-    import redis
-
-    _redis_available()
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    env = {"CANDOR_REDIS_URL": REDIS_URL}
+    client = redis.Redis.from_url(redis_url)
+    empty_redis(redis_url)
+    env = {"CANDOR_REDIS_URL": redis_url}
     assert run_candor(["demo", "--no-serve"], tmp_path, env).returncode == 0
     queued = run_candor(["shell", "-c", SEND_RESET], tmp_path, env)
     assert queued.returncode == 0, queued.stderr
@@ -232,7 +253,7 @@ def test_redis_mode_queues_on_rq_and_caches_in_redis(tmp_path: Path) -> None:
     )
     assert cached.returncode == 0
     assert any(key.endswith(b"probe") for key in client.keys("*"))
-    client.flushdb()
+    empty_redis(redis_url)
 
 
 def test_smtp_server_receives_the_email(tmp_path: Path) -> None:
@@ -286,6 +307,79 @@ def test_demo_serves_the_site_and_stops_cleanly(tmp_path: Path) -> None:
     # The worker and the web server were stopped with the demo.
     leftover = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""
+
+
+def start_demo(tmp_path: Path, port: int, extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CANDOR_REDIS_URL")}
+    env.pop("CANDOR_WEBSITE_URL", None)
+    env |= {"CANDOR_DATA_DIR": str(tmp_path / "data"), **(extra or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "candor", "demo", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop_demo(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=40)
+
+
+def first_model_url(port: int) -> str:
+    import json
+
+    listing = json.loads(wait_for(f"http://127.0.0.1:{port}/api/v1/models", 60))
+    assert listing["items"], listing
+    return str(listing["items"][0]["url"])
+
+
+def test_demo_links_follow_its_port_unless_the_website_is_set(tmp_path: Path) -> None:
+    import httpx
+
+    port = free_port()
+    site = f"http://127.0.0.1:{port}"
+    process = start_demo(tmp_path, port)
+    try:
+        assert first_model_url(port).startswith(f"{site}/")
+        portal = wait_for(f"{site}/developers/").decode()
+        assert f"{site}/api/v1/models" in portal and ":8000" not in portal
+        # A sign-up on the website: the worker sends the confirmation email, its link on the demo's port.
+        with httpx.Client(base_url=site, timeout=20) as browser:
+            form = browser.get("/signup/").text
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+            assert token, form
+            answer = browser.post(
+                "/signup/",
+                data={
+                    "csrfmiddlewaretoken": token.group(1),
+                    "username": "erin",
+                    "email": "erin@example.org",
+                    "password": "plum-orchard-river-93",
+                },
+                headers={"Referer": f"{site}/signup/"},
+            )
+            assert answer.status_code in (200, 302), answer.text
+        mail = tmp_path / "data" / "mail"
+        deadline = time.monotonic() + 60
+        sent = ""
+        while "erin@example.org" not in sent and time.monotonic() < deadline:
+            time.sleep(0.5)
+            sent = "".join(p.read_text() for p in mail.glob("*.log")) if mail.exists() else ""
+        assert "erin@example.org" in sent, "no confirmation email was sent"
+        assert f"{site}/accounts/verify/" in sent and ":8000/" not in sent
+    finally:
+        stop_demo(process)
+
+    # An address the operator set is kept, whatever the port.
+    port = free_port()
+    process = start_demo(tmp_path, port, {"CANDOR_WEBSITE_URL": "https://models.example.org"})
+    try:
+        assert first_model_url(port).startswith("https://models.example.org/")
+    finally:
+        stop_demo(process)
 
 
 @pytest.fixture

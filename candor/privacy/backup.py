@@ -408,8 +408,10 @@ def restore(
     outcome.pending, outcome.unknown = migration_state()
     if outcome.pending:
         return outcome  # the ledger is in its file; `restore --reapply-ledger` finishes after migrate
-    outcome.keys_restored, outcome.without_key = put_keys_back()
+    outcome.keys_restored, _ = put_keys_back()
     outcome.erased_again = reapply(remembered)
+    # Counted once the ledger has run: an account it erased has no key because it is gone, not missing.
+    outcome.without_key = accounts_without_key()
     _fresh_listings(generation_before)
     outcome.busy_checkpoint = not _checkpoint()
     return outcome
@@ -427,6 +429,13 @@ def reapply(remembered: set[str] | None = None) -> int:
             [DeletionRecord(account_id=uuid.UUID(pk)) for pk in sorted(remembered - present)]
         )
     return erasure.reapply_ledger()
+
+
+def accounts_without_key() -> int:
+    """Accounts in the database that have no data key (their encrypted fields cannot be read)."""
+    from candor.accounts.models import User
+
+    return User.objects.filter(data_key__isnull=True).count()
 
 
 def migration_state() -> tuple[list[str], list[str]]:

@@ -40,7 +40,12 @@ class KeyringError(ImproperlyConfigured):
     """
 
 
+_NO_KEYS = "Candor has no keys in this process: it was started only to answer --help or --version."
+
+
 def current_master_key_id() -> str:
+    if not settings.MASTER_KEYS:
+        raise KeyringError(_NO_KEYS)
     return next(iter(settings.MASTER_KEYS))
 
 
@@ -191,6 +196,8 @@ def blind_index(purpose: str, value: str) -> str:
     """A keyed hash of the value, lower-cased and trimmed, for equality lookups."""
     normalised = value.strip().lower()
     message = f"{purpose}\x00{normalised}".encode()
+    if not settings.BLIND_INDEX_KEY:  # an empty key would still hash, into indexes that match nothing
+        raise KeyringError(_NO_KEYS)
     return hmac.new(settings.BLIND_INDEX_KEY, message, hashlib.sha256).hexdigest()
 
 

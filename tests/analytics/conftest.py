@@ -34,7 +34,6 @@ from candor.hub import actions
 from candor.hub.models import MLModel
 from tests.conftest import ROOT
 
-REDIS_URL = os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 FILE_BYTES = bytes(range(256)) * 8  # 2,048 bytes, so a range can start past byte 100
 # Variables of the test process that a `candor` process it starts must not inherit.
 NOT_INHERITED = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CANDOR_REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
@@ -92,17 +91,13 @@ def dimension_totals() -> Counter[tuple[str, str]]:
 
 
 @pytest.fixture
-def redis_mode(settings: Any) -> Iterator[Any]:
-    """Analytics in Redis mode against the test Redis server (which these tests need: they fail, never
-    skip, without it). The cache stays the local-memory one."""
+def redis_mode(settings: Any, redis_url: str) -> Iterator[Any]:
+    """Analytics in Redis mode against the test run's Redis database (see tests/conftest.py). The cache
+    stays the local-memory one."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.fail(f"these tests need the Redis server at {REDIS_URL}")
-    settings.REDIS_URL = REDIS_URL
+    client = redis.Redis.from_url(redis_url)
+    settings.REDIS_URL = redis_url
     redis_store.clear()
     salt.forget_in_memory()
     yield client

@@ -30,7 +30,6 @@ from candor.api.actions import create_token
 from candor.hub import actions
 from tests.analytics.conftest import (
     FILE_BYTES,
-    REDIS_URL,
     Shelf,
     all_model_rows,
     dimension_totals,
@@ -38,7 +37,7 @@ from tests.analytics.conftest import (
     model_totals,
     route_totals,
 )
-from tests.conftest import run_candor
+from tests.conftest import empty_redis, run_candor
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -554,7 +553,7 @@ def scanned_files(data: Path, log_file: Path) -> list[Path]:
 
 @pytest.mark.parametrize("mode", ["embedded", "redis"])
 def test_a_counted_request_leaves_no_trace_of_its_address_agent_or_referrer(
-    tmp_path: Path, mode: str
+    tmp_path: Path, mode: str, request: pytest.FixtureRequest
 ) -> None:
     import redis
 
@@ -567,14 +566,12 @@ def test_a_counted_request_leaves_no_trace_of_its_address_agent_or_referrer(
         "CANARY_REFERER": CANARY_REFERER,
         "NEEDLES": "|".join(n.decode("latin-1") for n in NEEDLES if n.isascii()),
     }
-    server = redis.Redis.from_url(REDIS_URL)
-    if mode == "redis":
-        try:
-            server.ping()
-        except redis.ConnectionError:
-            pytest.fail(f"this test needs the Redis server at {REDIS_URL}")
-        server.flushdb()
-        env["CANDOR_REDIS_URL"] = REDIS_URL
+    # Only the Redis run needs the run's Redis database (and so a server).
+    redis_url = str(request.getfixturevalue("redis_url")) if mode == "redis" else ""
+    server = redis.Redis.from_url(redis_url) if redis_url else None
+    if redis_url:
+        empty_redis(redis_url)
+        env["CANDOR_REDIS_URL"] = redis_url
     try:
         assert run_candor(["migrate", "-v0"], tmp_path, env).returncode == 0
         facts = json.loads(last_line(run_candor(["shell", "-c", BYTE_SCAN], tmp_path, env)))
@@ -590,7 +587,7 @@ def test_a_counted_request_leaves_no_trace_of_its_address_agent_or_referrer(
         assert facts["visitors"] == {"0": 2, str(facts["model_id"]): 2}
         assert facts["cache_hits"] == []
         redis_dump = b""
-        if mode == "redis":
+        if server is not None:
             assert any(key.startswith("candor:analytics:hll:") for key in facts["redis_keys"])
             assert "candor:analytics:counts" in facts["redis_keys"]
             assert facts["redis_has_counts"] and facts["redis_hits"] == []
@@ -615,5 +612,5 @@ def test_a_counted_request_leaves_no_trace_of_its_address_agent_or_referrer(
         for needle in NEEDLES:
             assert needle not in redis_dump, needle
     finally:
-        if mode == "redis":
-            server.flushdb()
+        if redis_url:
+            empty_redis(redis_url)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from candor.hub import actions as hub_actions
 from candor.hub.models import MLModel, ModelFile
 from candor.privacy import crypto, erasure, subjects
 from candor.privacy.models import DataKey, DeletionRecord, RetiredUsername
-from tests.conftest import PASSWORD, deliver_on_commit, run_candor
+from tests.conftest import PASSWORD, deliver_on_commit, empty_redis, run_candor
 from tests.testapp.models import Diary
 
 pytestmark = pytest.mark.django_db
@@ -277,7 +276,6 @@ def test_after_deletion_no_byte_of_the_person_remains_in_database_wal_media_logs
     assert "Your password was changed" not in sent
 
 
-REDIS_URL = os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 QUEUE_EMAILS = """
 from candor.accounts.models import User
 from candor.accounts.tasks import send_account_email
@@ -292,14 +290,15 @@ actions.delete_account(User.objects.get(username="alice"), password="violet-harb
 """
 
 
-def test_on_redis_the_deleted_persons_queued_emails_are_removed_from_rq(tmp_path: Path) -> None:
+def test_on_redis_the_deleted_persons_queued_emails_are_removed_from_rq(
+    tmp_path: Path, redis_url: str
+) -> None:
     import redis
     import rq
 
-    client = redis.Redis.from_url(REDIS_URL)
-    client.ping()  # these tests need the Redis server: fail, never skip
-    client.flushdb()
-    env = {"CANDOR_REDIS_URL": REDIS_URL}
+    client = redis.Redis.from_url(redis_url)
+    empty_redis(redis_url)
+    env = {"CANDOR_REDIS_URL": redis_url}
     try:
         assert run_candor(["demo", "--no-serve"], tmp_path, env).returncode == 0
         queued = run_candor(["shell", "-c", QUEUE_EMAILS], tmp_path, env)
@@ -321,7 +320,7 @@ def test_on_redis_the_deleted_persons_queued_emails_are_removed_from_rq(tmp_path
         changed = [chunk for chunk in sent.split("-" * 79) if "Your password was changed" in chunk]
         assert len(changed) == 1 and "bob@demo.candor.localhost" in changed[0]  # bob's went; alice's did not
     finally:
-        client.flushdb()
+        empty_redis(redis_url)
 
 
 def test_a_receipt_is_tried_again_until_the_mail_server_takes_it(settings, monkeypatch, caplog) -> None:

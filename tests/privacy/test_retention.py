@@ -136,10 +136,9 @@ def test_a_restarted_worker_does_not_start_a_second_daily_chain(settings) -> Non
     assert DBTaskResult.objects.filter(task_path="candor.privacy.tasks.daily_sweep").count() == 1
 
 
-def test_on_rq_a_restarted_worker_does_not_start_a_second_chain(settings) -> None:
+def test_on_rq_a_restarted_worker_does_not_start_a_second_chain(settings, redis_url: str) -> None:
     """Against the test Redis server: the waiting run is found in RQ's queue or its schedule."""
     import django_rq
-    import redis
     from django_tasks_rq.backend import Job
 
     from candor.analytics.tasks import ensure_scheduled as ensure_rollup
@@ -147,13 +146,8 @@ def test_on_rq_a_restarted_worker_does_not_start_a_second_chain(settings) -> Non
     from candor.privacy.tasks import daily_sweep
     from candor.privacy.tasks import ensure_scheduled as ensure_sweep
     from tests.conftest import use_task_backend
-    from tests.test_settings_and_cli import REDIS_URL
 
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.ConnectionError:
-        pytest.fail(f"this test needs the Redis server at {REDIS_URL}")
-    settings.RQ_QUEUES = {"default": {"URL": REDIS_URL}}
+    settings.RQ_QUEUES = {"default": {"URL": redis_url}}
     use_task_backend(settings, "django_tasks_rq.RQBackend")
     queue = django_rq.get_queue("default", job_class=Job)
 

@@ -20,7 +20,13 @@ class Command(BaseCommand):
     help = "Set up the data folder with demo accounts, then run the site and a worker on 127.0.0.1."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=8000,
+            help="Where to listen on 127.0.0.1 (default 8000). Unless CANDOR_WEBSITE_URL is set, the links "
+            "the site gives (emails, the API's url fields, the developer portal) use this port too.",
+        )
         parser.add_argument("--no-serve", action="store_true", help="Prepare the data, then exit.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -46,6 +52,10 @@ class Command(BaseCommand):
 
     def serve(self, port: int) -> None:
         env = {**os.environ, "CANDOR_DATA_DIR": str(settings.DATA_DIR)}
+        if not os.environ.get("CANDOR_WEBSITE_URL", "").strip():
+            # Unset, the website is where this demo listens, not the default's port 8000; an address the
+            # operator set (a proxy in front, say) is theirs to keep.
+            env["CANDOR_WEBSITE_URL"] = f"http://127.0.0.1:{port}"
         worker = subprocess.Popen([sys.executable, "-m", "candor", "worker"], env=env)
         server = subprocess.Popen(gunicorn_argv(f"127.0.0.1:{port}", settings.WEB_WORKERS), env=env)  # noqa: S603
         url = f"http://127.0.0.1:{port}/"

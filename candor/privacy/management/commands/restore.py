@@ -92,8 +92,10 @@ class Command(BaseCommand):
                 f"The database lacks {len(pending)} migration(s): run `candor migrate` first. "
                 "Nothing was changed."
             )
-        self.report_keys(*backup.put_keys_back())
-        self.report(backup.reapply(), None)
+        restored, _ = backup.put_keys_back()
+        erased_again = backup.reapply()
+        self.report_keys(restored, backup.accounts_without_key())
+        self.report(erased_again, None)
 
     def report_keys(self, restored: int, without: int) -> None:
         self.stdout.write(f"Data keys put back from the live database or keys file: {restored}.")

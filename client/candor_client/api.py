@@ -20,7 +20,7 @@ EXIT_AUTH = 4
 CHUNK = 1024 * 1024
 
 try:
-    VERSION = version("candor")
+    VERSION = version("candor-client")
 except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     VERSION = "dev"
 

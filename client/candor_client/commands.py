@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from candor.client.api import (
+from candor_client.api import (
     CHUNK,
     EXIT_AUTH,
     EXIT_ERROR,
@@ -33,7 +33,7 @@ from candor.client.api import (
     ClientError,
     shown,
 )
-from candor.client.config import (
+from candor_client.config import (
     SERVER_ENV,
     TOKEN_ENV,
     Config,
@@ -894,8 +894,11 @@ server commands (they read the server's settings from the environment; see READM
 
 
 def overview() -> str:
-    """``candor --help``: the client's commands, then the server's, without loading any server setting."""
-    return build_parser().format_help() + "\n" + SERVER_COMMANDS
+    """``candor --help``: the client's commands, then the server's (where it is installed), without
+    loading any server setting."""
+    from candor_client import server_installed
+
+    return build_parser().format_help() + ("\n" + SERVER_COMMANDS if server_installed() else "")
 
 
 def main(argv: list[str]) -> int:

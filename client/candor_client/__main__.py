@@ -1,0 +1,3 @@
+from candor_client.cli import main
+
+main()
