@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.analytics.conftest import BROWSER, fetch, free_port, last_line, start_candor
+from tests.analytics.conftest import BROWSER, free_port, last_line, start_candor
 from tests.conftest import run_candor
 
 HOLD_SECONDS = 30
@@ -77,6 +78,21 @@ class Site:
     log: Path
 
 
+def _wait_for(url: str) -> None:
+    """Wait for the server as a bot would (urllib's own user agent): bots are counted without a visitor
+    hash, so no salt is drawn yet and the first browser read under the lock has to do without one."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+                assert response.status == 200
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp_path = tmp_path_factory.mktemp("locks")
@@ -86,7 +102,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     argv = ["serve", "--no-migrate", "--bind", bind, "--workers", "2"]
     server = start_candor(argv, tmp_path, ENV, log=True)
     try:
-        fetch(f"http://{bind}/")  # waits for the server; urllib's user agent is a bot: no salt is drawn
+        _wait_for(f"http://{bind}/")
         yield Site(f"http://{bind}", token, tmp_path / "data", tmp_path / "candor.out")
     finally:
         if server.poll() is None:
