@@ -19,7 +19,7 @@ must have changed nothing, and a write that got no answer (an error, a timeout) 
 "uncertain" rather than wrong.
 
     uv run python bench/load.py                                   # SQLite, sync and threaded workers
-    uv run python bench/load.py --threads 4 --seconds 30          # one worker model, shorter
+    uv run python bench/load.py --threads 8 --seconds 30          # one worker model, shorter
     uv run python bench/load.py --database-url postgres://postgres@127.0.0.1:5432/candor_bench \\
         --redis-url redis://127.0.0.1:6379/13 --record            # PostgreSQL + Redis (both scratch)
 
@@ -474,7 +474,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=2, help="web server processes (CANDOR_WEB_WORKERS)")
     parser.add_argument(
-        "--threads", default="1,4", help="comma-separated threads per process to compare (1: sync workers)"
+        "--threads", default="1,8", help="comma-separated threads per process to compare (1: sync workers)"
     )
     parser.add_argument(
         "--database-url", default="", help="a scratch PostgreSQL database: dropped and made again"

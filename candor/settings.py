@@ -401,7 +401,7 @@ TRENDS_DP_BUDGET = env.number("CANDOR_TRENDS_DP_BUDGET", 0.0, maximum=1_000_000.
 WEB_WORKERS = env.integer("CANDOR_WEB_WORKERS", 2, minimum=1, maximum=64)
 # Threads per web process (gunicorn's gthread workers): a request waiting on the database's lock then
 # holds one thread, not a whole process. 1 runs gunicorn's sync workers. bench/README.md has the figures.
-WEB_THREADS = env.integer("CANDOR_WEB_THREADS", 4, minimum=1, maximum=64)
+WEB_THREADS = env.integer("CANDOR_WEB_THREADS", 8, minimum=1, maximum=64)
 BIND = env.text("CANDOR_BIND", "127.0.0.1:8000")
 if not re.fullmatch(r"(?:[\w.-]+|\[[0-9A-Fa-f:]+\]):\d{1,5}|unix:/\S+", BIND):
     raise env.error("CANDOR_BIND", "HOST:PORT, [IPv6]:PORT or unix:/path")

@@ -1,7 +1,9 @@
 """Reads never wait for a writer; a writer that cannot get the lock soon answers 503, never 500.
 
 A real `candor serve` on a real SQLite file, and a second process holding the write lock
-(``BEGIN IMMEDIATE``) for 30 s, as a long export or a stuck command would.
+(``BEGIN IMMEDIATE``) for 30 s, as a long export or a stuck command would. On a PostgreSQL run, the
+server runs on a scratch database of that server instead, and the second process holds the tables
+that sign-up and a model change write in EXCLUSIVE mode (which lets plain reads through).
 """
 
 from __future__ import annotations
@@ -9,15 +11,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -26,7 +31,9 @@ from tests.analytics.conftest import BROWSER, free_port, last_line, start_candor
 from tests.conftest import run_candor
 
 HOLD_SECONDS = 30
-LOCK_WAIT = 1  # CANDOR_DB_LOCK_TIMEOUT_SECONDS for the server under test
+# CANDOR_DB_LOCK_TIMEOUT_SECONDS for the server under test: a read that needed the lock would take
+# this long at least, so the reads' bounds below stay under it.
+LOCK_WAIT = 3
 ENV = {
     "CANDOR_DB_LOCK_TIMEOUT_SECONDS": str(LOCK_WAIT),
     "CANDOR_ANALYTICS_FLUSH_SECONDS": "1",  # the flush thread meets the lock too, and must keep its counts
@@ -59,6 +66,13 @@ print("locked", flush=True)
 time.sleep(float(sys.argv[2]))
 db.execute("COMMIT")
 """
+PG_HOLDER = """
+import sys, time, psycopg
+with psycopg.connect(sys.argv[1]) as db:
+    db.execute("LOCK TABLE accounts_user, hub_mlmodel IN EXCLUSIVE MODE")
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
 READS = {
     "home": "/",
     "model list": "/models/",
@@ -76,6 +90,29 @@ class Site:
     token: str
     data: Path
     log: Path
+    env: dict[str, str]
+
+
+@contextmanager
+def _scratch_database() -> Iterator[dict[str, str]]:
+    """On a PostgreSQL run, a database of the server's own on the same server (dropped afterwards)."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        yield {}
+        return
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres", query=""))
+    name = f"candor_locks_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield {"DATABASE_URL": urlunsplit(parts._replace(path=f"/{name}"))}
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _wait_for(url: str) -> None:
@@ -96,25 +133,49 @@ def _wait_for(url: str) -> None:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp_path = tmp_path_factory.mktemp("locks")
-    assert run_candor(["migrate", "-v0"], tmp_path, ENV).returncode == 0
-    token = json.loads(last_line(run_candor(["shell", "-c", SEED], tmp_path, ENV)))["token"]
-    bind = f"127.0.0.1:{free_port()}"
-    argv = ["serve", "--no-migrate", "--bind", bind, "--workers", "2"]
-    server = start_candor(argv, tmp_path, ENV, log=True)
-    try:
-        _wait_for(f"http://{bind}/")
-        yield Site(f"http://{bind}", token, tmp_path / "data", tmp_path / "candor.out")
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+    with _scratch_database() as database:
+        env = {**ENV, **database}
+        assert run_candor(["migrate", "-v0"], tmp_path, env).returncode == 0
+        token = json.loads(last_line(run_candor(["shell", "-c", SEED], tmp_path, env)))["token"]
+        bind = f"127.0.0.1:{free_port()}"
+        argv = ["serve", "--no-migrate", "--bind", bind, "--workers", "2"]
+        server = start_candor(argv, tmp_path, env, log=True)
+        try:
+            _wait_for(f"http://{bind}/")
+            yield Site(f"http://{bind}", token, tmp_path / "data", tmp_path / "candor.out", env)
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
-def lock_held(site: Site) -> Iterator[float]:
-    """Another process holds SQLite's write lock for HOLD_SECONDS; yields when it took it."""
+def signed_in(site: Site) -> Iterator[httpx.Client]:
+    """The owner's browser, signed in before the lock is taken: its next request notes its activity."""
+    with httpx.Client(base_url=site.url, headers={"User-Agent": BROWSER}, timeout=60) as client:
+        form = client.get("/login/")
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+        assert csrf is not None
+        data = {
+            "csrfmiddlewaretoken": csrf.group(1),
+            "username": "zzqlock",
+            "password": "a-long-passphrase-77",
+        }
+        answer = client.post("/login/", data=data, headers={"Referer": f"{site.url}/login/"})
+        assert answer.status_code == 302, answer.text[:300]
+        yield client
+
+
+@pytest.fixture(scope="module")
+def lock_held(site: Site, signed_in: httpx.Client) -> Iterator[float]:
+    """Another process holds the write lock for HOLD_SECONDS; yields when it took it (once the owner
+    has signed in, which is a write)."""
+    database_url = site.env.get("DATABASE_URL")
+    script, target = (
+        (PG_HOLDER, database_url) if database_url else (HOLDER, str(site.data / "candor.sqlite3"))
+    )
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(site.data / "candor.sqlite3"), str(HOLD_SECONDS)],
+        [sys.executable, "-c", script, target, str(HOLD_SECONDS)],
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,
@@ -148,8 +209,21 @@ def test_reads_answer_at_once_while_a_writer_holds_the_lock(site: Site, lock_hel
                 response, seconds = _timed(client, "GET", path)
                 assert response.status_code == 200, (name, response.status_code, response.text[:300])
                 times.append(seconds)
-            assert sorted(times)[1] < 0.1, (name, times)
-            assert max(times) < 1.0, (name, times)
+            # Under 100 ms when the machine lets it; the median and the slowest are bounded more loosely,
+            # as the machine is shared, yet well under the lock's wait.
+            assert min(times) < 0.1, (name, times)
+            assert sorted(times)[1] < 0.5 and max(times) < LOCK_WAIT - 1, (name, times)
+    _assert_still_held(lock_held)
+
+
+def test_a_signed_in_read_answers_at_once_without_noting_its_activity(
+    site: Site, signed_in: httpx.Client, lock_held: float
+) -> None:
+    for path in ("/settings/", "/zzqlock/locked-out/"):
+        response, seconds = _timed(signed_in, "GET", path)
+        assert response.status_code == 200, (path, response.status_code, response.text[:300])
+        assert seconds < LOCK_WAIT - 1, (path, seconds)
+        assert "zzqlock" in response.text  # signed in: the page is the owner's
     _assert_still_held(lock_held)
 
 
@@ -175,7 +249,7 @@ def test_an_api_write_answers_503_with_retry_after_in_the_error_format(site: Sit
 def test_a_sign_up_answers_a_503_page_with_retry_after(site: Site, lock_held: float) -> None:
     with httpx.Client(base_url=site.url, headers={"User-Agent": BROWSER}, timeout=60) as client:
         form, seconds = _timed(client, "GET", "/signup/")
-        assert form.status_code == 200 and seconds < 1.0, (form.status_code, seconds)
+        assert form.status_code == 200 and seconds < LOCK_WAIT - 1, (form.status_code, seconds)
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
         assert csrf is not None
         data = {
@@ -209,12 +283,12 @@ def test_once_the_lock_is_gone_writes_succeed_and_no_count_was_lost(site: Site, 
     check = run_candor(
         ["shell", "-c", "from candor.accounts.models import User; print(User.objects.count())"],
         site.data.parent,
-        ENV,
+        site.env,
     )
     assert last_line(check) == "1"
     deadline = time.monotonic() + 20
     while True:
-        counts = json.loads(last_line(run_candor(["shell", "-c", COUNTS], site.data.parent, ENV)))
+        counts = json.loads(last_line(run_candor(["shell", "-c", COUNTS], site.data.parent, site.env)))
         if counts["routes"].get("hub:model", 0) >= 3 or time.monotonic() > deadline:
             break
         time.sleep(0.5)

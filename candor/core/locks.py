@@ -79,26 +79,32 @@ def _set_wait(conn: BaseDatabaseWrapper, seconds: float) -> None:
             cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{max(milliseconds, 1)}ms"])
 
 
-def _current_wait(conn: BaseDatabaseWrapper) -> float:
+def _busy_timeout(conn: BaseDatabaseWrapper) -> float:
     with conn.cursor() as cursor:
-        if conn.vendor == "sqlite":
-            cursor.execute("PRAGMA busy_timeout")
-            return int(cursor.fetchone()[0]) / 1000
-        cursor.execute("SELECT setting FROM pg_settings WHERE name = 'lock_timeout'")
+        cursor.execute("PRAGMA busy_timeout")
         return int(cursor.fetchone()[0]) / 1000
 
 
 @contextmanager
 def _no_wait() -> Iterator[None]:
-    if connection.vendor not in ("sqlite", "postgresql") or connection.in_atomic_block:
-        # Inside a transaction the lock is already held (SQLite's IMMEDIATE) or waited for row by row.
-        yield
+    """A transaction that gives up at once when it would have to wait for another writer's lock."""
+    if connection.in_atomic_block or connection.vendor not in ("sqlite", "postgresql"):
+        # Inside a transaction already: on SQLite it holds the lock (IMMEDIATE); on PostgreSQL a
+        # SET LOCAL would outlive this block, so the wait stays what the process chose.
+        with transaction.atomic():
+            yield
+        return
+    if connection.vendor == "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '1ms'")  # ends with this transaction
+            yield
         return
     connection.ensure_connection()
-    before = _current_wait(connection)
-    _set_wait(connection, 0.001)
+    before = _busy_timeout(connection)
+    _set_wait(connection, 0)
     try:
-        yield
+        with transaction.atomic():
+            yield
     finally:
         _set_wait(connection, before)
 
@@ -109,7 +115,7 @@ def write_if_free[T](work: Callable[[], T]) -> T | None:
     For the writes a read path would like but can answer without: a GET must not wait for a writer.
     """
     try:
-        with _no_wait(), transaction.atomic():
+        with _no_wait():
             return work()
     except OperationalError as error:
         if not is_lock_timeout(error):
