@@ -20,6 +20,7 @@ must have changed nothing, and a write that got no answer (an error, a timeout) 
 
     uv run python bench/load.py                                   # SQLite, sync and threaded workers
     uv run python bench/load.py --threads 8 --seconds 30          # one worker model, shorter
+    uv run python bench/load.py --hold-lock 30                    # another process holds the lock 30 s
     uv run python bench/load.py --database-url postgres://postgres@127.0.0.1:5432/candor_bench \\
         --redis-url redis://127.0.0.1:6379/13 --record            # PostgreSQL + Redis (both scratch)
 
@@ -217,6 +218,8 @@ class Tally:
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
     owned: list[Owned] = field(default_factory=list)
     load: tuple[float, float] = (0.0, 0.0)  # the machine's load average before and after the run
+    hold: tuple[float, float] = (0.0, 0.0)  # when another process held the write lock (--hold-lock)
+    held: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # started then
 
 
 class Client:
@@ -250,9 +253,9 @@ class Client:
             response = await self.http.request(method, path, **kwargs)
         except httpx.HTTPError:
             self.tally.errors[kind] += 1
-            self.tally.latencies[kind].append(time.monotonic() - started)
+            self.note(kind, started)
             return None
-        self.tally.latencies[kind].append(time.monotonic() - started)
+        self.note(kind, started)
         status = response.status_code
         self.tally.statuses[(kind, status)] += 1
         if status == 503:
@@ -260,6 +263,12 @@ class Client:
         elif status >= 400 and status not in REFUSALS.get(kind, set()):
             self.tally.errors[kind] += 1
         return response
+
+    def note(self, kind: str, started: float) -> None:
+        seconds = time.monotonic() - started
+        self.tally.latencies[kind].append(seconds)
+        if self.tally.hold[0] <= started < self.tally.hold[1]:
+            self.tally.held[kind].append(seconds)
 
     def seeded(self) -> tuple[str, str]:
         owner, name = self.rng.choice(self.models)
@@ -340,11 +349,33 @@ class Client:
         await self.request(kind, "POST", "/api/v1/me/export", headers=self.auth)
 
 
-async def drive(seed: dict[str, Any], base: str, clients: int, seconds: float) -> tuple[Tally, float]:
+HOLDER = """
+import sqlite3, sys, time
+time.sleep(float(sys.argv[2]))
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)
+db.execute("BEGIN IMMEDIATE")
+time.sleep(float(sys.argv[3]))
+db.execute("COMMIT")
+"""
+
+
+async def drive(
+    seed: dict[str, Any], base: str, args: argparse.Namespace, database: Path
+) -> tuple[Tally, float]:
     tally = Tally()
     started = time.monotonic()
-    until = started + seconds
-    await asyncio.gather(*(Client(i, seed, tally, base, until).run() for i in range(clients)))
+    until = started + args.seconds
+    holder = None
+    if args.hold_lock:
+        # Another process takes SQLite's write lock half-way through, as a long command would.
+        delay = (args.seconds - args.hold_lock) / 2
+        tally.hold = (started + delay, started + delay + args.hold_lock)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(database), str(delay), str(args.hold_lock)]
+        )
+    await asyncio.gather(*(Client(i, seed, tally, base, until).run() for i in range(args.clients)))
+    if holder is not None:
+        holder.wait()
     return tally, time.monotonic() - started
 
 
@@ -402,7 +433,7 @@ def run_one(args: argparse.Namespace, threads: int) -> str:
         try:
             wait_ready(base, server, server_log)
             load_before = os.getloadavg()[0]
-            tally, elapsed = asyncio.run(drive(seed, base, args.clients, args.seconds))
+            tally, elapsed = asyncio.run(drive(seed, base, args, data / "candor.sqlite3"))
             tally.load = (load_before, os.getloadavg()[0])
             consistency = asyncio.run(check(tally, seed, base))
         finally:
@@ -449,6 +480,17 @@ def table(
             f"| {kind} | {len(values)} | {tally.errors[kind]} | {tally.busy[kind]} | "
             f"{percentile(values, 0.5) * 1000:.0f} ms | {percentile(values, 0.99) * 1000:.0f} ms |"
         )
+    if args.hold_lock:
+        reads = [x for kind, v in tally.held.items() if kind not in WRITES for x in v]
+        writes = [x for kind, v in tally.held.items() if kind in WRITES for x in v]
+        lines += [
+            "",
+            f"Started while another process held the write lock ({args.hold_lock:.0f} s): "
+            f"{len(reads)} reads, "
+            f"p50 {percentile(reads, 0.5) * 1000:.0f} ms, p99 {percentile(reads, 0.99) * 1000:.0f} ms; "
+            f"{len(writes)} writes, p50 {percentile(writes, 0.5) * 1000:.0f} ms, "
+            f"p99 {percentile(writes, 0.99) * 1000:.0f} ms.",
+        ]
     odd = {f"{kind} {status}": n for (kind, status), n in tally.statuses.items() if status >= 400}
     if odd:
         lines += ["", "Answers other than success: " + ", ".join(f"{k}: {n}" for k, n in sorted(odd.items()))]
@@ -481,10 +523,15 @@ def main() -> None:
     )
     parser.add_argument("--redis-url", default="", help="a scratch Redis database: emptied")
     parser.add_argument("--code", default=str(ROOT), help="run the server from this checkout (to compare)")
+    parser.add_argument(
+        "--hold-lock", type=float, default=0, help="SQLite: hold the write lock this long mid-run (seconds)"
+    )
     parser.add_argument("--record", action="store_true", help="append the figures to bench/README.md")
     args = parser.parse_args()
     if not 1 <= args.clients <= 500 or not 1 <= args.seconds <= 600:
         parser.error("--clients is 1 to 500 and --seconds 1 to 600: this is a bounded local benchmark")
+    if args.hold_lock and (args.database_url or not 0 < args.hold_lock < args.seconds):
+        parser.error("--hold-lock is for SQLite, and shorter than --seconds")
     results = []
     for threads in [int(t) for t in args.threads.split(",")]:
         text = run_one(args, threads)
