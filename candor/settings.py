@@ -241,6 +241,9 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# How long a web request waits for another's write lock before it answers 503 with Retry-After
+# (candor/core/locks.py). Web processes only: the worker and commands keep the long wait above.
+DB_LOCK_TIMEOUT_SECONDS = env.number("CANDOR_DB_LOCK_TIMEOUT_SECONDS", 3.0, minimum=0.05, maximum=60.0)
 
 # --- Cache, task queue ----------------------------------------------------------------------------
 REDIS_URL = env.url("CANDOR_REDIS_URL", None, schemes=("redis", "rediss"))
@@ -413,6 +416,9 @@ TRENDS_DP_BUDGET = env.number("CANDOR_TRENDS_DP_BUDGET", 0.0, maximum=1_000_000.
 
 # --- Processes ------------------------------------------------------------------------------------
 WEB_WORKERS = env.integer("CANDOR_WEB_WORKERS", 2, minimum=1, maximum=64)
+# Threads per web process (gunicorn's gthread workers): a request waiting on the database's lock then
+# holds one thread, not a whole process. 1 runs gunicorn's sync workers. bench/README.md has the figures.
+WEB_THREADS = env.integer("CANDOR_WEB_THREADS", 8, minimum=1, maximum=64)
 BIND = env.text("CANDOR_BIND", "127.0.0.1:8000")
 if not re.fullmatch(r"(?:[\w.-]+|\[[0-9A-Fa-f:]+\]):\d{1,5}|unix:/\S+", BIND):
     raise env.error("CANDOR_BIND", "HOST:PORT, [IPv6]:PORT or unix:/path")

@@ -18,6 +18,33 @@ ACTIVE_KEY = "_candor_active"
 
 
 class SessionStore(DBStore):
+    _loaded: dict[str, Any] | None = None
+
+    def load(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().load()
+        self._loaded = dict(data)
+        return data
+
+    def save(self, must_create: bool = False) -> None:
+        if not must_create and self._only_activity_changed():
+            # Bumping "last active" is the one write a signed-in GET makes: made if the database's
+            # write lock is free now, skipped if not, so a read never waits for a writer
+            # (candor/core/locks.py). A later request notes the activity instead.
+            from candor.core.locks import write_if_free
+
+            write_if_free(super().save)
+            return
+        super().save(must_create=must_create)
+
+    def _only_activity_changed(self) -> bool:
+        if self._loaded is None or self.session_key is None:
+            return False
+        current = dict(self.items())
+        unchanged = {ACTIVE_KEY, BROWSER_KEY}
+        return {k: v for k, v in current.items() if k not in unchanged} == {
+            k: v for k, v in self._loaded.items() if k not in unchanged
+        }
+
     @classmethod
     def get_model_class(cls) -> Any:
         from candor.accounts.models import UserSession

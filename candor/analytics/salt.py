@@ -5,8 +5,11 @@ the same salt on the same day (or one visitor would count once per process), so 
 all can read it: a row of ``DailySalt`` (embedded), or a Redis key that expires when the day ends. The
 first process to need a new day's salt draws it; whoever sees a new day first deletes the salts of the
 days before, and the periodic rollup deletes them too, so a salt outlives its day by at most one
-rollup interval when the site is idle. Once it is gone, the day's sketches cannot be probed for a
-given person: their hash under any other key says nothing about whether they were counted.
+rollup interval when the site is idle. Drawing the salt is a write made on a read path, so it is made
+only if the database's write lock is free at that instant (candor/core/locks.py): a request that finds
+it taken is counted without a visitor hash, and a later one draws the salt. Once it is gone, the day's
+sketches cannot be probed for a given person: their hash under any other key says nothing about
+whether they were counted.
 """
 
 from __future__ import annotations
@@ -15,24 +18,35 @@ import hashlib
 import secrets
 import threading
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from candor.analytics.models import DailySalt
+from candor.core.locks import write_if_free
 
 _lock = threading.RLock()  # re-entered: salt_for() -> destroy_before() -> forget_before()
 _current: tuple[date, bytes] | None = None
 _keyed: tuple[date, Any] | None = None
 
 
-def visitor_hash(day: date, address: str, user_agent: str) -> int:
+class SaltUnavailable(Exception):
+    """The day's salt does not exist yet and cannot be drawn now: another process holds the write lock."""
+
+
+def visitor_hash(day: date, address: str, user_agent: str) -> int | None:
+    """The visitor's keyed hash for ``day``; None when the day's salt cannot be had without waiting."""
     global _keyed
     keyed = _keyed
     if keyed is None or keyed[0] != day:
+        try:
+            day_salt = salt_for(day)
+        except SaltUnavailable:
+            return None
         # A keyed hasher set up once a day and copied per visitor: cheaper than keying each time.
-        keyed = (day, hashlib.blake2b(key=salt_for(day), digest_size=4))
+        keyed = (day, hashlib.blake2b(key=day_salt, digest_size=4))
         _keyed = keyed
     hasher = keyed[1].copy()
     hasher.update(address.encode() + b"\0" + user_agent.encode("utf-8", "replace"))
@@ -40,6 +54,7 @@ def visitor_hash(day: date, address: str, user_agent: str) -> int:
 
 
 def salt_for(day: date) -> bytes:
+    """The salt of ``day``, drawn if it does not exist yet. SaltUnavailable if it cannot be drawn now."""
     global _current
     current = _current
     if current is not None and current[0] == day:
@@ -98,15 +113,33 @@ def _redis_salt(day: date) -> bytes:
 
 
 def _database_salt(day: date) -> bytes:
-    with transaction.atomic():
-        row = DailySalt.objects.filter(day=day).first()
-        if row is None:
-            DailySalt.objects.bulk_create(
-                [DailySalt(day=day, salt=secrets.token_bytes(32))], ignore_conflicts=True
-            )
-            row = DailySalt.objects.get(day=day)
+    # Read in autocommit first: on SQLite a transaction.atomic() would begin IMMEDIATE, and every
+    # counted request would queue behind any writer for the salt that is nearly always there already.
+    found = _stored_salt(day)
+    if found is None or _held_before(day):
+        # A new day for this process: draw the salt (unless another process has) and delete the ended
+        # days'. Skipped if another holds the lock; the next request, or the rollup, does it then.
+        write_if_free(partial(_draw, day))
+        found = found or _stored_salt(day)
+    forget_before(day)
+    if found is None:
+        raise SaltUnavailable(day.isoformat())
+    return found
+
+
+def _stored_salt(day: date) -> bytes | None:
+    value = DailySalt.objects.filter(day=day).values_list("salt", flat=True).first()
+    return None if value is None else bytes(value)
+
+
+def _held_before(day: date) -> bool:
+    return DailySalt.objects.filter(day__lt=day).exists()
+
+
+def _draw(day: date) -> None:
+    """Draw the day's salt unless another process has, and delete the ended days' (one transaction)."""
+    DailySalt.objects.bulk_create([DailySalt(day=day, salt=secrets.token_bytes(32))], ignore_conflicts=True)
     destroy_before(day)
-    return bytes(row.salt)
 
 
 def held_days() -> list[date]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -38,6 +39,7 @@ CODES = {
     422: "invalid_fields",
     429: "rate_limited",
     500: "server_error",
+    503: "busy",
 }
 CONTENT_TYPE = "application/json; charset=utf-8"
 NOT_FOUND = "Not found."
@@ -158,6 +160,14 @@ def server_error(request: HttpRequest, exc: BaseException | None = None) -> Http
     return response
 
 
+def _database_error(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+    from candor.core import locks
+
+    if locks.is_lock_timeout(exc):
+        return locks.busy_response(request)  # 503 with Retry-After, in this format
+    return server_error(request, exc)
+
+
 def install(api: NinjaAPI) -> None:
     handlers: list[tuple[type[Exception], Any]] = [
         (ValidationError, _validation),
@@ -168,6 +178,7 @@ def install(api: NinjaAPI) -> None:
         (Http404, _not_found),
         (PermissionError, _forbidden),
         (RequestDataTooBig, _too_big),
+        (OperationalError, _database_error),
         (Exception, server_error),
     ]
     for exc_class, handler in handlers:

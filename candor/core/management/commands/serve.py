@@ -11,7 +11,14 @@ from django.core.management.base import BaseCommand, CommandParser
 from candor.privacy.crypto import verify_keyring_at_start_up
 
 
-def gunicorn_argv(bind: str, workers: int) -> list[str]:
+def worker_model(threads: int) -> list[str]:
+    """gunicorn's threaded workers when more than one thread is asked for, its sync workers otherwise."""
+    if threads <= 1:
+        return ["--worker-class", "sync"]
+    return ["--worker-class", "gthread", "--threads", str(threads)]
+
+
+def gunicorn_argv(bind: str, workers: int, threads: int | None = None) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -23,6 +30,7 @@ def gunicorn_argv(bind: str, workers: int) -> list[str]:
         bind,
         "--workers",
         str(workers),
+        *worker_model(settings.WEB_THREADS if threads is None else threads),
         # gunicorn's heartbeat files: in memory where the system has a RAM-backed folder.
         "--worker-tmp-dir",
         "/dev/shm" if os.path.isdir("/dev/shm") else str(settings.DATA_DIR),  # noqa: S108
@@ -43,11 +51,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default=settings.BIND)
         parser.add_argument("--workers", type=int, default=settings.WEB_WORKERS)
+        parser.add_argument(
+            "--threads", type=int, default=settings.WEB_THREADS, help="Threads per worker (1: sync workers)."
+        )
         parser.add_argument("--no-migrate", action="store_true", help="Do not apply migrations first.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["workers"] < 1:
-            self.stderr.write("--workers must be at least 1")
+        if options["workers"] < 1 or options["threads"] < 1:
+            self.stderr.write("--workers and --threads must be at least 1")
             raise SystemExit(2)
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
@@ -59,6 +70,6 @@ class Command(BaseCommand):
         recover_leftovers()
         if settings.PRODUCTION:
             call_command("collectstatic", interactive=False, verbosity=0)
-        argv = gunicorn_argv(options["bind"], options["workers"])
+        argv = gunicorn_argv(options["bind"], options["workers"], options["threads"])
         sys.stdout.flush()
         os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn
