@@ -392,6 +392,7 @@ def test_postgres_restore_erases_again_an_account_deleted_after_the_backup(
 
     result = ok(run_candor(["restore", str(backup), "--yes"], tmp_path, env))
     assert "Deleted accounts found in the backup and erased again: 1" in result.stdout
+    assert "have no data key" not in result.stderr, result.stderr  # the erased persona is not "missing"
 
     assert not query("SELECT 1 FROM accounts_user WHERE id = %s", persona_id)
     assert not query("SELECT 1 FROM accounts_user WHERE username = %s", PERSONA)

@@ -218,3 +218,14 @@ def test_addresses_stored_before_encryption_are_encrypted_by_the_migration(tmp_p
     assert result.stdout.strip().splitlines()[-1] == "True False Old.User@Example.org"
     database = (tmp_path / "data" / "candor.sqlite3").read_bytes()
     assert b"Old.User@Example.org" not in database
+
+
+def test_without_keys_nothing_is_encrypted_or_indexed(settings) -> None:
+    """A process that only answered --help has no keys: using them fails, rather than hashing or wrapping
+    under an empty key into values that match nothing."""
+    settings.MASTER_KEYS = {}
+    with pytest.raises(crypto.KeyringError, match="--help"):
+        crypto.current_master_key_id()
+    settings.BLIND_INDEX_KEY = b""
+    with pytest.raises(crypto.KeyringError, match="--help"):
+        crypto.blind_index("email", "alice@example.org")
