@@ -264,8 +264,3 @@ def erase_account(account: Any) -> int:
 def accounts_present() -> set[str]:
     """The account ids (32 hex digits) that staging files belong to."""
     return {entry.account for entry in entries() if entry.account is not None}
-
-
-def recover_at_start_up() -> int:
-    """The recovery pass of ``serve`` and ``worker``: what a crash left is removed before work starts."""
-    return recover()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -94,12 +94,17 @@ def recover_leftovers(*, dry_run: bool = False) -> int:
     exists, held or not. In ``DATA_DIR/backups``: partial backups no live ``candor backup`` is writing.
     """
     named = staging.accounts_present()
-    existing = {
-        pk.hex
-        for pk in get_user_model()
-        ._default_manager.filter(pk__in=[uuid.UUID(account) for account in named])
-        .values_list("pk", flat=True)
-    }
+    try:
+        existing = {
+            pk.hex
+            for pk in get_user_model()
+            ._default_manager.filter(pk__in=[uuid.UUID(account) for account in named])
+            .values_list("pk", flat=True)
+        }
+    except DatabaseError:
+        # No accounts table yet (`serve --no-migrate` on a new database): no account can be known gone,
+        # and the locks alone decide.
+        existing = named
     removed = staging.recover(dry_run=dry_run, gone=named - existing)
     backups = Path(settings.DATA_DIR) / "backups"
     removed += staging.recover_folder(backups, "backup", dry_run=dry_run)
