@@ -255,9 +255,12 @@ def rq_retry() -> Any:
     """The retries every RQ job gets: after a failure (a transient error) and when its worker died."""
     from rq import Retry
 
-    # The first one at once: it is most often a worker that died, found when another one starts.
-    intervals = [1, 15, 60, 300, 900][: max(attempts() - 1, 1)]
-    return Retry(max=max(attempts() - 1, 1), interval=[min(i, int(backoff_max())) or 1 for i in intervals])
+    # The first one at once (RQ then queues it again itself, with no need of its scheduler, whose lock a
+    # dead worker's scheduler holds for a minute): it is most often a worker that died, found when
+    # another one starts. The next ones wait longer and longer.
+    retries = max(attempts() - 1, 1)
+    intervals = [min(seconds, int(backoff_max())) for seconds in (0, 15, 60, 300, 900)[:retries]]
+    return Retry(max=retries, interval=intervals)
 
 
 def reclaim_rq_orphans(queue: Any, own_name: str) -> int:
@@ -310,3 +313,31 @@ def watching_parent(stop: Callable[[], None], interval: float = 1.0) -> Iterator
         yield
     finally:
         done.set()
+
+
+# --- Side effects that must happen once -------------------------------------------------------------------
+
+
+def run_once(task_id: str, step: str, action: Callable[[], None]) -> bool:
+    """Carry out ``action`` unless this task (a run of it before, by a worker that died) already did.
+
+    The mark is written before the action, so a second run never repeats it: at most once, the right
+    side to err on for an email (a person can ask for another; two are a sign of a fault, or worse).
+    If the action fails, the mark goes, and the retry carries it out. Returns whether it ran.
+    """
+    from django.db import IntegrityError, transaction
+
+    from candor.core.models import TaskStep
+
+    try:
+        with transaction.atomic():
+            TaskStep.objects.create(task_id=task_id, step=step)
+    except IntegrityError:
+        logger.info("task %s: %s was done by an earlier run; not again", task_id, step)
+        return False
+    try:
+        action()
+    except BaseException:
+        persist(lambda: TaskStep.objects.filter(task_id=task_id, step=step).delete(), "unmarking a step")
+        raise
+    return True
