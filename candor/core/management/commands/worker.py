@@ -99,6 +99,10 @@ class Command(BaseCommand):
             "django_tasks_rq.backend.Job",
             "--worker-class",
             "candor.core.rqworker.Worker",
+            # Its registration expires a minute after its last heartbeat (seven by default), and it
+            # waits at most 45 s for a job before its maintenance runs again.
+            "--worker-ttl",
+            "60",
         ]
         if burst:
             worker_args.append("--burst")
