@@ -9,6 +9,7 @@ that the erasure's last step waits for.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -125,9 +126,28 @@ def wait_until(what: str, check: Callable[[], Any], seconds: float, worker: Any 
     pytest.fail(f"timed out waiting: {what}")
 
 
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def kill_hard(process: subprocess.Popen[str]) -> None:
-    """SIGKILL to the worker's whole process group: the supervisor, its loop, RQ's horse and scheduler."""
-    os.killpg(process.pid, signal.SIGKILL)
+    """SIGKILL to every process of the worker: the supervisor, its loop, RQ's scheduler and its work
+    horse (which RQ puts in a process group of its own), as when the machine loses them all at once."""
+    for pid in [process.pid, *descendants(process.pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     process.wait(timeout=30)
 
 
@@ -200,7 +220,10 @@ def test_a_worker_killed_mid_export_is_replaced_and_the_export_completes_once(
                 worker,
             )
         else:
-            time.sleep(8)  # the worker has started and taken the job (RQ keeps no row to look at)
+            import redis
+
+            client = redis.Redis.from_url(env["CANDOR_REDIS_URL"])
+            wait_until("the export job has started", lambda: client.zcard("rq:wip:default"), 90, worker)
         time.sleep(2)  # it is now blocked on the pipe: it cannot finish without the file's bytes
         assert state(tmp_path, env)["archives"] == ["pending"]
         kill_hard(worker)
@@ -212,6 +235,8 @@ def test_a_worker_killed_mid_export_is_replaced_and_the_export_completes_once(
         feeder = feed_pipe(pipe["pipe"], pipe["original"])
         wait_until("the export is ready", lambda: state(tmp_path, env)["archives"] == ["ready"], 120, worker)
         feeder.join(timeout=10)
+        if "CANDOR_REDIS_URL" in env:  # handed back by the restarted worker, not left to expire
+            assert "lost its worker; handed back to the queue" in (tmp_path / "candor.out").read_text()
         wait_until("the email is sent", lambda: mails(tmp_path, "Your data export is ready") >= 1, 60, worker)
         time.sleep(3)  # a second run, were there one, would have sent its email by now
     finally:
@@ -306,3 +331,149 @@ def test_a_worker_killed_mid_erasure_is_replaced_and_the_files_are_all_gone(
     assert not any(Path(p).exists() for p in paths)
     media = tmp_path / "data" / "media"
     assert not [p for p in media.rglob("*") if p.is_file() and ".staging" not in p.parts]
+
+
+# --- A database locked for longer than the busy timeout ---------------------------------------------------
+
+QUEUE_EMAIL_SOON = """
+from datetime import timedelta
+from django.utils import timezone
+from candor.accounts.models import User
+from candor.accounts.tasks import send_account_email
+zed = User.objects.get(username="zed")
+send_account_email.using(run_after=timezone.now() + timedelta(seconds=8)).enqueue("{kind}", str(zed.pk))
+print("queued")
+"""
+# The busy timeout of the worker's connection is 20 s (DATABASES' options): the lock outlasts it.
+LOCK_SECONDS = 26
+
+
+def _lock_sqlite(path: Path) -> sqlite3.Connection:
+    """Another process's write lock on the SQLite file, as a long write transaction would hold it."""
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+    return connection
+
+
+def test_the_worker_outlasts_a_database_locked_past_its_busy_timeout_and_a_kill_meanwhile(
+    tmp_path: Path,
+) -> None:
+    assert run_candor(["migrate", "-v0"], tmp_path).returncode == 0
+    shell(tmp_path, {}, SETUP)
+    database = tmp_path / "data" / "candor.sqlite3"
+    worker = start_candor(["worker"], tmp_path, {}, log=True)
+    try:
+        wait_until(
+            "the worker is up",
+            lambda: ["daily_sweep", "READY", 0] in state(tmp_path, {})["tasks"],
+            90,
+            worker,
+        )
+        # 1. Locked while an email falls due: the worker waits, and sends it once the lock goes.
+        shell(tmp_path, {}, QUEUE_EMAIL_SOON.format(kind="password-changed"))
+        lock = _lock_sqlite(database)
+        time.sleep(LOCK_SECONDS)
+        assert worker.poll() is None, "the worker stopped on the locked database"
+        lock.execute("ROLLBACK")
+        lock.close()
+        wait_until("the email is sent", lambda: mails(tmp_path, "Your password was changed") == 1, 60, worker)
+        log = (tmp_path / "candor.out").read_text()
+        assert "the database is unavailable (OperationalError)" in log
+        assert "the loop stopped" not in log  # the loop itself waited; its supervisor had nothing to do
+
+        # 2. Killed outright while the database is locked, started again while it still is.
+        shell(tmp_path, {}, QUEUE_EMAIL_SOON.format(kind="export-ready"))
+        lock = _lock_sqlite(database)
+        time.sleep(12)  # the email is due, and the worker is waiting on the lock to claim it
+        kill_hard(worker)
+        worker = start_candor(["worker"], tmp_path, {}, log=True)
+        time.sleep(LOCK_SECONDS)
+        assert worker.poll() is None, "the restarted worker stopped on the locked database"
+        lock.execute("ROLLBACK")
+        lock.close()
+        wait_until("the email is sent", lambda: mails(tmp_path, "Your data export is ready") == 1, 60, worker)
+        time.sleep(3)
+    finally:
+        stop(worker)
+    assert mails(tmp_path, "Your password was changed") == 1
+    assert mails(tmp_path, "Your data export is ready") == 1
+    final = state(tmp_path, {})
+    assert [t for t in final["tasks"] if t[0] == "send_account_email"] == [
+        ["send_account_email", "SUCCESSFUL", 1],
+        ["send_account_email", "SUCCESSFUL", 1],
+    ]
+
+
+# --- Redis restarted under the worker ---------------------------------------------------------------------
+
+QUEUE_EMAIL = """
+from candor.accounts.models import User
+from candor.accounts.tasks import send_account_email
+send_account_email.enqueue("{kind}", str(User.objects.get(username="zed").pk))
+print("queued")
+"""
+
+
+def _start_redis(folder: Path, port: int) -> subprocess.Popen[bytes]:
+    """A Redis server of the test's own (the shared one is never restarted), with an append-only file
+    so what was queued survives its restart."""
+    folder.mkdir(exist_ok=True)
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.ping()
+            return process
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline and process.poll() is None, "redis-server did not start"
+            time.sleep(0.2)
+
+
+def test_the_rq_worker_outlasts_a_redis_restart(tmp_path: Path) -> None:
+    port = free_port()
+    redis_server = _start_redis(tmp_path / "redis", port)
+    env = {"CANDOR_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    worker = None
+    try:
+        assert run_candor(["migrate", "-v0"], tmp_path, env).returncode == 0
+        shell(tmp_path, env, SETUP)
+        worker = start_candor(["worker"], tmp_path, env, log=True)
+        shell(tmp_path, env, QUEUE_EMAIL.format(kind="password-changed"))
+        wait_until("the first email", lambda: mails(tmp_path, "Your password was changed") == 1, 90, worker)
+
+        redis_server.kill()  # SIGKILL
+        redis_server.wait()
+        time.sleep(8)  # the worker meets a broker that is gone
+        redis_server = _start_redis(tmp_path / "redis", port)
+        time.sleep(5)
+        shell(tmp_path, env, QUEUE_EMAIL.format(kind="export-ready"))
+        wait_until("the second email", lambda: mails(tmp_path, "Your data export is ready") == 1, 120, worker)
+        time.sleep(3)
+    finally:
+        if worker is not None:
+            stop(worker)
+        redis_server.kill()
+        redis_server.wait()
+    assert mails(tmp_path, "Your password was changed") == 1
+    assert mails(tmp_path, "Your data export is ready") == 1
