@@ -81,7 +81,6 @@ class Worker(LibraryWorker):
         finally:
             self.stop_keeper.set()
             keeper.join(timeout=10)
-            self.lease.release()
 
     def _keep(self) -> None:
         """The keeper thread: holds the lease, hands dead workers' tasks back, watches the supervisor."""
@@ -108,6 +107,7 @@ class Worker(LibraryWorker):
                     parent = os.getppid()
         finally:
             self._ready.set()
+            self.lease.release()
             connections.close_all()
 
     # --- One task ------------------------------------------------------------------------------------

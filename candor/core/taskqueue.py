@@ -102,8 +102,10 @@ def persist[T](action: Callable[[], T], what: str) -> T:
 def _sqlite_lock_dir() -> Path:
     # Beside the database file, not in the data folder: every worker of one SQLite file sees the same
     # folder, whatever data folder each was given.
-    name = Path(str(connections["default"].settings_dict["NAME"]))
-    return name.parent / f"{name.name}-workers"
+    name = str(connections["default"].settings_dict["NAME"])
+    if name == ":memory:" or name.startswith("file:"):  # a database of one process (tests)
+        return Path(settings.DATA_DIR) / "workers-memory"
+    return Path(name).parent / f"{Path(name).name}-workers"
 
 
 def rq_lock_dir() -> Path:
@@ -203,8 +205,15 @@ class DatabaseLease:
         self.session = connection.connection
 
     def release(self) -> None:
+        """Give the lease up (on PostgreSQL, from the thread that keeps it). A process that dies loses
+        it all the same; this is for a stop that is on time, so nobody waits on a closing session."""
+        if self.session is not None:
+            with contextlib.suppress(Exception), connections["default"].cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [advisory_key(self.worker_id)])
+            self.session = None
         if self.file is not None:
             self.file.release()
+            self.file = None
 
 
 # --- Orphans of the database queue ------------------------------------------------------------------------
@@ -341,3 +350,35 @@ def run_once(task_id: str, step: str, action: Callable[[], None]) -> bool:
         persist(lambda: TaskStep.objects.filter(task_id=task_id, step=step).delete(), "unmarking a step")
         raise
     return True
+
+
+# --- Whether a task is still to come ----------------------------------------------------------------------
+
+
+def is_waiting_or_running(task: Any, args: list[Any]) -> bool | None:
+    """Whether a run of ``task`` with these arguments is queued, scheduled, retrying or running; None
+    when the backend cannot tell (one that runs tasks at once keeps no queue to look in)."""
+    from django.tasks import task_backends
+
+    module = type(task_backends[task.backend]).__module__
+    wanted = [*args]
+    if module.startswith("django_tasks_db"):
+        from django_tasks_db.models import DBTaskResult
+
+        rows = DBTaskResult.objects.filter(task_path=task.module_path, status__in=["READY", "RUNNING"])
+        return any(row["args"] == wanted for row in rows.values_list("args_kwargs", flat=True))
+    if module.startswith("django_tasks_rq"):
+        import django_rq
+        from django_tasks_rq.backend import Job
+
+        queue = django_rq.get_queue(task.queue_name, job_class=Job)
+        ids = [
+            *queue.get_job_ids(),
+            *queue.scheduled_job_registry.get_job_ids(),
+            *queue.started_job_registry.get_job_ids(),
+        ]
+        for job in Job.fetch_many(ids, connection=queue.connection):
+            if job is not None and job.func_name == task.module_path and list(job.args) == wanted:
+                return True
+        return False
+    return None

@@ -48,6 +48,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
+from candor.core.taskqueue import is_waiting_or_running
 from candor.privacy import crypto, inventory, sealed, subjects
 from candor.privacy.models import ExportArchive, export_storage_name
 
@@ -64,6 +65,10 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 _encode_string = json.encoder.encode_basestring
 # A request still pending after this long lost its worker: it no longer blocks a new one.
 STALE_PENDING = dt.timedelta(days=1)
+# Sooner, once its build is neither queued nor running (lost with a queue that was emptied, or given up
+# after its attempts): past this age, which covers the moment between the request's commit and the
+# task's enqueueing.
+UNQUEUED_PENDING = dt.timedelta(minutes=5)
 
 FAMILIES = {
     "account": "About your account",
@@ -106,6 +111,9 @@ def request_export(user: Any, request: HttpRequest | None = None) -> ExportArchi
     pending.filter(created_at__lt=now - STALE_PENDING).update(
         status=ExportArchive.Status.FAILED, expires_at=now
     )
+    for earlier in pending.filter(created_at__lt=now - UNQUEUED_PENDING).values_list("pk", flat=True):
+        if is_waiting_or_running(build_export, [earlier]) is False:
+            pending.filter(pk=earlier).update(status=ExportArchive.Status.FAILED, expires_at=now)
     if pending.exists():
         raise ExportError(
             "An export of your data is already being prepared. You will get an email when it is ready.",
