@@ -241,3 +241,26 @@ def test_a_running_task_of_a_dead_worker_is_queued_again_then_failed_after_its_a
         DBTaskResult.objects.filter(pk=other.id).update(status="RUNNING", worker_ids=["alive"])
         assert taskqueue.reclaim_database_orphans("me") == 0
         assert DBTaskResult.objects.get(pk=other.id).status == "RUNNING"
+
+
+def test_an_export_build_removes_archives_left_in_storage_by_a_build_that_died(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    with django_capture_on_commit_callbacks(execute=True):
+        kept = export.request_export(owner)  # built at once (the immediate backend): a ready archive
+    kept.refresh_from_db()
+    assert kept.status == ExportArchive.Status.READY
+    old_leftover = default_storage.save("exports/left-by-a-dead-build.zip", ContentFile(b"partial"))
+    young = default_storage.save("exports/being-recorded-now.zip", ContentFile(b"whole"))
+    an_hour_ago = (timezone.now() - dt.timedelta(hours=1)).timestamp()
+    os.utime(default_storage.path(old_leftover), (an_hour_ago, an_hour_ago))
+    with django_capture_on_commit_callbacks(execute=True):
+        newer = export.request_export(owner)
+    newer.refresh_from_db()
+    assert newer.status == ExportArchive.Status.READY
+    assert not default_storage.exists(old_leftover)
+    assert default_storage.exists(young) and default_storage.exists(newer.archive.name)
+    default_storage.delete(young)

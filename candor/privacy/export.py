@@ -225,7 +225,37 @@ def build_export(archive_id: int) -> str:
     )
     if archive is None:  # built already, given up, or the account is gone
         return "skipped"
+    remove_leftovers()
     return build(archive).status
+
+
+# A stored archive that no row names, older than this, was left by a build whose worker died between
+# storing it and recording it (the build runs again, and stores another). Younger ones may belong to a
+# build that is recording its archive right now.
+LEFTOVER_AGE = dt.timedelta(minutes=30)
+
+
+def remove_leftovers() -> int:
+    """Remove the archives in storage that no export names (see LEFTOVER_AGE); returns how many."""
+    folder = str(PurePosixPath(export_storage_name()).parent)
+    try:
+        _, names = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    known = set(ExportArchive.objects.exclude(archive="").values_list("archive", flat=True))
+    removed = 0
+    for name in names:
+        stored = f"{folder}/{name}"
+        if stored in known:
+            continue
+        try:
+            age = timezone.now() - default_storage.get_modified_time(stored)
+        except (FileNotFoundError, NotImplementedError):
+            continue
+        if age > LEFTOVER_AGE:
+            default_storage.delete(stored)
+            removed += 1
+    return removed
 
 
 def build(archive: ExportArchive) -> ExportArchive:
