@@ -469,6 +469,17 @@ def test_the_rq_worker_outlasts_a_redis_restart(tmp_path: Path) -> None:
         time.sleep(5)
         shell(tmp_path, env, QUEUE_EMAIL.format(kind="export-ready"))
         wait_until("the second email", lambda: mails(tmp_path, "Your data export is ready") == 1, 120, worker)
+
+        # Both gone at once (the machine restarts), and the worker is back before Redis is.
+        redis_server.kill()
+        redis_server.wait()
+        kill_hard(worker)
+        worker = start_candor(["worker"], tmp_path, env, log=True)
+        time.sleep(40)  # long enough for it to start, find no Redis, and (before) give up
+        assert worker.poll() is None, "the worker gave up on a Redis server that is not up yet"
+        redis_server = _start_redis(tmp_path / "redis", port)
+        shell(tmp_path, env, QUEUE_EMAIL.format(kind="password-reset"))
+        wait_until("the third email", lambda: mails(tmp_path, "Reset your password") == 1, 120, worker)
         time.sleep(3)
     finally:
         if worker is not None:
@@ -477,3 +488,4 @@ def test_the_rq_worker_outlasts_a_redis_restart(tmp_path: Path) -> None:
         redis_server.wait()
     assert mails(tmp_path, "Your password was changed") == 1
     assert mails(tmp_path, "Your data export is ready") == 1
+    assert mails(tmp_path, "Reset your password") == 1
