@@ -264,3 +264,24 @@ def test_an_export_build_removes_archives_left_in_storage_by_a_build_that_died(
     assert not default_storage.exists(old_leftover)
     assert default_storage.exists(young) and default_storage.exists(newer.archive.name)
     default_storage.delete(young)
+
+
+def test_on_rq_an_erased_accounts_task_waiting_for_its_next_try_is_removed(settings: Any) -> None:
+    import django_rq
+
+    from candor.accounts.tasks import send_account_email
+    from candor.privacy import erasure
+
+    _use("rq", settings)
+    try:
+        queue = django_rq.get_queue("default")
+        later = timezone.now() + dt.timedelta(minutes=1)  # as a retry after a transient error waits
+        send_account_email.using(run_after=later).enqueue("password-changed", "erased-account-id")
+        send_account_email.using(run_after=later).enqueue("password-changed", "another-account-id")
+        assert queue.scheduled_job_registry.count == 2
+        erasure._drop_queued_tasks("erased-account-id")
+        ids = queue.scheduled_job_registry.get_job_ids()
+        left = queue.job_class.fetch_many(ids, connection=queue.connection)
+        assert [list(job.args) for job in left if job] == [["password-changed", "another-account-id"]]
+    finally:
+        django_rq.get_connection("default").flushdb()
