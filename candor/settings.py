@@ -250,13 +250,18 @@ REDIS_URL = env.url("CANDOR_REDIS_URL", None, schemes=("redis", "rediss"))
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     INSTALLED_APPS.append("django_rq")
-    RQ_QUEUES = {"default": {"URL": REDIS_URL}}
+    # Every job gets retries: after a transient error, or when its worker died (candor.core.rqworker).
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "QUEUE_CLASS": "candor.core.rqworker.RetryingQueue"}}
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 if env.flag("CANDOR_TASKS_IMMEDIATE", False):
     TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+# How many times a task is tried (after a transient error, or its worker's death) before it is failed,
+# and the longest wait between the worker's retries (database or broker unavailable, loop restarts).
+TASK_ATTEMPTS = env.integer("CANDOR_TASK_ATTEMPTS", 5, minimum=1, maximum=100)
+WORKER_BACKOFF_MAX_SECONDS = env.integer("CANDOR_WORKER_BACKOFF_MAX_SECONDS", 60, minimum=1, maximum=3600)
 
 # --- Accounts -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -6,11 +6,17 @@ personal (a queued row outlives the request that made it).
 
 from __future__ import annotations
 
-from django.tasks import task
+from functools import partial
+
+from django.tasks import TaskContext, task
 
 from candor.accounts import emails
+from candor.core.taskqueue import run_once
 
 
-@task()
-def send_account_email(kind: str, user_id: str, confirmation_id: int | None = None) -> None:
-    emails.send(kind, user_id, confirmation_id)
+@task(takes_context=True)
+def send_account_email(
+    context: TaskContext, kind: str, user_id: str, confirmation_id: int | None = None
+) -> None:
+    # A second run of this task (its worker died before recording that it was done) sends nothing.
+    run_once(str(context.task_result.id), "send", partial(emails.send, kind, user_id, confirmation_id))

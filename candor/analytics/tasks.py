@@ -83,7 +83,8 @@ def rollup() -> dict[str, int]:
         logger.info("analytics rollup: %s", outcome)
         return outcome.__dict__
     finally:
-        rollup.using(run_after=timezone.now() + interval()).enqueue()
+        # Unless a successor is already waiting: this run may be a second try of one that enqueued it.
+        ensure_waiting(rollup.using(run_after=timezone.now() + interval()))
 
 
 def ensure_scheduled() -> bool:

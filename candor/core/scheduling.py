@@ -8,7 +8,10 @@ from typing import Any
 def ensure_waiting(task: Any) -> bool:
     """Start ``task``'s chain unless a run of it is already waiting. Returns whether it enqueued one, so
     a restarted worker does not start a second chain on either queue. A run that is under way when the
-    worker starts is not looked for: one that a crash interrupted would never enqueue its successor."""
+    worker starts is not looked for: one that a crash interrupted would never enqueue its successor.
+
+    Each run enqueues its successor through this too (``task`` then carries its ``run_after``): a run
+    that was interrupted after enqueueing it, and is run again, must not start a second chain."""
     from django.tasks import task_backends
 
     module = type(task_backends[task.backend]).__module__

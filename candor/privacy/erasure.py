@@ -189,7 +189,11 @@ def _drop_queued_tasks(account_id: str) -> None:
         import django_rq
 
         queue = django_rq.get_queue("default")
-        for job in queue.get_jobs():
+        # The scheduled ones too: a task waiting for its next try after a transient error is there.
+        scheduled = queue.job_class.fetch_many(
+            queue.scheduled_job_registry.get_job_ids(), connection=queue.connection
+        )
+        for job in [*queue.get_jobs(), *(job for job in scheduled if job is not None)]:
             if account_id in repr(job.args) + repr(job.kwargs):
                 job.delete()
 

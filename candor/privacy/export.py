@@ -51,6 +51,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from candor.core import staging
+from candor.core.taskqueue import is_waiting_or_running
 from candor.privacy import crypto, inventory, sealed, subjects
 from candor.privacy.models import ExportArchive, export_storage_name
 
@@ -67,6 +68,10 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 _encode_string = json.encoder.encode_basestring
 # A request still pending after this long lost its worker: it no longer blocks a new one.
 STALE_PENDING = dt.timedelta(days=1)
+# Sooner, once its build is neither queued nor running (lost with a queue that was emptied, or given up
+# after its attempts): past this age, which covers the moment between the request's commit and the
+# task's enqueueing.
+UNQUEUED_PENDING = dt.timedelta(minutes=5)
 
 FAMILIES = {
     "account": "About your account",
@@ -109,6 +114,9 @@ def request_export(user: Any, request: HttpRequest | None = None) -> ExportArchi
     pending.filter(created_at__lt=now - STALE_PENDING).update(
         status=ExportArchive.Status.FAILED, expires_at=now
     )
+    for earlier in pending.filter(created_at__lt=now - UNQUEUED_PENDING).values_list("pk", flat=True):
+        if is_waiting_or_running(build_export, [earlier]) is False:
+            pending.filter(pk=earlier).update(status=ExportArchive.Status.FAILED, expires_at=now)
     if pending.exists():
         raise ExportError(
             "An export of your data is already being prepared. You will get an email when it is ready.",
@@ -220,7 +228,37 @@ def build_export(archive_id: int) -> str:
     )
     if archive is None:  # built already, given up, or the account is gone
         return "skipped"
+    remove_leftovers()
     return build(archive).status
+
+
+# A stored archive that no row names, older than this, was left by a build whose worker died between
+# storing it and recording it (the build runs again, and stores another). Younger ones may belong to a
+# build that is recording its archive right now.
+LEFTOVER_AGE = dt.timedelta(minutes=30)
+
+
+def remove_leftovers() -> int:
+    """Remove the archives in storage that no export names (see LEFTOVER_AGE); returns how many."""
+    folder = str(PurePosixPath(export_storage_name()).parent)
+    try:
+        _, names = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    known = set(ExportArchive.objects.exclude(archive="").values_list("archive", flat=True))
+    removed = 0
+    for name in names:
+        stored = f"{folder}/{name}"
+        if stored in known:
+            continue
+        try:
+            age = timezone.now() - default_storage.get_modified_time(stored)
+        except (FileNotFoundError, NotImplementedError):
+            continue
+        if age > LEFTOVER_AGE:
+            default_storage.delete(stored)
+            removed += 1
+    return removed
 
 
 def build(archive: ExportArchive) -> ExportArchive:

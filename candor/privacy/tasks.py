@@ -29,7 +29,7 @@ def daily_sweep() -> int:
 
 
 def schedule_next() -> None:
-    daily_sweep.using(run_after=timezone.now() + INTERVAL).enqueue()
+    ensure_waiting(daily_sweep.using(run_after=timezone.now() + INTERVAL))
 
 
 def ensure_scheduled() -> bool:
