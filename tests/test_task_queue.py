@@ -22,32 +22,34 @@ from candor.accounts.models import User
 from candor.core import taskqueue
 from candor.privacy import export
 from candor.privacy.models import ExportArchive
-from tests.conftest import use_task_backend
-
-REDIS_URL = os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+from tests.conftest import empty_redis, use_task_backend
 
 
-def _use(kind: str, settings: Any) -> None:
+def _use(kind: str, settings: Any, redis_url: str = "") -> None:
     if kind == "database":
         use_task_backend(settings, "django_tasks_db.DatabaseBackend")
         return
-    import django_rq
     import redis
 
-    redis.Redis.from_url(REDIS_URL).ping()  # these tests need the Redis server: fail, never skip
-    settings.RQ_QUEUES = {"default": {"URL": REDIS_URL, "QUEUE_CLASS": "candor.core.rqworker.RetryingQueue"}}
+    redis.Redis.from_url(redis_url).ping()  # these tests need the Redis server: fail, never skip
+    settings.RQ_QUEUES = {"default": {"URL": redis_url, "QUEUE_CLASS": "candor.core.rqworker.RetryingQueue"}}
     use_task_backend(settings, "django_tasks_rq.RQBackend")
-    django_rq.get_connection("default").flushdb()
+    empty_redis(redis_url)
+
+
+def _empty_rq() -> None:
+    from django.conf import settings
+
+    empty_redis(settings.RQ_QUEUES["default"]["URL"])
 
 
 @pytest.fixture(params=["database", "rq"])
 def queue(request: pytest.FixtureRequest, settings: Any, db: None) -> Iterator[str]:
-    _use(request.param, settings)
+    url = request.getfixturevalue("redis_url") if request.param == "rq" else ""
+    _use(request.param, settings, url)
     yield request.param
     if request.param == "rq":
-        import django_rq
-
-        django_rq.get_connection("default").flushdb()
+        _empty_rq()
 
 
 def _lose_the_queue(kind: str) -> None:
@@ -57,9 +59,7 @@ def _lose_the_queue(kind: str) -> None:
 
         DBTaskResult.objects.filter(task_path="candor.privacy.export.build_export").update(status="FAILED")
     else:
-        import django_rq
-
-        django_rq.get_connection("default").flushdb()
+        _empty_rq()
 
 
 def test_a_pending_export_blocks_while_its_build_is_to_come_and_not_once_it_is_lost(
@@ -84,19 +84,19 @@ def test_a_just_made_request_blocks_even_before_its_task_is_queued(owner: User, 
         export.request_export(owner)
 
 
-def test_an_rq_job_gets_retries_the_first_at_once(settings: Any) -> None:
+def test_an_rq_job_gets_retries_the_first_at_once(settings: Any, redis_url: str) -> None:
     import django_rq
     from django_tasks_rq.backend import Job
 
     from candor.accounts.tasks import send_account_email
 
-    _use("rq", settings)
+    _use("rq", settings, redis_url)
     try:
         result = send_account_email.enqueue("password-changed", "no-such-account")
         job = Job.fetch(result.id, connection=django_rq.get_connection("default"))
         assert job.retries_left == 4 and job.retry_intervals == [0, 15, 60, 60]  # capped by the backoff
     finally:
-        django_rq.get_connection("default").flushdb()
+        _empty_rq()
 
 
 # --- A task run twice -----------------------------------------------------------------------------------
@@ -266,13 +266,15 @@ def test_an_export_build_removes_archives_left_in_storage_by_a_build_that_died(
     default_storage.delete(young)
 
 
-def test_on_rq_an_erased_accounts_task_waiting_for_its_next_try_is_removed(settings: Any) -> None:
+def test_on_rq_an_erased_accounts_task_waiting_for_its_next_try_is_removed(
+    settings: Any, redis_url: str
+) -> None:
     import django_rq
 
     from candor.accounts.tasks import send_account_email
     from candor.privacy import erasure
 
-    _use("rq", settings)
+    _use("rq", settings, redis_url)
     try:
         queue = django_rq.get_queue("default")
         later = timezone.now() + dt.timedelta(minutes=1)  # as a retry after a transient error waits
@@ -284,4 +286,4 @@ def test_on_rq_an_erased_accounts_task_waiting_for_its_next_try_is_removed(setti
         left = queue.job_class.fetch_many(ids, connection=queue.connection)
         assert [list(job.args) for job in left if job] == [["password-changed", "another-account-id"]]
     finally:
-        django_rq.get_connection("default").flushdb()
+        _empty_rq()

@@ -24,10 +24,9 @@ from typing import Any
 import pytest
 
 from tests.analytics.conftest import start_candor
-from tests.conftest import run_candor
+from tests.conftest import empty_redis, run_candor
 from tests.test_settings_and_cli import free_port, scratch_database_url  # noqa: F401 - a fixture
 
-REDIS_URL = os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 PASSWORD = "violet-harbour-71-x"
 
 SETUP = f"""
@@ -179,14 +178,10 @@ def feed_pipe(pipe: str, original: str) -> threading.Thread:
 
 
 @pytest.fixture
-def redis_db() -> Iterator[str]:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    client.ping()  # these tests need the Redis server: fail, never skip
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
+def redis_db(redis_url: str) -> Iterator[str]:
+    empty_redis(redis_url)
+    yield redis_url
+    empty_redis(redis_url)
 
 
 @pytest.fixture(params=["database", "rq"])

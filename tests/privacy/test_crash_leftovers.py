@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_candor
+from tests.conftest import ROOT, empty_redis, run_candor
 from tests.test_settings_and_cli import free_port, wait_for
 
 IP = "203.0.113.77"  # the person's address, in every security event
@@ -298,7 +298,6 @@ def test_a_backup_killed_mid_write_leaves_no_data_key_and_its_partial_is_recover
 
 # --- Logs -------------------------------------------------------------------------------------------------
 
-REDIS_URL = os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 ENQUEUE = (
     "from candor.accounts.models import User\n"
     "from candor.accounts.tasks import send_account_email\n"
@@ -309,20 +308,16 @@ ENQUEUE = (
 )
 
 
-def test_the_rq_worker_logs_job_ids_and_never_their_arguments(tmp_path: Path) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    client.ping()
-    client.flushdb()
-    env = {"CANDOR_REDIS_URL": REDIS_URL}
+def test_the_rq_worker_logs_job_ids_and_never_their_arguments(tmp_path: Path, redis_url: str) -> None:
+    empty_redis(redis_url)
+    env = {"CANDOR_REDIS_URL": redis_url}
     try:
         ok(run_candor(["migrate", "-v0"], tmp_path, env, timeout=180))
         queued = ok(run_candor(["shell", "-c", ENQUEUE], tmp_path, env))
         found = dict(line.split(" ", 1) for line in queued.stdout.splitlines() if " " in line)
         worked = ok(run_candor(["worker", "--burst"], tmp_path, env, timeout=180))
     finally:
-        client.flushdb()
+        empty_redis(redis_url)
     logged = worked.stdout + worked.stderr
     assert found["job"] in logged  # the worker did log the job, by its id
     assert "Successfully completed" in logged
