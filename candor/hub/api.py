@@ -7,6 +7,7 @@ handlers here parse, call one of them and shape the answer.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, cast
 
@@ -398,13 +399,22 @@ def list_files(
 def _content_length(request: HttpRequest) -> int:
     raw = str(request.META.get("CONTENT_LENGTH") or "").strip()
     if not raw:
-        if "HTTP_TRANSFER_ENCODING" in request.META:
-            # Django reads no body it has no length for, so a chunked upload would be stored empty.
-            raise ApiError("Send the file with a Content-Length header.", code="length_required", status=411)
-        return 0  # no length and no transfer coding: an empty body (RFC 9112, section 6.3)
-    if not raw.isdigit():
+        # The schema requires a body. Without a length there is none to read (RFC 9112, section 6.3),
+        # or, chunked, one Django would not read: either would be stored as an empty file. An empty
+        # file is sent as "Content-Length: 0".
+        raise ApiError(
+            "Send the file with a Content-Length header (0 for an empty file).",
+            code="length_required",
+            status=411,
+        )
+    # ASCII digits only (str.isdigit() takes other scripts' digits too); the length of the digits is
+    # compared before int(), which refuses strings of more than 4,300 digits.
+    if not (raw.isascii() and raw.isdigit()):
         raise ApiError("The Content-Length header is not a number.", code="bad_request", status=400)
-    length = int(raw)
+    digits = raw.lstrip("0") or "0"
+    length = (
+        int(digits) if len(digits) <= len(str(settings.MAX_UPLOAD_BYTES)) else settings.MAX_UPLOAD_BYTES + 1
+    )
     if length > settings.MAX_UPLOAD_BYTES:
         raise ApiError(
             f"The file is larger than the limit of {settings.MAX_UPLOAD_BYTES} bytes.",
@@ -412,6 +422,21 @@ def _content_length(request: HttpRequest) -> int:
             status=413,
         )
     return length
+
+
+def _whole_body(chunks: Iterator[bytes], length: int) -> Iterator[bytes]:
+    """The chunks, then a refusal if fewer bytes came than announced (the client stopped sending, or
+    the server could not read the length): a cut file must not replace the one stored."""
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        yield chunk
+    if received < length:
+        raise ApiError(
+            f"The body ended after {received} of the {length} bytes its Content-Length announced.",
+            code="bad_request",
+            status=400,
+        )
 
 
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
@@ -431,7 +456,7 @@ def upload_file(
     model = visibility.get_editable_model(user, owner, name)
     length = _content_length(request)
     # Streamed from the socket in chunks, hashed on the way: never request.body, never all in memory.
-    chunks = storage.read_chunks(cast("IO[bytes]", request), length)
+    chunks = _whole_body(storage.read_chunks(cast("IO[bytes]", request), length), length)
     stored = actions.add_file(user, model, path, chunks)
     return Status(201 if stored.created_at == stored.updated_at else 200, _file_out(stored, model))
 
