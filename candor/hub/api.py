@@ -282,9 +282,9 @@ def list_models(
     # The answer is the same for every caller: it comes from the listing cache as ready JSON.
     body = listing_cache.cached(
         "api",
-        request.GET.urlencode(),
-        lambda: json.dumps(
-            _list_page(request, q, task, library, license, tag, sort, limit, cursor), cls=NinjaJSONEncoder
+        request,
+        lambda public: json.dumps(
+            _list_page(public, q, task, library, license, tag, sort, limit, cursor), cls=NinjaJSONEncoder
         ).encode(),
     )
     return HttpResponse(body, content_type="application/json")
