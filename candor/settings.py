@@ -176,6 +176,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: HEAD gets every header the other middleware sets, and no body.
     "candor.core.middleware.HeadMiddleware",
+    # Outside the Cache-Control policy, so it sees it: ETags for what may be revalidated, and 304s.
+    "django.middleware.http.ConditionalGetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "candor.core.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -20,7 +20,13 @@ from candor.api.schemas import openapi, responses
 
 router = Router(tags=["analytics"])
 
-DATE_PATTERN = explain_pattern(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "Write the date as YYYY-MM-DD.")
+# YYYY-MM-DD from trends.EARLIEST (2000) on, with months 01-12 and days 01-31: the schema says as much
+# of what the server accepts as a pattern can. Left to the server's 422: the days a month lacks
+# (02-30), and what depends on today or on the range's other end.
+DATE_PATTERN = explain_pattern(
+    r"^2[0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$",
+    "Write the date as YYYY-MM-DD, from 2000-01-01 on.",
+)
 
 
 class PeriodOut(Schema):

@@ -36,7 +36,9 @@ api = NinjaAPI(
     description=(
         "Read public and unlisted models without an account; publish with a personal access token "
         "(Authorization: Bearer cnd_…) or the website's session. Every error answers "
-        '{"error": {"code", "message", "fields"}}.'
+        '{"error": {"code", "message", "fields"}}. The web server refuses request lines (method, path '
+        "and query) over 8190 bytes with 414 before the API sees them; every URL this schema allows, "
+        "percent-encoded, is shorter."
     ),
     urls_namespace="api",
     # The developer portal serves the documentation, with self-hosted assets.

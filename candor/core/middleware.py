@@ -10,11 +10,22 @@ from django.utils.cache import patch_cache_control
 
 
 class SecurityHeadersMiddleware:
-    """Adds Cross-Origin-Resource-Policy to every response, and keeps personal responses out of caches.
+    """Adds Cross-Origin-Resource-Policy to every response, and decides every response's Cache-Control.
 
-    A response is treated as personal when the request carried a signed-in person or a session, or
-    the response sets a cookie (a form's CSRF token, a flash message): such a response must never be
-    stored by a shared cache, nor kept by the browser on a shared computer.
+    The one place that decides how long a copy may be kept, for pages, API answers, files, the
+    sitemap and the feed alike (views set none of their own):
+
+    - ``private, no-store``: anything personal, meaning the request carried a signed-in person, a
+      session or an Authorization header, or the response sets a cookie (a form's CSRF token, a flash
+      message); and every answer to a POST, PUT, PATCH or DELETE, which may show what the visitor
+      typed (the sign-up confirmation shows the address). Neither a shared cache nor the browser on
+      a shared computer may keep it.
+    - ``no-cache``: everything else, what anonymous visitors get from public pages, API reads and
+      downloads. A cache may keep a copy but must ask again before each use, with the ETag (a file's
+      SHA-256, a page's digest from ConditionalGetMiddleware), so a model made private or deleted is
+      never served from a proxy after the change: the revalidation answers 404.
+    - Static assets keep WhiteNoise's policy: they hold nothing of anyone, and hashed names never
+      change.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
@@ -23,14 +34,27 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-        if _is_personal(request, response):
-            # Any public caching directive set by a view is replaced, never merged.
-            response.headers.pop("Cache-Control", None)
+        if _is_static(request):
+            return response
+        # Any caching directive set elsewhere is replaced, never merged; a view's own no-store is kept.
+        kept_from_view = response.get("Cache-Control", "")
+        response.headers.pop("Cache-Control", None)
+        if _is_personal(request, response) or "no-store" in kept_from_view or "private" in kept_from_view:
             patch_cache_control(response, private=True, no_store=True)
+        else:
+            patch_cache_control(response, no_cache=True)
         return response
 
 
+def _is_static(request: HttpRequest) -> bool:
+    return bool(settings.STATIC_URL) and request.path.startswith(str(settings.STATIC_URL))
+
+
 def _is_personal(request: HttpRequest, response: HttpResponseBase) -> bool:
+    if request.method not in ("GET", "HEAD"):
+        return True
+    if "Authorization" in request.headers:
+        return True
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return True

@@ -7,6 +7,7 @@ handlers here parse, call one of them and shape the answer.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, cast
 
@@ -56,7 +57,12 @@ OWNER_PATTERN = explain_pattern(rf"^{USERNAME_RE.pattern}$", "Not a username.")
 TAG_PATTERN = explain_pattern(
     r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$", "A tag has up to 40 lower-case letters, digits and hyphens."
 )
-CURSOR_PATTERN = explain_pattern(r"^[A-Za-z0-9_:.-]+$", "Use the 'next' link as given.")
+# The shape of every cursor the server gives (django.core.signing's "payload:time:signature"), so the
+# schema refuses what can never be one; one of that shape that the server did not sign, or signed for
+# another sort order, names no page: 404.
+CURSOR_PATTERN = explain_pattern(
+    r"^[A-Za-z0-9_-]{1,900}:[A-Za-z0-9]{1,13}:[A-Za-z0-9_-]{43}$", "Use the 'next' link as given."
+)
 
 
 def _file_path_pattern() -> str:
@@ -146,6 +152,9 @@ class ModelOut(Schema):
 class ModelList(Schema):
     items: list[ModelOut]
     next: str | None = Field(description="The next page, or null on the last one.")
+    next_cursor: str | None = Field(
+        description="The cursor of the next page (the 'cursor' parameter of 'next'), or null on the last one."
+    )
 
 
 class FileOut(Schema):
@@ -179,6 +188,28 @@ _ORDER = {
     "name": ("name", "owner__username"),
     "popular": ("owner__username", "name"),
 }
+
+
+def _links(**operations: dict[str, str]) -> dict[str, Any]:
+    """OpenAPI links from a response to the operations it leads to (named by their function here), with
+    where each of their parameters comes from: clients and the stateful schemathesis tests follow them."""
+    return {
+        name: {"operationId": f"candor_hub_api_{name}", "parameters": parameters}
+        for name, parameters in operations.items()
+    }
+
+
+_CREATED = {"owner": "$response.body#/owner", "name": "$response.body#/name"}
+_SAME_MODEL = {"owner": "$request.path.owner", "name": "$request.path.name"}
+_STORED = {**_SAME_MODEL, "path": "$response.body#/path"}
+_MODEL_LINKS = _links(
+    get_model=_CREATED,
+    update_model=_CREATED,
+    list_files=_CREATED,
+    upload_file=_CREATED,
+    delete_model=_CREATED,
+)
+_FILE_LINKS = _links(download_file=_STORED, file_headers=_STORED, delete_file=_STORED)
 
 
 def _given(schema: Schema) -> dict[str, Any]:
@@ -236,10 +267,16 @@ def _cursor_key(cursor: str, sort: str) -> list[Any]:
         key = signing.loads(cursor, salt=CURSOR_SALT)
     except signing.BadSignature:
         raise ApiError(
-            "This cursor is not valid: use the 'next' link as given.", code="invalid_cursor"
+            "There is no page at this cursor: use the 'next' link as given.",
+            code="invalid_cursor",
+            status=404,
         ) from None
     if key[0] != sort:
-        raise ApiError("This cursor belongs to another sort order.", code="invalid_cursor")
+        raise ApiError(
+            "There is no page at this cursor in this sort order: it belongs to another one.",
+            code="invalid_cursor",
+            status=404,
+        )
     return list(key[1:])
 
 
@@ -261,7 +298,22 @@ def _after(cursor: str, sort: str) -> Q:
     "/models",
     auth=ANYONE,
     response=responses({200: ModelList}),
-    openapi_extra=openapi(optional_auth=True),
+    openapi_extra=openapi(
+        optional_auth=True,
+        responses={
+            200: {
+                "links": {
+                    "next_page": {
+                        "operationId": "candor_hub_api_list_models",
+                        "parameters": {
+                            "cursor": "$response.body#/next_cursor",
+                            "sort": "$request.query.sort",
+                        },
+                    }
+                }
+            }
+        },
+    ),
     summary="List and search public models",
 )
 def list_models(
@@ -275,15 +327,21 @@ def list_models(
     tag: str | None = Query(None, max_length=40, pattern=NO_NUL),
     sort: Sort = "updated",
     limit: int = Query(20, ge=1, le=100),
-    cursor: str | None = Query(None, max_length=1000, pattern=CURSOR_PATTERN),
+    cursor: str | None = Query(
+        None,
+        max_length=1000,
+        pattern=CURSOR_PATTERN,
+        description="From the 'next' link (or next_cursor) of the page before; one the server did not "
+        "give for this sort order answers 404.",
+    ),
 ) -> HttpResponse:
     """Public models only: unlisted and private ones never appear in a list or a search (clause C4)."""
     # The answer is the same for every caller: it comes from the listing cache as ready JSON.
     body = listing_cache.cached(
         "api",
-        request.GET.urlencode(),
-        lambda: json.dumps(
-            _list_page(request, q, task, library, license, tag, sort, limit, cursor), cls=NinjaJSONEncoder
+        request,
+        lambda public: json.dumps(
+            _list_page(public, q, task, library, license, tag, sort, limit, cursor), cls=NinjaJSONEncoder
         ).encode(),
     )
     return HttpResponse(body, content_type="application/json")
@@ -315,20 +373,24 @@ def _list_page(
         if cursor:
             models = models.filter(_after(cursor, sort))
         scored = [(m, 0) for m in models[: limit + 1]]
-    following = None
+    following = following_cursor = None
     if len(scored) > limit:
         scored = scored[:limit]
         last, score = scored[-1]
         params = request.GET.copy()
-        params["cursor"] = _cursor_for(last, sort, score)
+        following_cursor = params["cursor"] = _cursor_for(last, sort, score)
         following = f"{settings.WEBSITE_URL}{request.path}?{params.urlencode()}"
-    return {"items": [_model_out(m, getattr(m, "file_count", None)) for m, _ in scored], "next": following}
+    return {
+        "items": [_model_out(m, getattr(m, "file_count", None)) for m, _ in scored],
+        "next": following,
+        "next_cursor": following_cursor,
+    }
 
 
 @router.post(
     "/models",
     response=responses({201: ModelOut}, 409),
-    openapi_extra=openapi(),
+    openapi_extra=openapi(responses={201: {"links": _MODEL_LINKS}}),
     summary="Create a model",
 )
 def create_model(request: HttpRequest, payload: ModelIn) -> Status[dict[str, Any]]:
@@ -398,13 +460,22 @@ def list_files(
 def _content_length(request: HttpRequest) -> int:
     raw = str(request.META.get("CONTENT_LENGTH") or "").strip()
     if not raw:
-        if "HTTP_TRANSFER_ENCODING" in request.META:
-            # Django reads no body it has no length for, so a chunked upload would be stored empty.
-            raise ApiError("Send the file with a Content-Length header.", code="length_required", status=411)
-        return 0  # no length and no transfer coding: an empty body (RFC 9112, section 6.3)
-    if not raw.isdigit():
+        # The schema requires a body. Without a length there is none to read (RFC 9112, section 6.3),
+        # or, chunked, one Django would not read: either would be stored as an empty file. An empty
+        # file is sent as "Content-Length: 0".
+        raise ApiError(
+            "Send the file with a Content-Length header (0 for an empty file).",
+            code="length_required",
+            status=411,
+        )
+    # ASCII digits only (str.isdigit() takes other scripts' digits too); the length of the digits is
+    # compared before int(), which refuses strings of more than 4,300 digits.
+    if not (raw.isascii() and raw.isdigit()):
         raise ApiError("The Content-Length header is not a number.", code="bad_request", status=400)
-    length = int(raw)
+    digits = raw.lstrip("0") or "0"
+    length = (
+        int(digits) if len(digits) <= len(str(settings.MAX_UPLOAD_BYTES)) else settings.MAX_UPLOAD_BYTES + 1
+    )
     if length > settings.MAX_UPLOAD_BYTES:
         raise ApiError(
             f"The file is larger than the limit of {settings.MAX_UPLOAD_BYTES} bytes.",
@@ -414,6 +485,21 @@ def _content_length(request: HttpRequest) -> int:
     return length
 
 
+def _whole_body(chunks: Iterator[bytes], length: int) -> Iterator[bytes]:
+    """The chunks, then a refusal if fewer bytes came than announced (the client stopped sending, or
+    the server could not read the length): a cut file must not replace the one stored."""
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        yield chunk
+    if received < length:
+        raise ApiError(
+            f"The body ended after {received} of the {length} bytes its Content-Length announced.",
+            code="bad_request",
+            status=400,
+        )
+
+
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 _NOT_MODIFIED = {"description": "Not modified: the ETag (the file's SHA-256) matched If-None-Match."}
 
@@ -421,7 +507,10 @@ _NOT_MODIFIED = {"description": "Not modified: the ETag (the file's SHA-256) mat
 @router.put(
     "/models/{owner}/{name}/files/{path:path}",
     response=responses({200: FileOut, 201: FileOut}, 411, 413),
-    openapi_extra=openapi(requestBody={"required": True, "content": _BINARY}),
+    openapi_extra=openapi(
+        requestBody={"required": True, "content": _BINARY},
+        responses={200: {"links": _FILE_LINKS}, 201: {"links": _FILE_LINKS}},
+    ),
     summary="Upload a file (the raw bytes as the body); replaces the file at the same path",
 )
 def upload_file(
@@ -431,7 +520,7 @@ def upload_file(
     model = visibility.get_editable_model(user, owner, name)
     length = _content_length(request)
     # Streamed from the socket in chunks, hashed on the way: never request.body, never all in memory.
-    chunks = storage.read_chunks(cast("IO[bytes]", request), length)
+    chunks = _whole_body(storage.read_chunks(cast("IO[bytes]", request), length), length)
     stored = actions.add_file(user, model, path, chunks)
     return Status(201 if stored.created_at == stored.updated_at else 200, _file_out(stored, model))
 

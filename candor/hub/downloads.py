@@ -17,7 +17,16 @@ from django.utils.http import content_disposition_header
 from candor.hub.models import ModelFile
 
 CHUNK = 256 * 1024
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# ASCII digits only: \d would also take other scripts' digits, which int() reads but RFC 9110 does not.
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII | re.IGNORECASE)
+# Larger than any file: a position with more digits than this is only compared, never converted (int()
+# refuses strings of more than 4,300 digits, and a header may carry more).
+_BEYOND = 10**18
+
+
+def _position(digits: str) -> int:
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) < len(str(_BEYOND)) else _BEYOND
 
 
 def _stream(handle: IO[bytes], start: int, length: int) -> Iterator[bytes]:
@@ -43,15 +52,14 @@ def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     if not first and not last:
         return None
     if not first:  # the last N bytes
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
             return False
         return max(0, size - suffix), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
-        return False
-    return start, end
+    start = _position(first)
+    if start >= size or (last and _position(last) < start):
+        return False  # past the end, or an invalid range (RFC 9110, section 14.1.1): 416 either way
+    return start, min(_position(last), size - 1) if last else size - 1
 
 
 def file_response(

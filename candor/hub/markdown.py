@@ -2,8 +2,13 @@
 
 Raw HTML in the Markdown is allowed through the renderer and then cut down by nh3 to a fixed list of
 tags and attributes. Links may only be http(s), mailto or relative; images may only come from the
-platform itself (a path starting with a single "/"), so a model card can never make a visitor's browser
+platform itself (an absolute path on this site), so a model card can never make a visitor's browser
 contact another site.
+
+Every src and href is judged as a browser would read it: parsed by ada (a WHATWG URL parser) against the
+site's address, so backslashes, tabs and newlines inside the value, "//" and percent-encoding are read as
+a browser reads them, not as a string test would. An image's source is written back as the path that
+was parsed, so the browser loads exactly the URL that was judged.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import nh3
+from ada_url import URL
+from django.conf import settings
 from markdown_it import MarkdownIt
 
 ALLOWED_TAGS = {
@@ -29,10 +36,47 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 
 
+# Two pages at different depths of the site: a value that resolves differently against them is
+# relative to the page, which an image may not be (its meaning would change with the page it is on).
+_PAGES = ("/a/b/", "/c/")
+
+
+def _resolved(value: str, page: str) -> URL | None:
+    try:
+        return URL(value, base=settings.WEBSITE_URL.rstrip("/") + page)
+    except ValueError:  # what a browser could not parse, it would not load either
+        return None
+
+
+def _site_origin() -> str:
+    return str(URL(settings.WEBSITE_URL).origin)
+
+
+def _image_source(value: str) -> str | None:
+    """The path of an image on this site, as the browser will resolve it, or None."""
+    here, there = (_resolved(value, page) for page in _PAGES)
+    if here is None or there is None or here.href != there.href:
+        return None
+    if here.origin != _site_origin() or here.username or here.password:
+        return None
+    return f"{here.pathname}{here.search}{here.hash}"
+
+
+def _link_target(value: str) -> str | None:
+    """The link if a browser would follow it with an allowed scheme; links to other sites are normal.
+
+    Written back as given: whatever page it sits on, its scheme is the one judged here.
+    """
+    url = _resolved(value, "/")
+    return value if url is not None and url.protocol.rstrip(":") in URL_SCHEMES else None
+
+
 def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
     if tag == "img" and attribute == "src":
         # Only the platform's own files: an absolute path on this site, never another host.
-        return value if value.startswith("/") and not value.startswith("//") else None
+        return _image_source(value)
+    if tag == "a" and attribute == "href":
+        return _link_target(value)
     if tag == "code" and attribute == "class":
         return value if value.startswith("language-") and value[9:].replace("-", "").isalnum() else None
     return value

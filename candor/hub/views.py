@@ -45,12 +45,10 @@ def _owned(request: HttpRequest, username: str, name: str) -> MLModel | HttpResp
 
 @require_safe
 def model_list(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated or settings.SESSION_COOKIE_NAME in request.COOKIES:
+    if not listing_cache.shareable(request):
         return _render_model_list(request)
-    # Anonymous visitors without a session all see the same page: serve it from the listing cache.
-    content = listing_cache.cached(
-        "page", request.GET.urlencode(), lambda: _render_model_list(request).content
-    )
+    # Anonymous visitors with nothing of their own to see all get the same page, from the cache.
+    content = listing_cache.cached("page", request, lambda public: _render_model_list(public).content)
     return HttpResponse(content)
 
 

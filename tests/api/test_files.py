@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 from pathlib import Path
 from typing import Any
@@ -169,8 +170,35 @@ def test_a_chunked_upload_without_a_length_is_refused(owner: User) -> None:
 
 def test_an_empty_body_is_an_empty_file(owner: User, alice: Api) -> None:
     publish(owner, "m")
-    made = alice.put("/models/alice/m/files/empty.txt", b"").json()
+    made = alice.put("/models/alice/m/files/empty.txt", b"", headers={"Content-Length": "0"}).json()
     assert made["size"] == 0 and made["sha256"] == hashlib.sha256(b"").hexdigest()
+
+
+def test_a_put_without_a_body_is_refused_and_keeps_the_file(owner: User, alice: Api) -> None:
+    publish(owner, "m")
+    alice.put("/models/alice/m/files/w.bin", b"kept")
+    # The test client sends no Content-Length for an empty body: a request without a body.
+    assert_error(alice.put("/models/alice/m/files/w.bin", b""), 411, "length_required")
+    assert_error(alice.put("/models/alice/m/files/new.bin", b""), 411, "length_required")
+    assert body(alice.get("/models/alice/m/files/w.bin")) == b"kept"
+    assert list(ModelFile.objects.values_list("path", flat=True)) == ["w.bin"]
+
+
+def test_a_body_shorter_than_its_length_keeps_the_file(owner: User, alice: Api) -> None:
+    publish(owner, "m")
+    alice.put("/models/alice/m/files/w.bin", b"kept")
+    # A client that stops after 3 of the 10 bytes it announced (the test client refuses to send that).
+    request = RequestFactory().generic(
+        "PUT",
+        "/api/v1/models/alice/m/files/w.bin",
+        b"",
+        CONTENT_LENGTH="10",
+        HTTP_AUTHORIZATION=alice.headers["Authorization"],
+        **{"wsgi.input": io.BytesIO(b"cut")},
+    )
+    match = resolve(request.path)
+    assert_error(match.func(request, **match.kwargs), 400, "bad_request")
+    assert body(alice.get("/models/alice/m/files/w.bin")) == b"kept"
 
 
 def test_who_may_upload(owner: User, member: User, bob: Api, anonymous: Api, media: Path) -> None:

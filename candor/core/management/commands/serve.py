@@ -10,6 +10,8 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from candor.privacy.crypto import verify_keyring_at_start_up
 
+MAX_REQUEST_LINE = 8190
+
 
 def worker_model(threads: int) -> list[str]:
     """gunicorn's threaded workers when more than one thread is asked for, its sync workers otherwise."""
@@ -42,6 +44,11 @@ def gunicorn_argv(bind: str, workers: int, threads: int | None = None) -> list[s
         "-",
         "--forwarded-allow-ips",
         "127.0.0.1,::1",
+        # gunicorn's largest (its default, 4094 bytes, is shorter than URLs the API's schema allows,
+        # and its refusal is an HTML page, not the API's error format): every URL the schema allows
+        # then reaches Django, which answers in its own format. Longer request lines get 414.
+        "--limit-request-line",
+        str(MAX_REQUEST_LINE),
     ]
 
 
