@@ -227,6 +227,21 @@ def test_a_signed_in_read_answers_at_once_without_noting_its_activity(
     _assert_still_held(lock_held)
 
 
+def test_a_token_read_answers_at_once_without_noting_the_tokens_day_of_use(
+    site: Site, lock_held: float
+) -> None:
+    # The seeded token was never used: its first use of the day would write last_used_on, which must
+    # not make a read wait for the lock (on SQLite every table is locked).
+    with httpx.Client(base_url=site.url, timeout=60) as client:
+        response, seconds = _timed(
+            client, "GET", "/api/v1/me", headers={"Authorization": f"Bearer {site.token}"}
+        )
+    _assert_still_held(lock_held)
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["username"] == "zzqlock"
+    assert seconds < LOCK_WAIT - 1, seconds
+
+
 def test_an_api_write_answers_503_with_retry_after_in_the_error_format(site: Site, lock_held: float) -> None:
     with httpx.Client(base_url=site.url, timeout=60) as client:
         response, seconds = _timed(

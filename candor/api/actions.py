@@ -7,7 +7,8 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -18,6 +19,7 @@ from candor.accounts.actions import record_event
 from candor.accounts.models import SecurityEvent, User
 from candor.api.errors import ApiError
 from candor.api.models import SCOPES, ApiToken
+from candor.core import locks
 
 # A recognisable prefix lets secret scanners (GitHub's, gitleaks) find tokens pasted where they should
 # not be; 30 random bytes make the 40 characters after it.
@@ -99,11 +101,16 @@ def authenticate(token: str) -> ApiToken:
     if row.expires_at is not None and row.expires_at <= timezone.now():
         raise ApiError("This token has expired.", code="invalid_token", status=401)
     today = timezone.now().date()
-    if row.last_used_on != today:
-        # At most one write a day per token, and a conditional one, so concurrent requests write once.
-        ApiToken.objects.filter(pk=row.pk).exclude(last_used_on=today).update(last_used_on=today)
+    # At most one write a day per token, and a conditional one, so concurrent requests write once; and
+    # only if the write lock is free now (a read must not wait for a writer): if not, a later request
+    # of the day records it.
+    if row.last_used_on != today and locks.write_if_free(partial(_mark_used, row.pk, today)) is not None:
         row.last_used_on = today
     return row
+
+
+def _mark_used(pk: uuid.UUID, today: date) -> int:
+    return ApiToken.objects.filter(pk=pk).exclude(last_used_on=today).update(last_used_on=today)
 
 
 @transaction.atomic
