@@ -250,6 +250,25 @@ class TestCounters:
         assert DATABASE.keys() == [Limit("new", 10, 3600).key("x")]
 
 
+def test_with_redis_the_counters_are_cache_entries(settings: Any) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14"),
+        }
+    }
+    settings.COUNTERS = "cache"
+    limit = Limit("redis-mode", 10, 60)
+    limit.reset("x")
+    assert [limit.hit("x") for _ in range(3)] == [1, 2, 3]
+    limit.undo("x")
+    assert limit.count("x") == 2
+    assert DATABASE.keys() == []  # nothing went to the database
+    limit.reset("x")
+    limit.undo("x")  # after a reset there is nothing to take back, and no counter below zero
+    assert limit.count("x") == 0
+
+
 class TestDeployCheck:
     def _errors(self) -> list[str]:
         found = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])

@@ -53,6 +53,11 @@ class CacheStore:
         return not isinstance(caches["default"], LocMemCache | DummyCache)
 
     def hit(self, key: str, window: int, amount: int = 1) -> int:
+        if amount < 0:  # taking back a hit: nothing to take back once the window has closed
+            try:
+                return max(0, int(cache.incr(key, amount)))
+            except ValueError:
+                return 0
         # add() sets the window's expiry only once; incr() keeps it.
         if cache.add(key, amount, timeout=window):
             return amount
