@@ -98,6 +98,12 @@ class DatabaseStore:
         if sqlite:
             sqlite_path().parent.mkdir(parents=True, exist_ok=True)
             config["NAME"] = str(sqlite_path())
+        else:
+            # A counter is worth less than a disk flush: without this each hit (one per API request)
+            # waits for PostgreSQL's WAL to reach the disk. A server crash may forget the last hits.
+            options = dict(config.get("OPTIONS") or {})
+            options["options"] = f"{options.get('options', '')} -c synchronous_commit=off".strip()
+            config["OPTIONS"] = options
         wrapper: BaseDatabaseWrapper = load_backend(config["ENGINE"]).DatabaseWrapper(config, "counters")
         if sqlite and Counter._meta.db_table not in wrapper.introspection.table_names():
             try:
