@@ -251,12 +251,17 @@ DB_LOCK_TIMEOUT_SECONDS = env.number("CANDOR_DB_LOCK_TIMEOUT_SECONDS", 3.0, mini
 REDIS_URL = env.url("CANDOR_REDIS_URL", None, schemes=("redis", "rediss"))
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Throttling counters (candor.core.counters): Redis increments them atomically for every process.
+    COUNTERS = "cache"
     INSTALLED_APPS.append("django_rq")
     # Every job gets retries: after a transient error, or when its worker died (candor.core.rqworker).
     RQ_QUEUES = {"default": {"URL": REDIS_URL, "QUEUE_CLASS": "candor.core.rqworker.RetryingQueue"}}
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
 else:
+    # The cache's general use (listing pages) may stay in one process's memory; the throttling counters
+    # may not, so they go to the database (candor.core.counters), shared by every process.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    COUNTERS = "database"
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 if env.flag("CANDOR_TASKS_IMMEDIATE", False):
     TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
@@ -286,6 +291,8 @@ VERIFICATION_TTL_HOURS = env.integer("CANDOR_VERIFICATION_TTL_HOURS", 48, minimu
 LOGIN_FAILURES_PER_ACCOUNT = env.integer("CANDOR_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env.integer("CANDOR_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
 LOGIN_FAILURE_WINDOW_SECONDS = env.integer("CANDOR_LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=1)
+# Emails anyone can trigger (verification, reset, "address in use") sent to one address in an hour.
+EMAILS_PER_ADDRESS_PER_HOUR = env.integer("CANDOR_EMAILS_PER_ADDRESS_PER_HOUR", 5, minimum=1)
 
 # How many reverse proxies in front of Candor append to X-Forwarded-For (0: use the socket's address).
 TRUSTED_PROXY_COUNT = env.integer("CANDOR_TRUSTED_PROXIES", 0, maximum=5)

@@ -77,6 +77,27 @@ def _fresh_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_counters(request: pytest.FixtureRequest, django_db_blocker: object) -> Iterator[None]:
+    """Throttling counters are written through a connection of their own (outside the test's
+    transaction, on SQLite in a file of their own): a test that uses the database starts and ends with
+    none."""
+    from candor.core.counters import DATABASE
+
+    uses_db = request.node.get_closest_marker("django_db") is not None or bool(
+        {"db", "transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if uses_db:
+        request.getfixturevalue("django_db_setup")  # the test database exists before it is cleared
+        with django_db_blocker.unblock():  # type: ignore[attr-defined]
+            DATABASE.clear()
+    yield
+    if uses_db:
+        with django_db_blocker.unblock():  # type: ignore[attr-defined]
+            DATABASE.clear()
+            DATABASE.close()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_analytics() -> Iterator[None]:
     """Each test starts with no counts waiting in this process and no remembered salt."""
     from candor.analytics import salt

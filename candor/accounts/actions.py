@@ -11,7 +11,6 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, authenticate
-from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -24,6 +23,7 @@ from candor.accounts.models import (
     UserSession,
     email_index,
     identifier_lookup,
+    unclaimed_index,
     username_index,
 )
 from candor.accounts.tasks import send_account_email
@@ -91,28 +91,34 @@ def _new_confirmation(user: User, purpose: str, email: str) -> EmailConfirmation
 
 
 @transaction.atomic
-def sign_up(*, username: str, email: str, password: str) -> User | None:
-    """Create an unverified account and send the verification link.
+def sign_up(*, username: str, email: str, password: str) -> User:
+    """Create an unconfirmed account and send the confirmation link.
 
-    If the address already belongs to an account, nothing is created and that account's owner is told
-    instead; the caller shows the same "check your inbox" answer either way, so sign-up cannot be used
-    to learn whether an address has an account. Returns the new account, or None.
+    If the address already belongs to an account, the sign-up makes an account all the same, with the
+    name and password it was given, and that address's holder is told instead of being sent a link.
+    Nothing the person signing up can see then differs from a new address: the name is taken (a second
+    sign-up with it is refused), the account can sign in by its name and shows the address unconfirmed,
+    on the pages and in the API, and the sweep deletes it after CANDOR_UNVERIFIED_ACCOUNT_DAYS like
+    every unconfirmed account. It differs only where that person cannot look: its blind index is a
+    random stand-in (models.UNCLAIMED), so it does not claim the address, cannot sign in by it and can
+    never confirm it (no link is ever sent for it). Both paths do the same work: the same checks, a
+    password hash, an account, a confirmation row and one queued email.
     """
     email = User.objects.normalize_email(email.strip())
-    existing = email_in_use(email)
-    if existing is not None:
-        make_password(password)  # the same Argon2 work as the other branch, so timing says nothing
-        _email("address-in-use", existing)
-        return None
     if username_taken(username):
         raise AccountError("This username is taken.", code="username_taken", field="username")
+    holder = email_in_use(email)
+    extra = {"email_index": unclaimed_index()} if holder is not None else {}
     try:
         with transaction.atomic():
-            user = User.objects.create_user(username=username, email=email, password=password)
+            user = User.objects.create_user(username=username, email=email, password=password, **extra)
     except IntegrityError:  # a concurrent sign-up took the name or address a moment ago
         raise AccountError("This username is taken.", code="username_taken", field="username") from None
     confirmation = _new_confirmation(user, EmailConfirmation.Purpose.SIGNUP, email)
-    _email("verify", user, confirmation)
+    if holder is not None:
+        _email("address-in-use", holder)
+    else:
+        _email("verify", user, confirmation)
     return user
 
 
@@ -121,7 +127,12 @@ def resend_verification(user: User) -> None:
     if user.email_verified:
         raise AccountError("Your email address is already verified.", code="already_verified")
     confirmation = _new_confirmation(user, EmailConfirmation.Purpose.SIGNUP, user.email)
-    _email("verify", user, confirmation)
+    holder = email_in_use(user.email, exclude=user) if user.address_unclaimed else None
+    if holder is not None:
+        # An unclaimed address gets no link; its holder hears of the attempt again (capped per hour).
+        _email("address-in-use", holder)
+    elif not user.address_unclaimed:
+        _email("verify", user, confirmation)
 
 
 def find_confirmation(public_id: str, token: str) -> EmailConfirmation:
@@ -156,7 +167,7 @@ def confirm_email(public_id: str, token: str, request: HttpRequest | None = None
             )
         user.email = confirmation.email
         record_event(user, SecurityEvent.Kind.EMAIL_CHANGED, request)
-    elif confirmation.email.lower() != user.email.lower():
+    elif confirmation.email.lower() != user.email.lower() or user.address_unclaimed:
         raise AccountError(
             "This link was for an address that is no longer on the account.", code="stale_link"
         )
@@ -176,8 +187,7 @@ def request_email_change(
     The old address is told at once, so a person whose session was hijacked learns of it. The account
     keeps its current address until the new one is confirmed.
     """
-    if not user.check_password(password):
-        raise AccountError("The password is not correct.", code="wrong_password", field="password")
+    verify_password(user, password, request)
     record_event(user, SecurityEvent.Kind.EMAIL_CHANGE_REQUESTED, request)
     new_email = User.objects.normalize_email(new_email.strip())
     if new_email.lower() == user.email.lower():
@@ -272,43 +282,91 @@ def _account_key(identifier: str) -> tuple[str, object]:
     return (f"user:{pk}" if pk is not None else f"name:{identifier.lower()}"), pk
 
 
+def _throttled(window: int) -> AccountError:
+    minutes = max(1, window // 60)
+    return AccountError(
+        f"Too many failed attempts to log in. Please wait {minutes} minutes and try again, "
+        "or reset your password.",
+        code="throttled",
+    )
+
+
+def _count_attempt(account_key: str, address: str | None) -> bool:
+    """Count an attempt on the account's and the address's counters before its password is checked.
+
+    Counted first, in one atomic step each, and not after a failure: two processes checking two guesses
+    at once would otherwise both read "4 failures so far" and both try. Returns whether the attempt may
+    go ahead; one that turns out right is taken back (:func:`_attempt_succeeded`).
+    """
+    per_account, per_address = login_limits()
+    over = per_account.hit(account_key) > per_account.limit
+    if address is not None:
+        over = per_address.hit(address) > per_address.limit or over
+    return not over
+
+
+def _attempt_succeeded(account_key: str, address: str | None, *, clear_account: bool) -> None:
+    per_account, per_address = login_limits()
+    if clear_account:
+        per_account.reset(account_key)
+    else:
+        per_account.undo(account_key)
+    if address is not None:
+        per_address.undo(address)
+
+
 def log_in(request: HttpRequest, *, identifier: str, password: str) -> User:
     """Check a username-or-email and password, with throttling per account and per client address."""
-    per_account, per_address = login_limits()
     account_key, account_id = _account_key(identifier)
     address = client_address(request)
-    if per_account.exceeded(account_key) or per_address.exceeded(address):
-        minutes = max(1, per_account.window // 60)
-        raise AccountError(
-            f"Too many failed attempts to log in. Please wait {minutes} minutes and try again, "
-            "or reset your password.",
-            code="throttled",
-        )
+    if not _count_attempt(account_key, address):
+        raise _throttled(login_limits()[0].window)
     user = authenticate(request, username=identifier, password=password)
     if user is None:
-        per_account.hit(account_key)
-        per_address.hit(address)
         if account_id is not None:
             record_event(str(account_id), SecurityEvent.Kind.SIGN_IN_FAILED, request)
         raise AccountError(
             "The username or email and password do not match an account. Check them and try again.",
             code="invalid_login",
         )
-    per_account.reset(account_key)
+    # A log-in clears the account's failures, as before; the address keeps its other failures.
+    _attempt_succeeded(account_key, address, clear_account=True)
     assert isinstance(user, User)
     record_event(user, SecurityEvent.Kind.SIGN_IN, request)
     return user
 
 
-def delete_account(user: User, *, password: str, confirm: str) -> dict[str, int]:
+def verify_password(user: User, password: str, request: HttpRequest | None = None) -> None:
+    """The password again, before a sensitive change (email, password, deletion), on the web or the API.
+
+    Counted with the same counters as log-ins (the account's, and the client address's): otherwise a
+    stolen session or token could guess the password at the API's rate, and a guess refused here must
+    not be worth more than one refused at the log-in page. While the account is throttled even the right
+    password is refused. The counters keep their own connection, so a refusal counts even though the
+    action's transaction rolls back.
+    """
+    account_key = f"user:{user.pk}"
+    address = client_address(request) if request is not None else None
+    if not _count_attempt(account_key, address):
+        error = _throttled(login_limits()[0].window)
+        error.field = "password"
+        raise error
+    if not user.check_password(password):
+        raise AccountError("The password is not correct.", code="wrong_password", field="password")
+    # The right password takes back its own attempt only: an earlier guess still counts.
+    _attempt_succeeded(account_key, address, clear_account=False)
+
+
+def delete_account(
+    user: User, *, password: str, confirm: str, request: HttpRequest | None = None
+) -> dict[str, int]:
     """Delete the account permanently, now (see candor.privacy.erasure for the order of guarantees).
 
     Needs the password and the username typed again. The receipt goes to the address that was on the
     account; it is sent from here rather than through the task queue, because a queued task would have
     to store the address that the deletion has just removed. Returns the rows deleted per model.
     """
-    if not user.check_password(password):
-        raise AccountError("The password is not correct.", code="wrong_password", field="password")
+    verify_password(user, password, request)
     if confirm.strip().lower() != user.username.lower():
         raise AccountError(
             "Type your username exactly to confirm that the account should be deleted.",

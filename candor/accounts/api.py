@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.http import HttpRequest
@@ -131,7 +132,14 @@ EMAIL_PATTERN = (
     rf"^{_ATOM}(?:\.{_ATOM})*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}}$"
 )
 # How a refused change answers: a wrong password is a refusal of this caller, the same address a conflict.
-_STATUS = {"wrong_password": 403, "same_email": 409, "not_confirmed": 422}
+# A password refused too often answers 429, as a log-in would be throttled.
+_STATUS = {"wrong_password": 403, "same_email": 409, "not_confirmed": 422, "throttled": 429}
+
+
+def _retry_after(error: account_actions.AccountError) -> dict[str, str]:
+    if error.code != "throttled":
+        return {}
+    return {"Retry-After": str(settings.LOGIN_FAILURE_WINDOW_SECONDS)}
 
 
 class EmailChangeIn(Schema):
@@ -172,6 +180,7 @@ def change_email(request: HttpRequest, payload: EmailChangeIn) -> Status[dict[st
             code=error.code,
             status=_STATUS.get(error.code, 422),
             fields={error.field or "email": [error.message]},
+            headers=_retry_after(error),
         ) from None
     return Status(202, {"message": "A confirmation link is on its way to the new address."})
 
@@ -202,7 +211,7 @@ def delete_me(request: HttpRequest, payload: DeleteIn) -> dict[str, Any]:
     receipt goes to the address the account had. The token used for this call stops working with it."""
     try:
         rows = account_actions.delete_account(
-            person(request), password=payload.password, confirm=payload.confirm
+            person(request), password=payload.password, confirm=payload.confirm, request=request
         )
     except account_actions.AccountError as error:
         raise ApiError(
@@ -210,6 +219,7 @@ def delete_me(request: HttpRequest, payload: DeleteIn) -> dict[str, Any]:
             code=error.code,
             status=_STATUS.get(error.code, 422),
             fields={error.field or "password": [error.message]},
+            headers=_retry_after(error),
         ) from None
     return {
         "deleted": True,

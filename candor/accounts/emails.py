@@ -13,6 +13,8 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from candor.core.throttle import email_limit
+
 SUBJECTS = {
     "verify": "Confirm your email address",
     "verify-new-address": "Confirm your new email address",
@@ -24,6 +26,14 @@ SUBJECTS = {
 }
 
 logger = logging.getLogger("candor.accounts")
+
+# The emails anyone can make the site send to an address, again and again: a sign-up or an email change
+# naming someone else's address, a password reset, a resent confirmation. Past
+# CANDOR_EMAILS_PER_ADDRESS_PER_HOUR they are dropped without a word (the page that asked answers the
+# same, so the cap tells nothing about the address). Notices of a change made with the password
+# (password-changed, email-change-notice) and export-ready are not capped: the password checks are
+# throttled, and a flood of resets must not be able to silence the notice of a real change.
+CAPPED = frozenset({"verify", "verify-new-address", "address-in-use", "password-reset"})
 
 # When a deletion receipt cannot be handed to the mail server, it is tried again after each of these
 # waits, from this process's memory only (a queued task would have to store the address): about six
@@ -61,6 +71,10 @@ def send(kind: str, user_id: str, confirmation_id: int | None = None) -> None:
             to = confirmation.email
         elif kind == "email-change-notice":
             context["new_email"] = confirmation.email
+    if kind in CAPPED:
+        limit = email_limit()
+        if limit.hit(to) > limit.limit:
+            return
     if kind == "password-reset":
         uid = urlsafe_base64_encode(force_bytes(user.pk))
         context["link"] = absolute(

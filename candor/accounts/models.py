@@ -27,11 +27,24 @@ def username_index(username: str) -> str:
 
 
 def identifier_lookup(identifier: str) -> models.Q:
-    """What "username or email" at sign-in matches: an address by its blind index, a name by value."""
+    """What "username or email" at sign-in matches: a confirmed address by its blind index, a name by
+    value. An address signs in only once it is confirmed: otherwise signing in with the address a
+    sign-up gave would tell a new address (its account answers) from one another account already has
+    (see actions.sign_up)."""
     identifier = identifier.strip()
     if "@" in identifier:
-        return models.Q(email_index=email_index(identifier))
+        return models.Q(email_index=email_index(identifier), email_verified=True)
     return models.Q(username__iexact=identifier)
+
+
+# The stand-in for the blind index of an account whose sign-up named an address another account already
+# has (actions.sign_up): such an account keeps the address it was given, like any unconfirmed account,
+# but neither claims it nor can be found by it, and can never confirm it.
+UNCLAIMED = "unclaimed:"
+
+
+def unclaimed_index() -> str:
+    return UNCLAIMED + secrets.token_hex(27)  # 64 characters, as a blind index
 
 
 class UserManager(BaseUserManager["User"]):
@@ -79,14 +92,21 @@ class User(AbstractBaseUser):
         return self.username
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        self.email_index = email_index(self.email)
         update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "email" in update_fields:
+        email_changed = update_fields is not None and "email" in update_fields
+        # An unclaimed account keeps its stand-in until its address is changed (and so confirmed).
+        if email_changed or not self.address_unclaimed:
+            self.email_index = email_index(self.email)
+        if email_changed and update_fields is not None:
             kwargs["update_fields"] = {*update_fields, "email_index"}
         # One transaction, so that a new account's data key (made while its email is encrypted) and
         # the account's row are committed together.
         with transaction.atomic(using=kwargs.get("using")):
             super().save(*args, **kwargs)
+
+    @property
+    def address_unclaimed(self) -> bool:
+        return self.email_index.startswith(UNCLAIMED)
 
     @property
     def can_publish(self) -> bool:

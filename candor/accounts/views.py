@@ -114,7 +114,10 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             actions.delete_account(
-                user, password=form.cleaned_data["password"], confirm=form.cleaned_data["confirm"]
+                user,
+                password=form.cleaned_data["password"],
+                confirm=form.cleaned_data["confirm"],
+                request=request,
             )
         except actions.AccountError as error:
             form.add_error(error.field, error.message)
@@ -176,7 +179,7 @@ def email_change_cancel(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def password_change(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    form = forms.PasswordChangeForm(user, request.POST or None)
+    form = forms.PasswordChangeForm(user, request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         ended = actions.change_password(
             user,

@@ -1,9 +1,13 @@
-"""The one table of the task machinery: side effects of tasks already carried out.
+"""The kernel's two tables, both of machinery every domain uses and none should own.
 
-A task can be run twice (its worker died before the outcome was written, and it was handed to another),
-and most tasks are written to find their work done the second time. A side effect outside the database,
-an email above all, cannot be looked for afterwards: the task marks it here, under its own id, before
-carrying it out, so a second run of the same task skips it.
+- ``TaskStep``: side effects of tasks already carried out. A task can be run twice (its worker died
+  before the outcome was written, and it was handed to another), and most tasks are written to find
+  their work done the second time. A side effect outside the database, an email above all, cannot be
+  looked for afterwards: the task marks it here, under its own id, before carrying it out, so a second
+  run of the same task skips it.
+- ``Counter``: throttling counters shared by every process when there is no Redis. They belong to
+  :mod:`candor.core.throttle`, which every domain uses (log-ins, password checks, API rate limits, emails
+  per address).
 """
 
 from __future__ import annotations
@@ -40,4 +44,39 @@ declare(
         "step": NotPersonal("the name of a step of a task, such as sending its email"),
         "done_at": NotPersonal(),
     },
+)
+
+
+class Counter(models.Model):
+    """A fixed-window count: how many times something happened since the window opened.
+
+    ``key`` is the scope and an HMAC of what is counted (a client address, a login name, an email
+    address), never the value itself; the row is worthless once ``expires_at`` has passed.
+    """
+
+    key = models.CharField(max_length=100, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["expires_at"], name="core_counter_expires")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+declare(
+    Counter,
+    belongs_to=None,
+    sweeps=(
+        # The store applies the rule itself: on the embedded default its rows live in a file of their own
+        # (see candor.core.counters), which the ORM does not reach.
+        Sweep("expired counters", field="expires_at", purge="candor.core.counters.purge_expired"),
+    ),
+    fields={
+        "key": NotPersonal("the counter's scope and a keyed hash (HMAC) of what it counts, never the value"),
+        "count": NotPersonal("a number of attempts"),
+        "expires_at": NotPersonal("when the counting window closes"),
+    },
+    note="Throttling counters (failed log-ins and password checks, API requests, emails per address).",
 )

@@ -49,7 +49,8 @@ class Sweep:
 
     ``days`` may name a setting, so an operator can change a retention period. ``before_delete`` names a
     function (dotted path) given the queryset first, for what the rows' deletion cannot reach by itself
-    (files in storage).
+    (files in storage). ``purge`` names a function (dotted path) that applies the rule itself, given
+    ``now`` and ``dry_run`` and returning the count, for rows kept where the ORM does not reach.
     """
 
     rule: str
@@ -57,6 +58,7 @@ class Sweep:
     days: int | str = 0
     where: dict[str, Any] = dataclasses.field(default_factory=dict)
     before_delete: str = ""
+    purge: str = ""
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,10 @@ def sweep(*, now: datetime | None = None, dry_run: bool = False) -> list[Outcome
     outcomes = []
     for declaration in inventory.declarations():
         for rule in declaration.sweeps:
+            if rule.purge:
+                purged = int(import_string(rule.purge)(now=now, dry_run=dry_run))
+                outcomes.append(Outcome(declaration.label, rule.rule, purged))
+                continue
             with transaction.atomic():
                 rows = due(rule, declaration.model, now)
                 count = rows.count()

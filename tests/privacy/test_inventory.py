@@ -137,6 +137,7 @@ def test_the_generated_table_and_the_api_show_every_personal_field(client: Clien
     assert not any(r["field"] == "is_active" for r in api)  # not personal, so not in the table
 
 
+@pytest.mark.django_db  # an API request is counted by the rate limit, in the database
 def test_the_table_says_which_fields_are_stored_encrypted(client: Client) -> None:
     api = {(r["model"], r["field"]): r for r in client.get("/api/v1/privacy/inventory").json()["items"]}
     encrypted = {key for key, row in api.items() if row["encrypted"]}
