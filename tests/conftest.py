@@ -7,6 +7,7 @@ import email
 import email.policy
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from asgiref.local import Local
@@ -250,6 +251,36 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def scratch_postgres_database(prefix: str) -> Iterator[str | None]:
+    """On a PostgreSQL run, a new database for processes a test starts (dropped afterwards, even while
+    a killed process's session still holds it); None on a SQLite run."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        yield None
+        return
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres", query=""))
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def scratch_database_url() -> Iterator[str | None]:
+    """On a PostgreSQL run, a fresh database for a server started by the test; None on SQLite."""
+    with scratch_postgres_database("candor_scratch") as url:
+        yield url
 
 
 @contextmanager

@@ -14,11 +14,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -62,24 +60,6 @@ print(" ".join(map(str, counts)))
 """
 
 
-@pytest.fixture
-def scratch_postgres() -> Iterator[str]:
-    """A fresh PostgreSQL database for processes the test starts (dropped afterwards)."""
-    import psycopg
-
-    parts = urlsplit(_DATABASE_URL)
-    name = f"candor_counters_scratch_{os.getpid()}"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _environment(tmp_path: Path, database_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
     env.pop("CANDOR_REDIS_URL", None)
@@ -93,7 +73,7 @@ def _environment(tmp_path: Path, database_url: str | None) -> dict[str, str]:
 def test_two_processes_counting_at_once_lose_no_hit(
     tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    database_url = request.getfixturevalue("scratch_postgres") if backend == "postgres" else None
+    database_url = request.getfixturevalue("scratch_database_url") if backend == "postgres" else None
     env = _environment(tmp_path, database_url)
     migrated = run_candor(["migrate", "--verbosity", "0"], tmp_path, {k: env[k] for k in env if k != "PATH"})
     assert migrated.returncode == 0, migrated.stderr

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -22,13 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
 from tests.analytics.conftest import BROWSER, free_port, last_line, start_candor
-from tests.conftest import run_candor
+from tests.conftest import run_candor, scratch_postgres_database
 
 HOLD_SECONDS = 30
 # CANDOR_DB_LOCK_TIMEOUT_SECONDS for the server under test: a read that needed the lock would take
@@ -96,23 +94,8 @@ class Site:
 @contextmanager
 def _scratch_database() -> Iterator[dict[str, str]]:
     """On a PostgreSQL run, a database of the server's own on the same server (dropped afterwards)."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        yield {}
-        return
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres", query=""))
-    name = f"candor_locks_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield {"DATABASE_URL": urlunsplit(parts._replace(path=f"/{name}"))}
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_postgres_database("candor_locks") as url:
+        yield {"DATABASE_URL": url} if url else {}
 
 
 def _wait_for(url: str) -> None:

@@ -10,9 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -380,28 +378,6 @@ def test_demo_links_follow_its_port_unless_the_website_is_set(tmp_path: Path) ->
         assert first_model_url(port).startswith("https://models.example.org/")
     finally:
         stop_demo(process)
-
-
-@pytest.fixture
-def scratch_database_url() -> Iterator[str | None]:
-    """On a PostgreSQL run, a fresh database for a server started by the test (dropped afterwards)."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        yield None
-        return
-    import psycopg
-
-    parts = urlsplit(url)
-    name = f"candor_scratch_{os.getpid()}"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_serve_runs_gunicorn_with_the_environment(tmp_path: Path, scratch_database_url: str | None) -> None:

@@ -25,7 +25,7 @@ import pytest
 
 from tests.analytics.conftest import start_candor
 from tests.conftest import empty_redis, run_candor
-from tests.test_settings_and_cli import free_port, scratch_database_url  # noqa: F401 - a fixture
+from tests.test_settings_and_cli import free_port
 
 PASSWORD = "violet-harbour-71-x"
 
@@ -185,7 +185,7 @@ def redis_db(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(params=["database", "rq"])
-def queue_env(request: pytest.FixtureRequest, scratch_database_url: str | None) -> dict[str, str]:  # noqa: F811
+def queue_env(request: pytest.FixtureRequest, scratch_database_url: str | None) -> dict[str, str]:
     env: dict[str, str] = {}
     if scratch_database_url:
         env["DATABASE_URL"] = scratch_database_url
@@ -282,7 +282,7 @@ def _hold_erasure(tmp_path: Path, env: dict[str, str]) -> tuple[Callable[[], Non
 
 def test_a_worker_killed_mid_erasure_is_replaced_and_the_files_are_all_gone(
     tmp_path: Path,
-    scratch_database_url: str | None,  # noqa: F811
+    scratch_database_url: str | None,
 ) -> None:
     env = {"DATABASE_URL": scratch_database_url} if scratch_database_url else {}
     assert run_candor(["migrate", "-v0"], tmp_path, env).returncode == 0

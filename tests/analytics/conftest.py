@@ -4,7 +4,6 @@ processes that run on a database of their own (a SQLite file, or a scratch Postg
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -15,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db.models import Sum
@@ -32,7 +30,7 @@ from candor.analytics.models import (
 )
 from candor.hub import actions
 from candor.hub.models import MLModel
-from tests.conftest import ROOT
+from tests.conftest import ROOT, scratch_postgres_database
 
 FILE_BYTES = bytes(range(256)) * 8  # 2,048 bytes, so a range can start past byte 100
 # Variables of the test process that a `candor` process it starts must not inherit.
@@ -159,7 +157,10 @@ def fetch(url: str, seconds: float = 60) -> bytes:
     deadline = time.monotonic() + seconds
     while True:
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback only
+            # The whole remaining time to answer: a server that is up but slow (a loaded machine) must
+            # not be asked twice, or the request is counted twice. One not up yet refuses at once.
+            remaining = max(1.0, deadline - time.monotonic())
+            with urllib.request.urlopen(request, timeout=remaining) as response:  # noqa: S310 - loopback only
                 return bytes(response.read())
         except OSError:
             if time.monotonic() > deadline:
@@ -174,20 +175,5 @@ def process_database() -> Iterator[dict[str, str]]:
     On a PostgreSQL run, a scratch database on the same server (dropped afterwards, whatever happened);
     otherwise nothing, and the processes use the SQLite file in their data folder.
     """
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        yield {}
-        return
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres", query=""))
-    name = f"candor_analytics_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield {"DATABASE_URL": urlunsplit(parts._replace(path=f"/{name}"))}
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_postgres_database("candor_analytics") as url:
+        yield {"DATABASE_URL": url} if url else {}
