@@ -25,6 +25,10 @@ CONFIGURATION_ERROR = 2
 
 class Command(BaseCommand):
     help = "Run the background task worker: the database queue by default, RQ when Redis is configured."
+    # The worker must start while the database is locked or away, and wait for it. Django's checks would
+    # probe it first (on SQLite a probe that meets a locked file reports "no JSON support", E180) and
+    # stop the worker; `serve`, `migrate` and `check` run them.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--burst", action="store_true", help="Run the queued tasks, then exit.")
@@ -32,7 +36,8 @@ class Command(BaseCommand):
         parser.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        verify_keyring_at_start_up()
+        # A wrong or missing key stops the worker; a database that is locked or away is waited for.
+        taskqueue.persist(verify_keyring_at_start_up, "worker: checking the keys")
         if options["burst"]:
             self.loop(burst=True, supervised=False)
         elif options["loop"]:
