@@ -30,6 +30,7 @@ from candor.accounts.models import User
 from candor.core.counters import DATABASE
 from candor.core.throttle import Limit
 from candor.privacy import retention
+from tests.analytics.conftest import candor_env, start_candor
 from tests.api.conftest import API, Api, assert_error, token_for
 from tests.conftest import PASSWORD, ROOT, Mailbox, run_candor
 from tests.test_settings_and_cli import free_port, wait_for
@@ -61,12 +62,7 @@ print(" ".join(map(str, counts)))
 
 
 def _environment(tmp_path: Path, database_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
-    env.pop("CANDOR_REDIS_URL", None)
-    env["CANDOR_DATA_DIR"] = str(tmp_path / "data")
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    return env
+    return candor_env(tmp_path, {"DATABASE_URL": database_url} if database_url else None)
 
 
 @pytest.mark.parametrize("backend", ["embedded", *(["postgres"] if ON_POSTGRES else [])])
@@ -126,17 +122,9 @@ def _attempt(port: int, username: str, password: str) -> str:
 
 def test_candor_serve_with_two_workers_holds_the_per_account_limit(tmp_path: Path) -> None:
     """The embedded default (SQLite, no Redis), as `candor demo` and `candor serve` run it."""
-    env = _environment(tmp_path, None)
     assert run_candor(["demo", "--no-serve"], tmp_path).returncode == 0  # alice / violet-harbour-71
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "candor", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server = start_candor(["serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"], tmp_path, log=True)
     try:
         wait_for(f"http://127.0.0.1:{port}/login/", 60)
         answers: list[str] = []

@@ -7,8 +7,6 @@ import http.client
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -18,8 +16,7 @@ import pytest
 from candor.accounts.validators import USERNAME_MAX
 from candor.core.management.commands.serve import MAX_REQUEST_LINE
 from candor.hub.validators import MAX_PATH
-from tests.analytics.conftest import free_port
-from tests.conftest import ROOT
+from tests.analytics.conftest import free_port, start_candor
 
 # A character of four UTF-8 bytes: twelve bytes once percent-encoded, the longest any character gets.
 WIDE = "\U0001f9e0"
@@ -29,20 +26,7 @@ WIDE = "\U0001f9e0"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     tmp_path = tmp_path_factory.mktemp("long-urls")
     port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CANDOR_REDIS_URL")
-    }
-    env["CANDOR_DATA_DIR"] = str(tmp_path / "data")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "candor", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = start_candor(["serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"], tmp_path, log=True)
     try:
         deadline = time.monotonic() + 90
         while True:
