@@ -541,7 +541,6 @@ print(json.dumps({
     "redis_keys": in_redis_before_rollup,
     "redis_hits": redis_hits,
     "redis_has_counts": redis_has_counts,
-    "cached_entries": sum(len(s) for s in _caches.values()),
     "cache_hits": [n for n in needles if n.encode() in cached],
 }))
 """
