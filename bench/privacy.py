@@ -113,7 +113,7 @@ def measure_export() -> dict[str, float]:
     from django.core.files.storage import default_storage
 
     from candor.accounts.models import User
-    from candor.privacy import export
+    from candor.lifecycle import export
 
     user = User.objects.get(username="heavy")
     archive = export.ExportArchive.objects.create(user=user)
@@ -135,7 +135,7 @@ def measure_delete() -> dict[str, float]:
     from django.db import connection
 
     from candor.accounts.models import User
-    from candor.privacy import erasure
+    from candor.lifecycle import erasure
     from candor.privacy.models import DeletionRecord
 
     user = User.objects.get(username="heavy")

@@ -163,6 +163,8 @@ INSTALLED_APPS = [
     "candor.hub",
     "candor.analytics",
     "candor.developers",
+    "candor.lifecycle",
+    "candor.web",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.messages",
@@ -175,11 +177,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # Outermost: HEAD gets every header the other middleware sets, and no body.
-    "candor.core.middleware.HeadMiddleware",
+    "candor.web.middleware.HeadMiddleware",
     # Outside the Cache-Control policy, so it sees it: ETags for what may be revalidated, and 304s.
     "django.middleware.http.ConditionalGetMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "candor.core.middleware.SecurityHeadersMiddleware",
+    "candor.web.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -207,7 +209,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "candor.core.context_processors.platform",
+                "candor.web.context_processors.platform",
             ],
         },
     },
@@ -244,7 +246,7 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # How long a web request waits for another's write lock before it answers 503 with Retry-After
-# (candor/core/locks.py). Web processes only: the worker and commands keep the long wait above.
+# (candor/kernel/locks.py). Web processes only: the worker and commands keep the long wait above.
 DB_LOCK_TIMEOUT_SECONDS = env.number("CANDOR_DB_LOCK_TIMEOUT_SECONDS", 3.0, minimum=0.05, maximum=60.0)
 
 # --- Cache, task queue ----------------------------------------------------------------------------
@@ -287,6 +289,8 @@ PASSWORD_RESET_TIMEOUT = 60 * 60  # one hour
 UNVERIFIED_ACCOUNT_DAYS = env.integer("CANDOR_UNVERIFIED_ACCOUNT_DAYS", 7, minimum=1)
 EXPORT_TTL_DAYS = env.integer("CANDOR_EXPORT_TTL_DAYS", 7, minimum=1)
 SECURITY_EVENT_DAYS = env.integer("CANDOR_SECURITY_EVENT_DAYS", 30, minimum=1, maximum=365)
+# The audit trail (candor.privacy.audit): ids and event types, kept after erasure, swept after this.
+AUDIT_EVENT_DAYS = env.integer("CANDOR_AUDIT_EVENT_DAYS", 730, minimum=30, maximum=3660)
 VERIFICATION_TTL_HOURS = env.integer("CANDOR_VERIFICATION_TTL_HOURS", 48, minimum=1, maximum=24 * 30)
 LOGIN_FAILURES_PER_ACCOUNT = env.integer("CANDOR_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env.integer("CANDOR_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)

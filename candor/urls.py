@@ -1,9 +1,9 @@
 from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
-from candor.core import views as core_views
 from candor.hub.feeds import SITEMAPS, RecentModelsFeed, robots_txt
-from candor.privacy import views as privacy_views
+from candor.lifecycle import views as privacy_views
+from candor.web import views as core_views
 
 urlpatterns = [
     path("api/v1/", include("candor.api.urls")),
@@ -27,5 +27,5 @@ urlpatterns = [
     path("", include("candor.hub.urls")),
 ]
 
-handler404 = "candor.core.views.page_not_found"
-handler500 = "candor.core.views.server_error"
+handler404 = "candor.web.views.page_not_found"
+handler500 = "candor.web.views.server_error"

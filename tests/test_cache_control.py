@@ -1,4 +1,4 @@
-"""One Cache-Control policy for every response (candor.core.middleware.SecurityHeadersMiddleware).
+"""One Cache-Control policy for every response (candor.web.middleware.SecurityHeadersMiddleware).
 
 Anonymous public answers (pages, API reads, files, sitemap, feed) say ``no-cache`` and carry an ETag,
 so a proxy asks again before each use and a model made private or deleted is never served from it;

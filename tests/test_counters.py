@@ -29,7 +29,7 @@ from django.utils import timezone
 from candor.accounts.models import User
 from candor.core.counters import DATABASE
 from candor.core.throttle import Limit
-from candor.privacy import retention
+from candor.lifecycle import retention
 from tests.analytics.conftest import candor_env, start_candor
 from tests.api.conftest import API, Api, assert_error, token_for
 from tests.conftest import PASSWORD, ROOT, Mailbox, run_candor

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from candor.accounts.models import User
 from candor.core import taskqueue
-from candor.privacy import export
+from candor.lifecycle import export
 from candor.privacy.models import ExportArchive
 from tests.conftest import empty_redis, use_task_backend
 
@@ -57,7 +57,7 @@ def _lose_the_queue(kind: str) -> None:
     if kind == "database":
         from django_tasks_db.models import DBTaskResult
 
-        DBTaskResult.objects.filter(task_path="candor.privacy.export.build_export").update(status="FAILED")
+        DBTaskResult.objects.filter(task_path="candor.lifecycle.export.build_export").update(status="FAILED")
     else:
         _empty_rq()
 
@@ -151,12 +151,12 @@ def test_an_email_that_failed_to_go_is_sent_by_the_next_try(
 def test_a_recurring_run_run_again_does_not_start_a_second_chain(settings: Any, db: None) -> None:
     from django_tasks_db.models import DBTaskResult
 
-    from candor.privacy.tasks import daily_sweep
+    from candor.lifecycle.tasks import daily_sweep
 
     use_task_backend(settings, "django_tasks_db.DatabaseBackend")
     daily_sweep.call()  # a run that enqueued its successor, then its worker died
     daily_sweep.call()  # the same run, again
-    waiting = DBTaskResult.objects.filter(task_path="candor.privacy.tasks.daily_sweep", status="READY")
+    waiting = DBTaskResult.objects.filter(task_path="candor.lifecycle.tasks.daily_sweep", status="READY")
     assert waiting.count() == 1
 
 
@@ -223,7 +223,7 @@ def test_a_running_task_of_a_dead_worker_is_queued_again_then_failed_after_its_a
 ) -> None:
     from django_tasks_db.models import DBTaskResult
 
-    from candor.privacy.tasks import daily_sweep
+    from candor.lifecycle.tasks import daily_sweep
 
     use_task_backend(settings, "django_tasks_db.DatabaseBackend")
     settings.TASK_ATTEMPTS = 2
@@ -272,7 +272,7 @@ def test_on_rq_an_erased_accounts_task_waiting_for_its_next_try_is_removed(
     import django_rq
 
     from candor.accounts.tasks import send_account_email
-    from candor.privacy import erasure
+    from candor.lifecycle import erasure
 
     _use("rq", settings, redis_url)
     try:

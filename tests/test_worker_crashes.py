@@ -54,7 +54,7 @@ print(json.dumps({"pipe": path, "original": keep}))
 
 REQUEST_EXPORT = """
 from candor.accounts.models import User
-from candor.privacy import export
+from candor.lifecycle import export
 print(export.request_export(User.objects.get(username="zed")).public_id)
 """
 
@@ -76,7 +76,7 @@ print(json.dumps(out))
 
 OPEN_ARCHIVE = """
 import io, json, zipfile
-from candor.privacy import export
+from candor.lifecycle import export
 from candor.privacy.models import ExportArchive
 archive = ExportArchive.objects.get(status="ready")
 data = b"".join(export.open_archive(archive))

@@ -9,5 +9,5 @@ def boom(request: HttpRequest) -> HttpResponse:
 
 
 urlpatterns = [path("boom/", boom), path("", include("candor.urls"))]
-handler404 = "candor.core.views.page_not_found"
-handler500 = "candor.core.views.server_error"
+handler404 = "candor.web.views.page_not_found"
+handler500 = "candor.web.views.server_error"

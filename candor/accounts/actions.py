@@ -27,10 +27,10 @@ from candor.accounts.models import (
     username_index,
 )
 from candor.accounts.tasks import send_account_email
-from candor.core.net import client_address
 from candor.core.throttle import login_limits
-from candor.core.useragent import browser_family
-from candor.privacy import erasure
+from candor.kernel.net import client_address
+from candor.kernel.useragent import browser_family
+from candor.lifecycle import erasure
 from candor.privacy.models import RetiredUsername
 
 
@@ -360,7 +360,7 @@ def verify_password(user: User, password: str, request: HttpRequest | None = Non
 def delete_account(
     user: User, *, password: str, confirm: str, request: HttpRequest | None = None
 ) -> dict[str, int]:
-    """Delete the account permanently, now (see candor.privacy.erasure for the order of guarantees).
+    """Delete the account permanently, now (see candor.lifecycle.erasure for the order of guarantees).
 
     Needs the password and the username typed again. The receipt goes to the address that was on the
     account; it is sent from here rather than through the task queue, because a queued task would have

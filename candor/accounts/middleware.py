@@ -6,7 +6,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponseBase
 
 from candor.accounts.sessions import ACTIVE_KEY, BROWSER_KEY
-from candor.core.useragent import browser_family
+from candor.kernel.useragent import browser_family
 
 ACTIVITY_RESOLUTION = 5 * 60  # seconds: "last active" is precise to five minutes, saving one write a request
 

@@ -29,8 +29,8 @@ class SessionStore(DBStore):
         if not must_create and self._only_activity_changed():
             # Bumping "last active" is the one write a signed-in GET makes: made if the database's
             # write lock is free now, skipped if not, so a read never waits for a writer
-            # (candor/core/locks.py). A later request notes the activity instead.
-            from candor.core.locks import write_if_free
+            # (candor/kernel/locks.py). A later request notes the activity instead.
+            from candor.kernel.locks import write_if_free
 
             write_if_free(super().save)
             return

@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponseBase
 from candor.analytics import features, salt
 from candor.analytics.buffer import BUFFER
 from candor.analytics.models import Dimension
-from candor.core.net import client_address
+from candor.kernel.net import client_address
 
 logger = logging.getLogger("candor.analytics")
 

@@ -6,7 +6,7 @@ all can read it: a row of ``DailySalt`` (embedded), or a Redis key that expires 
 first process to need a new day's salt draws it; whoever sees a new day first deletes the salts of the
 days before, and the periodic rollup deletes them too, so a salt outlives its day by at most one
 rollup interval when the site is idle. Drawing the salt is a write made on a read path, so it is made
-only if the database's write lock is free at that instant (candor/core/locks.py): a request that finds
+only if the database's write lock is free at that instant (candor/kernel/locks.py): a request that finds
 it taken is counted without a visitor hash, and a later one draws the salt. Once it is gone, the day's
 sketches cannot be probed for a given person: their hash under any other key says nothing about
 whether they were counted.
@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from candor.analytics.models import DailySalt
-from candor.core.locks import write_if_free
+from candor.kernel.locks import write_if_free
 
 _lock = threading.RLock()  # re-entered: salt_for() -> destroy_before() -> forget_before()
 _current: tuple[date, bytes] | None = None

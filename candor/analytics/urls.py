@@ -1,6 +1,7 @@
 from django.urls import path
 
-from candor.analytics import popular_views, trends_views
+from candor.analytics.views import popular as popular_views
+from candor.analytics.views import trends as trends_views
 
 app_name = "analytics"
 

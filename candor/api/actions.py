@@ -19,7 +19,7 @@ from candor.accounts.actions import record_event
 from candor.accounts.models import SecurityEvent, User
 from candor.api.errors import ApiError
 from candor.api.models import SCOPES, ApiToken
-from candor.core import locks
+from candor.kernel import locks
 
 # A recognisable prefix lets secret scanners (GitHub's, gitleaks) find tokens pasted where they should
 # not be; 30 random bytes make the 40 characters after it.

@@ -23,8 +23,56 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from candor.hub.actions import HubError
+from candor.kernel import locks
+from candor.kernel.refusal import Code, Refusal
 
 logger = logging.getLogger("candor.api")
+
+# The one table from a refusal's code to the API's HTTP status. Every Code has a row (a test checks it).
+STATUS: dict[Code, int] = {
+    Code.BAD_REQUEST: 400,
+    Code.INVALID: 400,
+    Code.INVALID_FIELDS: 422,
+    Code.INVALID_CURSOR: 400,
+    Code.INVALID_PATH: 400,
+    Code.INVALID_NAME: 422,
+    Code.INVALID_TAG: 422,
+    Code.TOO_MANY_TAGS: 422,
+    Code.TOO_LARGE: 413,
+    Code.LENGTH_REQUIRED: 411,
+    Code.RANGE_NOT_SATISFIABLE: 416,
+    Code.UNAUTHENTICATED: 401,
+    Code.INVALID_TOKEN: 401,
+    Code.INSUFFICIENT_SCOPE: 403,
+    Code.FORBIDDEN: 403,
+    Code.WRONG_PASSWORD: 403,
+    Code.INVALID_LOGIN: 401,
+    Code.EMAIL_UNVERIFIED: 403,
+    Code.NOT_CONFIRMED: 422,
+    Code.CSRF_FAILED: 403,
+    Code.NOT_FOUND: 404,
+    Code.CONFLICT: 409,
+    Code.USERNAME_TAKEN: 409,
+    Code.EMAIL_TAKEN: 409,
+    Code.SAME_EMAIL: 409,
+    Code.RESERVED: 409,
+    Code.ALREADY_VERIFIED: 409,
+    Code.TOO_MANY_TOKENS: 409,
+    Code.NO_SESSION: 404,
+    Code.CURRENT_SESSION: 409,
+    Code.BAD_LINK: 400,
+    Code.EXPIRED_LINK: 400,
+    Code.STALE_LINK: 400,
+    Code.USED_LINK: 400,
+    Code.EXPORT_PENDING: 409,
+    Code.EXPORT_EXPIRED: 410,
+    Code.BUDGET_SPENT: 409,
+    Code.THROTTLED: 429,
+    Code.RATE_LIMITED: 429,
+    Code.BUSY: 503,
+    Code.METHOD_NOT_ALLOWED: 405,
+    Code.SERVER_ERROR: 500,
+}
 
 CODES = {
     400: "bad_request",
@@ -129,6 +177,18 @@ def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
     return error_response(exc.status, exc.message, code=exc.code, fields=exc.fields, headers=exc.headers)
 
 
+def refusal_response(exc: Refusal) -> HttpResponse:
+    """A refusal in the API's one format, with the status of the one table."""
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return error_response(
+        STATUS[exc.code], exc.message, code=exc.code.value, fields=exc.fields, headers=headers
+    )
+
+
+def _refusal(request: HttpRequest, exc: Refusal) -> HttpResponse:
+    return refusal_response(exc)
+
+
 def _hub_error(request: HttpRequest, exc: HubError) -> HttpResponse:
     return error_response(exc.status, exc.message, code=exc.code, fields=exc.fields)
 
@@ -160,11 +220,19 @@ def server_error(request: HttpRequest, exc: BaseException | None = None) -> Http
     return response
 
 
-def _database_error(request: HttpRequest, exc: OperationalError) -> HttpResponse:
-    from candor.core import locks
+def busy_response(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After, for a writer that gave up waiting for the database's lock."""
+    seconds = locks.note_busy(request)
+    response = error_response(503, locks.BUSY_MESSAGE, code="busy", headers={"Retry-After": str(seconds)})
+    response["Cache-Control"] = "no-store"
+    # Logged by note_busy without the path; Django would log it again, with it.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
+
+def _database_error(request: HttpRequest, exc: OperationalError) -> HttpResponse:
     if locks.is_lock_timeout(exc):
-        return locks.busy_response(request)  # 503 with Retry-After, in this format
+        return busy_response(request)
     return server_error(request, exc)
 
 
@@ -173,6 +241,7 @@ def install(api: NinjaAPI) -> None:
         (ValidationError, _validation),
         (AuthenticationError, _unauthenticated),
         (HttpError, _http_error),
+        (Refusal, _refusal),
         (ApiError, _api_error),
         (HubError, _hub_error),
         (Http404, _not_found),

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from candor.api.errors import ApiError
-from candor.core.net import client_address
 from candor.core.throttle import Limit
+from candor.kernel.net import client_address
 
 WINDOW = 60  # seconds
 

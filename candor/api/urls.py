@@ -21,12 +21,12 @@ from ninja import NinjaAPI
 from ninja.responses import NinjaJSONEncoder
 
 from candor.accounts.api import router as accounts_router
-from candor.analytics.api_popular import router as popular_router
-from candor.analytics.api_trends import router as trends_router
+from candor.analytics.api.popular import router as popular_router
+from candor.analytics.api.trends import router as trends_router
 from candor.api import errors
 from candor.api.auth import SIGNED_IN
 from candor.hub.api import router as hub_router
-from candor.privacy.api import router as privacy_router
+from candor.lifecycle.api import router as privacy_router
 
 View = Callable[..., HttpResponseBase]
 

@@ -1,6 +1,6 @@
 """Streaming model files into Django's storage while hashing them, and out of it by byte range.
 
-Uploads are copied chunk by chunk into a file of the staging area (:mod:`candor.core.staging`, so a large
+Uploads are copied chunk by chunk into a file of the staging area (:mod:`candor.kernel.staging`, so a large
 file is never held in memory, and one a crash leaves behind is found and removed), hashed on the way, and
 then handed to the storage backend: on local disk that is a rename, on S3-compatible storage an upload of
 the finished file.
@@ -18,7 +18,7 @@ from typing import IO, Any
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from candor.core import staging
+from candor.kernel import staging
 
 CHUNK = 1024 * 1024
 
@@ -34,7 +34,7 @@ class Staged:
     path: Path
     size: int
     sha256: str
-    # Held open (and so locked) until the file is stored or discarded: see candor.core.staging.
+    # Held open (and so locked) until the file is stored or discarded: see candor.kernel.staging.
     handle: staging.StagingFile | None = None
 
     def discard(self) -> None:

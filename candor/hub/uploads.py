@@ -8,7 +8,7 @@ written), the partial temporary file is closed and removed, and the request is m
 can say why. Django has a limit for the non-file fields (``DATA_UPLOAD_MAX_MEMORY_SIZE``), none for files.
 
 A file past ``FILE_UPLOAD_MAX_MEMORY_SIZE`` is then spooled by :class:`StagingUploadHandler` into the
-staging area (:mod:`candor.core.staging`) instead of the system's temporary folder, where Django's own
+staging area (:mod:`candor.kernel.staging`) instead of the system's temporary folder, where Django's own
 handler puts it: a server killed in the middle of a large upload left a clear partial copy there that no
 restart and no sweep removed, and that named nothing to find it by. Here it is locked while the request
 lives, carries the account's id in its name, and is removed at the end of the request, by the recovery
@@ -24,7 +24,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpRequest
 
-from candor.core import staging
+from candor.kernel import staging
 
 TOO_LARGE = "_candor_upload_too_large"
 

@@ -176,3 +176,50 @@ declare(
         "size": NotPersonal(),
     },
 )
+
+
+class AuditEvent(models.Model):
+    """One row per state change that matters later: who did what to which account or model, and when.
+
+    Of one fixed shape for every area (see :mod:`candor.privacy.audit` for the event types and the only
+    writer). The acting account is kept apart from the account the event is about: an account signing
+    up acts on itself, a member of staff acts on someone else. Both are ids without a foreign key, so an
+    erased account's history stays (ids that no longer name anyone) and the erasure itself is recorded.
+    ``extra`` holds numbers, flags and words from a fixed vocabulary, never a value someone typed.
+    """
+
+    event_type = models.PositiveSmallIntegerField()
+    occurred_at = models.DateTimeField(default=timezone.now)
+    acting_user_id = models.UUIDField(null=True, blank=True)
+    subject_id = models.UUIDField(null=True, blank=True)
+    model_id = models.BigIntegerField(null=True, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes: ClassVar = [
+            models.Index(fields=["subject_id", "event_type", "occurred_at"], name="privacy_audit_subject"),
+            models.Index(fields=["occurred_at"], name="privacy_audit_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"audit event {self.event_type}"
+
+
+declare(
+    AuditEvent,
+    belongs_to=None,
+    sweeps=(Sweep("audit events past their retention", field="occurred_at", days="AUDIT_EVENT_DAYS"),),
+    note=(
+        "The audit trail: kept after an account is erased, for accountability, and swept after "
+        "CANDOR_AUDIT_EVENT_DAYS. Ids, an event type, a time and words from a fixed vocabulary."
+    ),
+    fields={
+        "id": NotPersonal(),
+        "event_type": NotPersonal("a number naming the kind of change"),
+        "occurred_at": NotPersonal(),
+        "acting_user_id": NotPersonal("the random id of the account that acted, with nothing else of it"),
+        "subject_id": NotPersonal("the random id of the account the change was about"),
+        "model_id": NotPersonal("the number of the model the change was about"),
+        "extra": NotPersonal("counts, flags and words from a fixed vocabulary; never typed text"),
+    },
+)

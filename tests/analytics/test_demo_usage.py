@@ -8,8 +8,8 @@ import pytest
 
 from candor.analytics import popularity, trends
 from candor.analytics.models import ModelDaily
-from candor.core.demo import load_demo_data
 from candor.hub.models import MLModel
+from candor.web.demo import load_demo_data
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from candor.core.demo import DEMO_ACCOUNTS, DEMO_MODELS
+from candor.web.demo import DEMO_ACCOUNTS, DEMO_MODELS
 from tests.conftest import run_candor
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -36,7 +36,7 @@ OTHER_MODELS = sorted(name for owner, name, *_ in DEMO_MODELS if owner == OTHER)
 
 ERASE = (
     "from candor.accounts.models import User\n"
-    "from candor.privacy.erasure import erase_account\n"
+    "from candor.lifecycle.erasure import erase_account\n"
     "user = User.objects.get(username='{username}')\n"
     "erase_account(user.pk)\n"
     "print('erased', user.pk)\n"

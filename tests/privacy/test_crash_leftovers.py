@@ -208,7 +208,7 @@ def test_a_worker_killed_mid_export_leaves_nothing_readable_of_the_person(tmp_pa
             [
                 "shell",
                 "-c",
-                "from candor.accounts.models import User\nfrom candor.privacy import export\n"
+                "from candor.accounts.models import User\nfrom candor.lifecycle import export\n"
                 "export.request_export(User.objects.get(username='alice'))",
             ],
             tmp_path,

@@ -17,7 +17,8 @@ from candor.api.actions import create_token
 from candor.api.models import ApiToken
 from candor.hub import actions as hub_actions
 from candor.hub.models import MLModel, ModelFile
-from candor.privacy import crypto, erasure, subjects
+from candor.lifecycle import erasure
+from candor.privacy import crypto, subjects
 from candor.privacy.models import DataKey, DeletionRecord, RetiredUsername
 from tests.conftest import PASSWORD, deliver_on_commit, empty_redis, run_candor
 from tests.testapp.models import Diary

@@ -32,7 +32,8 @@ from candor.accounts.models import User
 from candor.api.actions import create_token
 from candor.hub import actions as hub_actions
 from candor.hub.models import Tag
-from candor.privacy import export, inventory, retention, subjects
+from candor.lifecycle import export, retention
+from candor.privacy import inventory, subjects
 from candor.privacy.crypto import EncryptedTextField
 from candor.privacy.models import ExportArchive
 from tests.api.conftest import Api, assert_error, token_for

@@ -15,7 +15,8 @@ from candor.accounts.models import EmailConfirmation, User, UserSession
 from candor.api.actions import create_token, revoke_token
 from candor.api.models import ApiToken
 from candor.hub import actions as hub_actions
-from candor.privacy import inventory, retention
+from candor.lifecycle import retention
+from candor.privacy import inventory
 from tests.conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
@@ -114,26 +115,26 @@ def test_daily_task_sweeps_and_schedules_the_next_run(settings) -> None:
     use_task_backend(settings, "django_tasks_db.DatabaseBackend")
     from django_tasks_db.models import DBTaskResult
 
-    from candor.privacy.tasks import daily_sweep
+    from candor.lifecycle.tasks import daily_sweep
 
     make_user("old", verified=False)
     User.objects.filter(username="old").update(date_joined=timezone.now() - timedelta(days=9))
     daily_sweep.call()
     assert not User.objects.filter(username="old").exists()
-    queued = DBTaskResult.objects.filter(task_path="candor.privacy.tasks.daily_sweep").get()
+    queued = DBTaskResult.objects.filter(task_path="candor.lifecycle.tasks.daily_sweep").get()
     assert queued.run_after is not None and queued.run_after > later(hours=23)
 
 
 def test_a_restarted_worker_does_not_start_a_second_daily_chain(settings) -> None:
     from django_tasks_db.models import DBTaskResult
 
-    from candor.privacy.tasks import ensure_scheduled
+    from candor.lifecycle.tasks import ensure_scheduled
     from tests.conftest import use_task_backend
 
     use_task_backend(settings, "django_tasks_db.DatabaseBackend")
     assert ensure_scheduled() is True
     assert ensure_scheduled() is False  # the first run is still waiting
-    assert DBTaskResult.objects.filter(task_path="candor.privacy.tasks.daily_sweep").count() == 1
+    assert DBTaskResult.objects.filter(task_path="candor.lifecycle.tasks.daily_sweep").count() == 1
 
 
 def test_on_rq_a_restarted_worker_does_not_start_a_second_chain(settings, redis_url: str) -> None:
@@ -143,8 +144,8 @@ def test_on_rq_a_restarted_worker_does_not_start_a_second_chain(settings, redis_
 
     from candor.analytics.tasks import ensure_scheduled as ensure_rollup
     from candor.analytics.tasks import rollup
-    from candor.privacy.tasks import daily_sweep
-    from candor.privacy.tasks import ensure_scheduled as ensure_sweep
+    from candor.lifecycle.tasks import daily_sweep
+    from candor.lifecycle.tasks import ensure_scheduled as ensure_sweep
     from tests.conftest import use_task_backend
 
     settings.RQ_QUEUES = {"default": {"URL": redis_url}}

@@ -16,7 +16,8 @@ from django.core.files.storage import default_storage
 from django.test import Client
 
 from candor.accounts.models import User
-from candor.privacy import crypto, export, sealed
+from candor.lifecycle import export
+from candor.privacy import crypto, sealed
 from candor.privacy.models import ExportArchive
 from tests.api.conftest import Api, assert_error, token_for
 from tests.api.test_files import wsgi

@@ -11,7 +11,7 @@ from django.utils import timezone
 from candor.accounts import actions as account_actions
 from candor.accounts.models import EmailConfirmation, SecurityEvent
 from candor.api.actions import create_token
-from candor.privacy import retention
+from candor.lifecycle import retention
 from tests.conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db

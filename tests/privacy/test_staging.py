@@ -1,4 +1,4 @@
-"""The one staging area (candor.core.staging): what a temporary file is called, who may remove it, and what
+"""The one staging area (candor.kernel.staging): what a temporary file is called, who may remove it, and what
 erasure and the sweep leave of a person there; and the tags a deleted person leaves behind.
 
 Crash tests with real `kill -9` of servers, workers and backups are in test_crash_leftovers.py.
@@ -22,10 +22,10 @@ from django.core.management import call_command
 from django.utils.html import escape
 
 from candor.accounts.models import User
-from candor.core import staging
 from candor.hub import actions as hub_actions
 from candor.hub.models import Tag
-from candor.privacy import backup, erasure, retention
+from candor.kernel import staging
+from candor.lifecycle import backup, erasure, retention
 from tests.conftest import ROOT, deliver_on_commit, run_candor
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +74,7 @@ def test_a_staging_owner_must_be_an_account_id(media: Path) -> None:
 
 HOLD = (
     "import sys, time\n"
-    "from candor.core import staging\n"
+    "from candor.kernel import staging\n"
     "held = staging.create('upload', sys.argv[1] if len(sys.argv) > 1 else None)\n"
     "held.file.write(b'half an upload'); held.file.flush()\n"
     "print(held.path, flush=True)\n"

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from candor.privacy import backup
+from candor.lifecycle import backup
 
 
 class Command(BaseCommand):

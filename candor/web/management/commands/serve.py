@@ -27,7 +27,7 @@ def gunicorn_argv(bind: str, workers: int, threads: int | None = None) -> list[s
         "gunicorn",
         "candor.wsgi:application",
         "--config",
-        "python:candor.core.gunicorn_hooks",
+        "python:candor.web.gunicorn_hooks",
         "--bind",
         bind,
         "--workers",
@@ -72,7 +72,7 @@ class Command(BaseCommand):
         verify_keyring_at_start_up()
         # What a killed server left (a large upload cut off half-way) is removed before it serves again;
         # files still being written by other live processes are locked and kept.
-        from candor.privacy.retention import recover_leftovers
+        from candor.lifecycle.retention import recover_leftovers
 
         recover_leftovers()
         if settings.PRODUCTION:

@@ -2,7 +2,7 @@
 
 ``candor backup`` copies the database consistently while the site runs: SQLite table by table in one read
 transaction (so the copy is a single point in time), PostgreSQL through
-``pg_dump --format=custom``. The copy is written to a staging file (:mod:`candor.core.staging`) and renamed
+``pg_dump --format=custom``. The copy is written to a staging file (:mod:`candor.kernel.staging`) and renamed
 once complete, so a file with a backup's name is always a whole backup, and one a crash cuts short is
 removed by the next recovery pass. Backups hold personal data as the database holds it, with one
 exception: the accounts' data keys are left out, never written even to the partial file (and the master
@@ -36,8 +36,8 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 
-from candor.core import staging
-from candor.privacy import erasure
+from candor.kernel import staging
+from candor.lifecycle import erasure
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DATA_KEY_TABLE = "privacy_datakey"
@@ -147,7 +147,7 @@ def _private_folder(folder: Path, *, ours: bool) -> None:
 
 def _partial_file(final: Path) -> staging.StagingFile:
     """The file the backup is written to before it gets its name: in the staging area, locked by this
-    process, so that one a crash leaves behind is found and removed (see candor.core.staging).
+    process, so that one a crash leaves behind is found and removed (see candor.kernel.staging).
 
     It must be renamed into place, which needs one file system: a backup chosen to go elsewhere is
     written beside its final name instead, still under a staging name, and ``candor backup`` removes

@@ -1,4 +1,4 @@
-"""gunicorn server hooks (loaded with ``--config python:candor.core.gunicorn_hooks``)."""
+"""gunicorn server hooks (loaded with ``--config python:candor.web.gunicorn_hooks``)."""
 
 from __future__ import annotations
 

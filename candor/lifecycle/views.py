@@ -8,7 +8,8 @@ from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_safe
 
-from candor.privacy import export, inventory
+from candor.lifecycle import export
+from candor.privacy import inventory
 from candor.privacy.models import ExportArchive
 
 
@@ -16,7 +17,7 @@ from candor.privacy.models import ExportArchive
 def data_inventory(request: HttpRequest) -> HttpResponse:
     """What Candor collects, why and for how long: generated from the inventory, never written by hand."""
     from candor.analytics.capture import KEPT
-    from candor.core import staging
+    from candor.kernel import staging
 
     return render(
         request,

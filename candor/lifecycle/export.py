@@ -13,7 +13,7 @@ own. The archive holds
 The ZIP is written as the rows are read (querysets are iterated in chunks, files copied through a small
 buffer), so neither the rows nor the files are ever held in memory at once. Nothing of it touches the disk
 in clear: the ZIP is sealed under the account's data key as it is written into a staging file
-(:mod:`candor.core.staging`), and the per-category pieces written on the way are sealed under keys that
+(:mod:`candor.kernel.staging`), and the per-category pieces written on the way are sealed under keys that
 live only in the building process's memory. The finished file is handed to the storage under a random
 name.
 """
@@ -50,8 +50,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
-from candor.core import staging
 from candor.core.taskqueue import is_waiting_or_running
+from candor.kernel import staging
 from candor.privacy import crypto, inventory, sealed, subjects
 from candor.privacy.models import ExportArchive, export_storage_name
 

@@ -11,9 +11,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from candor.core.demo import load_demo_data
-from candor.core.management.commands.serve import gunicorn_argv
 from candor.privacy.crypto import verify_keyring_at_start_up
+from candor.web.demo import load_demo_data
+from candor.web.management.commands.serve import gunicorn_argv
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from candor.core.scheduling import ensure_waiting
-from candor.privacy import erasure, retention
+from candor.lifecycle import erasure, retention
 
 logger = logging.getLogger("candor.privacy")
 INTERVAL = timedelta(days=1)

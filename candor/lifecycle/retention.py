@@ -22,7 +22,7 @@ from django.db.models import Model, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from candor.core import staging
+from candor.kernel import staging
 from candor.privacy import inventory, subjects
 
 

@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from candor.privacy import crypto, erasure, retention
+from candor.lifecycle import erasure, retention
+from candor.privacy import crypto
 
 
 class Command(BaseCommand):

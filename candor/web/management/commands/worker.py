@@ -88,7 +88,7 @@ class Command(BaseCommand):
             # Recurring chains: the daily retention sweep, and the analytics rollup (Redis's counters
             # into the database, ended days' salts destroyed). Started again after any restart.
             from candor.analytics import tasks as analytics_tasks
-            from candor.privacy import tasks as privacy_tasks
+            from candor.lifecycle import tasks as privacy_tasks
 
             taskqueue.persist(privacy_tasks.ensure_scheduled, "worker: starting the daily sweep")
             taskqueue.persist(analytics_tasks.ensure_scheduled, "worker: starting the analytics rollup")
@@ -146,6 +146,6 @@ def _recover_leftovers() -> None:
     """Before any task runs: what a crashed worker left in the staging area (a half-built export's sealed
     pieces, a partial backup) is removed. Files other live processes are writing are locked and kept; a
     task the dead worker left running is queued again by the lease, and rebuilds what it needs."""
-    from candor.privacy.retention import recover_leftovers
+    from candor.lifecycle.retention import recover_leftovers
 
     recover_leftovers()

@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 from django.conf import settings
 
-from candor.privacy import export
+from candor.lifecycle import export
 from candor.privacy.models import ExportArchive
 
 register = template.Library()

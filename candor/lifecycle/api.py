@@ -17,7 +17,8 @@ from pydantic import Field
 from candor.api.auth import ANYONE, person
 from candor.api.errors import ApiError, error_response, explain_pattern
 from candor.api.schemas import openapi, responses
-from candor.privacy import export, inventory
+from candor.lifecycle import export
+from candor.privacy import inventory
 from candor.privacy.models import ExportArchive
 
 router = Router(tags=["privacy"])
@@ -120,7 +121,7 @@ _ZIP = {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
 def download_export(
     request: HttpRequest, id: str = Path(..., max_length=64, pattern=EXPORT_ID)
 ) -> HttpResponseBase:
-    from candor.privacy.views import download_response
+    from candor.lifecycle.views import download_response
 
     archive = export.find_archive(person(request), id)
     if archive is None or archive.status != ExportArchive.Status.READY or not archive.archive.name:

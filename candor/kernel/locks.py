@@ -8,7 +8,7 @@ through :func:`write_if_free`, which does them if the lock is free this instant 
 
 Writers in a web process wait a short, configurable time (``CANDOR_DB_LOCK_TIMEOUT_SECONDS``), then give
 up; :func:`is_lock_timeout` recognises the error on SQLite and PostgreSQL, and the page and API error
-handlers turn it into 503 with ``Retry-After`` (see :func:`busy_response`). The worker and management
+handlers turn it into 503 with ``Retry-After`` (see :func:`note_busy`). The worker and management
 commands never load the WSGI module, so they keep the long wait of the settings.
 """
 
@@ -25,8 +25,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
-from django.http import HttpRequest, HttpResponse
-from django.template import loader
+from django.http import HttpRequest
 
 logger = logging.getLogger("candor.core")
 
@@ -61,7 +60,7 @@ def limit_lock_wait() -> None:
 
     Called by the WSGI module, so it holds in web processes only, whatever server runs them.
     """
-    connection_created.connect(_short_wait, dispatch_uid="candor.core.locks.short_wait")
+    connection_created.connect(_short_wait, dispatch_uid="candor.kernel.locks.short_wait")
 
 
 def _short_wait(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
@@ -126,27 +125,15 @@ def write_if_free[T](work: Callable[[], T]) -> T | None:
 # --- The answer to a writer that gave up ----------------------------------------------------------------
 
 
-def busy_response(request: HttpRequest) -> HttpResponse:
-    """503 with Retry-After: JSON in the API's one error format under /api/, a page elsewhere."""
-    seconds = retry_after()
+def note_busy(request: HttpRequest) -> int:
+    """Log a request answered "busy" (its route's pattern, never the path) and return Retry-After's value.
+
+    The answers themselves are the entry points': a page (candor.web.views.busy) or the API's JSON
+    error (candor.api.errors.busy_response), both 503 with ``Retry-After``.
+    """
     match = getattr(request, "resolver_match", None)
     # The route's pattern, never the path: a path holds usernames and model names.
     logger.warning(
         "database busy: %s %s answered 503", request.method, match.route if match is not None else "?"
     )
-    if request.path.startswith("/api/"):
-        from candor.api.errors import error_response
-
-        response = error_response(503, BUSY_MESSAGE, code="busy", headers={"Retry-After": str(seconds)})
-    else:
-        from candor.core.context_processors import platform
-
-        # Rendered without the request's context processors: they may read the session, which is
-        # what may have failed.
-        page = loader.get_template("503.html").render({**platform(request), "retry_after": seconds})
-        response = HttpResponse(page, status=503)
-        response["Retry-After"] = str(seconds)
-    response["Cache-Control"] = "no-store"
-    # Logged above without the path; Django would log it again, with it.
-    response._has_been_logged = True  # type: ignore[attr-defined]
-    return response
+    return retry_after()

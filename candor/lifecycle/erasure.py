@@ -5,7 +5,7 @@ fields, backups included, becomes unreadable), its username is retired (kept onl
 ledger record is written (ids only), and every row the inventory ties to the person is deleted, from
 the furthest (a model's files) to the account itself, then the tags no one else uses. Nothing of the
 account is visible between those steps: until the commit, readers see the whole account; after it, none
-of it. Once it commits, the account's temporary files (candor.core.staging) are removed.
+of it. Once it commits, the account's temporary files (candor.kernel.staging) are removed.
 
 Files in storage cannot join a transaction, so their names go into the ledger record, and a task queued
 on commit removes them and marks the record complete. If the process dies after the commit, the queued
@@ -30,7 +30,7 @@ from django.db.models import QuerySet, signals
 from django.tasks import task
 from django.utils import timezone
 
-from candor.core import staging
+from candor.kernel import staging
 from candor.privacy import crypto, subjects
 from candor.privacy.models import DeletionRecord, RetiredUsername
 

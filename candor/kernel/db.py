@@ -1,0 +1,35 @@
+"""Database helpers every layer uses: which engine this is, and SQLite's write-ahead-log checkpoint."""
+
+from __future__ import annotations
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+
+def is_sqlite(alias: str = DEFAULT_DB_ALIAS) -> bool:
+    return connections[alias].vendor == "sqlite"
+
+
+def is_postgres(alias: str = DEFAULT_DB_ALIAS) -> bool:
+    return connections[alias].vendor == "postgresql"
+
+
+def checkpoint_wal(alias: str = DEFAULT_DB_ALIAS) -> bool:
+    """On SQLite, fold the write-ahead log into the database file and truncate the log.
+
+    Rows deleted under ``secure_delete`` are zeroed in the database file, but the log keeps the pages as
+    they were until a checkpoint copies them back; truncating it removes those copies. SQLite cannot
+    checkpoint inside a transaction, so inside one this waits for the commit.
+
+    Returns False when readers held the log and it could not be truncated all the way; True otherwise,
+    and always on other engines (PostgreSQL's WAL is the server's, not a file beside the data).
+    """
+    connection = connections[alias]
+    if connection.vendor != "sqlite":
+        return True
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: checkpoint_wal(alias), using=alias)
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        row = cursor.fetchone()
+    return not (row and row[0])
