@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
+from random import Random
 
 from django.db import transaction
 from django.utils import timezone
 
 from candor.accounts.models import User
+from candor.analytics import store
+from candor.analytics.buffer import Batch
 from candor.hub import actions
 from candor.hub.models import MLModel
 
@@ -133,11 +136,6 @@ def demo_usage(models: list[MLModel], days: int = 30) -> None:
     """Made-up usage counts for the demo's public models over the last ``days`` days, so the popular
     lists and the trends report have something to show. They go in as aggregates, exactly as counted
     visits would: there is no visitor behind them."""
-    from random import Random
-
-    from candor.analytics import store
-    from candor.analytics.buffer import Batch
-
     if not models:
         return
     rng = Random(2026)  # noqa: S311 - made-up figures, not a secret

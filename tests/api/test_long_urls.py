@@ -15,7 +15,7 @@ import pytest
 
 from candor.accounts.validators import USERNAME_MAX
 from candor.hub.validators import MAX_PATH
-from candor.web.management.commands.serve import MAX_REQUEST_LINE
+from candor.web.server import MAX_REQUEST_LINE
 from tests.analytics.conftest import free_port, start_candor
 
 # A character of four UTF-8 bytes: twelve bytes once percent-encoded, the longest any character gets.

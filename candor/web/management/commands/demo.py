@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from candor.privacy.crypto import verify_keyring_at_start_up
 from candor.web.demo import load_demo_data
-from candor.web.management.commands.serve import gunicorn_argv
+from candor.web.server import gunicorn_argv
 
 
 class Command(BaseCommand):

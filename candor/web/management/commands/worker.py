@@ -12,9 +12,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.crypto import get_random_string
 
+from candor.analytics import tasks as analytics_tasks
 from candor.core import taskqueue
+from candor.core.dbworker import Worker
 from candor.core.taskqueue import logger
+from candor.lifecycle import tasks as privacy_tasks
+from candor.lifecycle.retention import recover_leftovers
 from candor.privacy.crypto import verify_keyring_at_start_up
 
 # A loop that ran this long before it stopped was healthy: the next restart waits the shortest time.
@@ -87,9 +92,6 @@ class Command(BaseCommand):
         if not burst:
             # Recurring chains: the daily retention sweep, and the analytics rollup (Redis's counters
             # into the database, ended days' salts destroyed). Started again after any restart.
-            from candor.analytics import tasks as analytics_tasks
-            from candor.lifecycle import tasks as privacy_tasks
-
             taskqueue.persist(privacy_tasks.ensure_scheduled, "worker: starting the daily sweep")
             taskqueue.persist(analytics_tasks.ensure_scheduled, "worker: starting the analytics rollup")
         if settings.REDIS_URL:
@@ -123,10 +125,6 @@ class Command(BaseCommand):
             call_command("rqworker", *worker_args)
 
     def database_loop(self, *, burst: bool, supervised: bool) -> None:
-        from django.utils.crypto import get_random_string
-
-        from candor.core.dbworker import Worker
-
         worker = Worker(
             queue_names=["default"],
             interval=1.0,
@@ -146,6 +144,4 @@ def _recover_leftovers() -> None:
     """Before any task runs: what a crashed worker left in the staging area (a half-built export's sealed
     pieces, a partial backup) is removed. Files other live processes are writing are locked and kept; a
     task the dead worker left running is queued again by the lease, and rebuilds what it needs."""
-    from candor.lifecycle.retention import recover_leftovers
-
     recover_leftovers()
