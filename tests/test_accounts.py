@@ -12,6 +12,7 @@ from django.utils import timezone
 from candor.accounts import actions
 from candor.accounts.models import EmailConfirmation, User, UserSession
 from candor.accounts.validators import RESERVED_USERNAMES
+from candor.kernel.refusal import Code, Refusal
 from tests.conftest import PASSWORD, Mailbox, make_user
 
 pytestmark = pytest.mark.django_db
@@ -404,9 +405,9 @@ def test_only_verified_accounts_can_publish(db: None) -> None:
 def test_confirm_email_action_rejects_a_link_for_a_replaced_address(owner: User) -> None:
     owner.email_verified = False
     owner.save()
-    actions.resend_verification(owner)
+    actions.resend_verification(owner, acting_user=owner)
     confirmation = EmailConfirmation.objects.get(user=owner)
     User.objects.filter(pk=owner.pk).update(email="elsewhere@example.org")
-    with pytest.raises(actions.AccountError) as error:
-        actions.confirm_email(confirmation.public_id, confirmation.token())
-    assert error.value.code == "stale_link"
+    with pytest.raises(Refusal) as error:
+        actions.confirm_email(confirmation.public_id, confirmation.token(), acting_user=None)
+    assert error.value.code is Code.STALE_LINK
