@@ -100,7 +100,8 @@ def sign_up(*, username: str, email: str, password: str, acting_user: User | Non
     never confirm it (no link is ever sent for it). Both paths do the same work: the same checks, a
     password hash, an account, a confirmation row, an audit row and one queued email.
 
-    ``acting_user`` is the signed-in account that made this one, None for a visitor signing up.
+    ``acting_user`` is the signed-in account that made this one; None for a visitor signing up, and the
+    trail then shows the new account acting on itself.
     """
     email = User.objects.normalize_email(email.strip())
     if username_taken(username):
@@ -114,7 +115,7 @@ def sign_up(*, username: str, email: str, password: str, acting_user: User | Non
         raise Refusal(Code.USERNAME_TAKEN, USERNAME_TAKEN, field="username") from None
     confirmation = _new_confirmation(user, EmailConfirmation.Purpose.SIGNUP, email)
     # The same row on both paths: the trail must not tell the two apart either.
-    audit.record(EventType.SIGNED_UP, acting_user=acting_user, subject=user)
+    audit.record(EventType.SIGNED_UP, acting_user=acting_user or user, subject=user)
     if holder is not None:
         _email("address-in-use", holder)
     else:
@@ -157,8 +158,8 @@ def confirm_email(
 ) -> User:
     """Open a link sent by email: confirm the account's address, or move it to the new one.
 
-    ``acting_user`` is whoever is signed in where the link was opened (None if nobody is): holding the
-    link is what counts, not the session.
+    ``acting_user`` is whoever is signed in where the link was opened; None if nobody is, and the trail
+    then shows the account acting on itself, as the one who received the link.
     """
     confirmation = find_confirmation(public_id, token)
     confirmation = EmailConfirmation.objects.select_for_update().get(pk=confirmation.pk)
@@ -181,7 +182,7 @@ def confirm_email(
     user.save(update_fields=["email", "email_verified"])
     confirmation.used_at = timezone.now()
     confirmation.save(update_fields=["used_at"])
-    audit.record(event, acting_user=acting_user, subject=user, extra={"how": "link"})
+    audit.record(event, acting_user=acting_user or user, subject=user, extra={"how": "link"})
     return user
 
 
@@ -279,7 +280,7 @@ def reset_password(
     """Set the password chosen through a reset link, and end every session of the account.
 
     Whoever knew the old password is logged out everywhere, not just on their next request. Returns
-    how many sessions were ended.
+    how many sessions were ended. ``acting_user`` as for :func:`confirm_email`.
     """
     user.set_password(new_password)
     user.save(update_fields=["password"])
@@ -287,7 +288,7 @@ def reset_password(
     record_event(user, SecurityEvent.Kind.PASSWORD_RESET, request)
     audit.record(
         EventType.PASSWORD_RESET,
-        acting_user=acting_user,
+        acting_user=acting_user or user,
         subject=user,
         extra={"how": "link", "ended_sessions": ended},
     )
