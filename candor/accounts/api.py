@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.http import HttpRequest
-from ninja import Path, Router, Schema
+from ninja import Router, Schema
+from ninja.params.functions import Path
 from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
