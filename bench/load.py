@@ -88,7 +88,7 @@ tokens, models = [], []
 for i in range(%(members)d):
     user = User.objects.create_user(f"load{i}", f"load{i}@bench.invalid", "bench-password-not-secret-1",
                                     email_verified=True)
-    tokens.append([user.username, create_token(user, name="load", scopes=["read", "write"])[1]])
+    tokens.append([user.username, create_token(user, name="load", scopes=["read", "write"], acting_user=user)[1]])
 for k in range(%(models)d):
     owner = User.objects.get(username=f"load{k %% %(members)d}")
     title = " ".join(rng.sample(words, 3))

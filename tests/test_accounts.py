@@ -12,6 +12,10 @@ from django.utils import timezone
 from candor.accounts import actions
 from candor.accounts.models import EmailConfirmation, User, UserSession
 from candor.accounts.validators import RESERVED_USERNAMES
+from candor.kernel.refusal import Code, Refusal
+from candor.privacy.audit import EventType
+from candor.privacy.models import AuditEvent
+from tests.audit_rows import no_rows, only_row
 from tests.conftest import PASSWORD, Mailbox, make_user
 
 pytestmark = pytest.mark.django_db
@@ -404,9 +408,155 @@ def test_only_verified_accounts_can_publish(db: None) -> None:
 def test_confirm_email_action_rejects_a_link_for_a_replaced_address(owner: User) -> None:
     owner.email_verified = False
     owner.save()
-    actions.resend_verification(owner)
+    actions.resend_verification(owner, acting_user=owner)
     confirmation = EmailConfirmation.objects.get(user=owner)
     User.objects.filter(pk=owner.pk).update(email="elsewhere@example.org")
-    with pytest.raises(actions.AccountError) as error:
-        actions.confirm_email(confirmation.public_id, confirmation.token())
-    assert error.value.code == "stale_link"
+    with pytest.raises(Refusal) as error:
+        actions.confirm_email(confirmation.public_id, confirmation.token(), acting_user=None)
+    assert error.value.code is Code.STALE_LINK
+
+
+class TestAuditTrail:
+    """Each change to an account writes one audit row of ids, numbers and known words; a refusal none."""
+
+    def forget_rows(self) -> None:
+        AuditEvent.objects.all().delete()
+
+    def test_sign_up(self, client: Client, mailbox: Mailbox) -> None:
+        assert signup(client).status_code == 200
+        erin = User.objects.get(username="erin")
+        only_row(EventType.SIGNED_UP, acting=erin, subject=erin, personal=["erin", GOOD_PASSWORD])
+
+    def test_sign_up_with_a_taken_address_writes_the_same_row(self, owner: User, mailbox: Mailbox) -> None:
+        user = actions.sign_up(username="taker", email=owner.email, password=GOOD_PASSWORD, acting_user=None)
+        row = only_row(EventType.SIGNED_UP, acting=user, subject=user, personal=["taker", owner.email])
+        assert row.extra == {}
+
+    def test_a_refused_sign_up_writes_nothing(self, owner: User) -> None:
+        with pytest.raises(Refusal) as refused:
+            actions.sign_up(
+                username="ALICE", email="new@example.org", password=GOOD_PASSWORD, acting_user=None
+            )
+        assert refused.value.code is Code.USERNAME_TAKEN and refused.value.fields == {
+            "username": ["This username is taken."]
+        }
+        no_rows()
+
+    def test_confirmation(self, client: Client, mailbox: Mailbox) -> None:
+        signup(client)
+        self.forget_rows()
+        link = path_of(mailbox.link_to("erin@example.org"))
+        assert Client().post(link).status_code == 302
+        erin = User.objects.get(username="erin")
+        row = only_row(EventType.EMAIL_CONFIRMED, acting=erin, subject=erin, personal=["erin"])
+        assert row.extra == {"how": "link"}
+
+    def test_a_refused_confirmation_writes_nothing(self, client: Client, mailbox: Mailbox) -> None:
+        signup(client)
+        self.forget_rows()
+        link = path_of(mailbox.link_to("erin@example.org"))
+        assert Client().post(link[:-3] + "xyz/").status_code == 400
+        no_rows()
+
+    def test_email_change(self, owner_client: Client, owner: User, mailbox: Mailbox) -> None:
+        owner_client.post(
+            reverse("accounts:email_change"), {"email": "a.new@example.org", "password": PASSWORD}
+        )
+        no_rows()  # asking is not changing: the row comes with the change
+        assert owner_client.post(path_of(mailbox.link_to("a.new@example.org"))).status_code == 302
+        personal = ["alice", "a.new@example.org", PASSWORD]
+        only_row(EventType.EMAIL_CHANGED, acting=owner, subject=owner, personal=personal)
+
+    def test_a_refused_email_change_writes_nothing(
+        self, owner_client: Client, owner: User, mailbox: Mailbox
+    ) -> None:
+        owner_client.post(
+            reverse("accounts:email_change"), {"email": "shared@example.org", "password": PASSWORD}
+        )
+        User.objects.create_user("zoe", "shared@example.org", PASSWORD)
+        assert owner_client.post(path_of(mailbox.link_to("shared@example.org"))).status_code == 400
+        no_rows()
+
+    def test_password_change(self, owner: User, mailbox: Mailbox) -> None:
+        sessions = TestPasswordChangeAndSessions()
+        here, _ = sessions.two_sessions(owner)
+        assert sessions.change(here, end_others=True).status_code == 302
+        row = only_row(
+            EventType.PASSWORD_CHANGED,
+            acting=owner,
+            subject=owner,
+            personal=["alice", PASSWORD, GOOD_PASSWORD],
+        )
+        assert row.extra == {"how": "password", "ended_sessions": 1}
+
+    def test_a_refused_password_change_writes_nothing(self, owner_client: Client, owner: User) -> None:
+        response = owner_client.post(
+            reverse("accounts:password_change"), {"old_password": "nope", "new_password": GOOD_PASSWORD}
+        )
+        assert response.status_code == 400
+        no_rows()
+
+    def test_password_reset(self, client: Client, owner: User, mailbox: Mailbox) -> None:
+        Client().force_login(owner)
+        client.post(reverse("accounts:password_reset"), {"email": owner.email})
+        form_url = client.get(path_of(mailbox.link_to(owner.email)))["Location"]
+        client.post(form_url, {"new_password1": GOOD_PASSWORD, "new_password2": GOOD_PASSWORD})
+        row = only_row(
+            EventType.PASSWORD_RESET,
+            acting=owner,
+            subject=owner,
+            personal=["alice", owner.email, GOOD_PASSWORD],
+        )
+        assert row.extra == {"how": "link", "ended_sessions": 1}
+
+    def test_a_refused_password_reset_writes_nothing(
+        self, client: Client, owner: User, mailbox: Mailbox
+    ) -> None:
+        client.post(reverse("accounts:password_reset"), {"email": owner.email})
+        form_url = client.get(path_of(mailbox.link_to(owner.email)))["Location"]
+        response = client.post(
+            form_url, {"new_password1": GOOD_PASSWORD, "new_password2": "something-else-77"}
+        )
+        assert response.status_code == 200 and b"errorlist" in response.content
+        no_rows()
+
+    def test_signing_out(self, owner_client: Client, owner: User) -> None:
+        owner_client.post(reverse("accounts:logout"))
+        row = only_row(EventType.SESSION_ENDED, acting=owner, subject=owner, personal=["alice"])
+        assert row.extra == {"how": "signed_out"}
+
+    def test_ending_another_session(self, owner: User) -> None:
+        here, _ = TestPasswordChangeAndSessions().two_sessions(owner)
+        other = UserSession.objects.filter(user=owner).exclude(session_key=here.session.session_key).get()
+        here.post(reverse("accounts:session_end"), {"session": other.public_id})
+        row = only_row(
+            EventType.SESSION_ENDED, acting=owner, subject=owner, personal=["alice", other.public_id]
+        )
+        assert row.extra == {"how": "owner", "ended": 1}
+
+    def test_ending_all_other_sessions(self, owner: User) -> None:
+        here, _ = TestPasswordChangeAndSessions().two_sessions(owner)
+        here.post(reverse("accounts:session_end"), {"all": "others"})
+        row = only_row(EventType.SESSION_ENDED, acting=owner, subject=owner, personal=["alice"])
+        assert row.extra == {"how": "all_others", "ended": 1}
+
+    def test_a_refused_session_end_writes_nothing(self, owner: User, member: User) -> None:
+        Client().force_login(member)
+        bob_session = UserSession.objects.get(user=member)
+        here, _ = TestPasswordChangeAndSessions().two_sessions(owner)
+        here.post(reverse("accounts:session_end"), {"session": bob_session.public_id})
+        with pytest.raises(Refusal) as refused:
+            actions.end_session(
+                owner,
+                here.session.session_key,
+                current_session_key=here.session.session_key,
+                acting_user=owner,
+            )
+        assert refused.value.code is Code.NO_SESSION  # the key is not a public id: nothing matches
+        current = UserSession.objects.get(session_key=here.session.session_key)
+        with pytest.raises(Refusal) as refused:
+            actions.end_session(
+                owner, current.public_id, current_session_key=here.session.session_key, acting_user=owner
+            )
+        assert refused.value.code is Code.CURRENT_SESSION
+        no_rows()

@@ -151,7 +151,7 @@ def test_a_form_sent_back_with_errors_is_never_stored() -> None:
 def test_answers_for_a_token_or_a_signed_in_person_are_never_stored(
     owner: User, owner_client: Client, published: None
 ) -> None:
-    _, token = create_token(owner, name="t", scopes=["read"])
+    _, token = create_token(owner, name="t", scopes=["read"], acting_user=owner)
     for url in ("/api/v1/models", "/api/v1/models/alice/m", "/api/v1/models/alice/m/files/w.bin"):
         response = Client().get(url, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200

@@ -370,7 +370,7 @@ def site(live_server: LiveServer, settings: object, tmp_path: Path) -> LiveServe
 
 
 def new_token(user: User, scopes: tuple[str, ...] = ("read", "write")) -> str:
-    return create_token(user, name="cli", scopes=scopes, expires_in_days=30)[1]
+    return create_token(user, name="cli", scopes=scopes, expires_in_days=30, acting_user=user)[1]
 
 
 @pytest.fixture

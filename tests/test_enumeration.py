@@ -20,6 +20,7 @@ from django_tasks_db.models import DBTaskResult
 
 from candor.accounts import actions
 from candor.accounts.models import EmailConfirmation, User
+from candor.kernel.refusal import Refusal
 from tests.conftest import PASSWORD, Mailbox, deliver_on_commit, use_task_backend
 
 pytestmark = pytest.mark.django_db
@@ -97,8 +98,8 @@ def test_an_account_whose_address_was_taken_can_never_confirm_it(owner: User, ma
     assert taker.email == "alice@example.org" and taker.address_unclaimed
     # Its confirmation row exists (the same work as for a new address), but no link works for it.
     confirmation = EmailConfirmation.objects.get(user=taker)
-    with pytest.raises(actions.AccountError):
-        actions.confirm_email(confirmation.public_id, confirmation.token())
+    with pytest.raises(Refusal):
+        actions.confirm_email(confirmation.public_id, confirmation.token(), acting_user=None)
     log_in(client, "taker")
     client.post(reverse("accounts:resend_verification"))
     assert all("/accounts/verify/" not in mailbox.body(m) for m in mailbox.to("alice@example.org"))

@@ -46,7 +46,7 @@ owner = User.objects.create_user(
 )
 model = actions.create_model(owner, name="locked-out", visibility="public")
 actions.add_file(owner, model, "weights/model.bin", [b"w" * 4096])
-_, token = create_token(owner, name="test", scopes=["read", "write"])
+_, token = create_token(owner, name="test", scopes=["read", "write"], acting_user=owner)
 print(json.dumps({"token": token}))
 """
 COUNTS = """

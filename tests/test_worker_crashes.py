@@ -92,10 +92,12 @@ from django.core.files.storage import default_storage
 from candor.accounts import actions
 from candor.accounts.models import User
 from candor.hub.models import ModelFile
+from candor.lifecycle import erasure
 zed = User.objects.get(username="zed")
 names = ModelFile.objects.filter(model__owner=zed).values_list("blob", flat=True)
 paths = [default_storage.path(name) for name in names]
-actions.delete_account(zed, password="{PASSWORD}", confirm="zed")
+actions.check_deletion(zed, password="{PASSWORD}", confirm="zed")
+erasure.erase_account(zed.pk)
 print(json.dumps(paths))
 """
 

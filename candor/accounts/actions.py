@@ -1,7 +1,8 @@
 """Every change to an account happens here; views, commands and tasks call these functions.
 
-Each action runs in one transaction and schedules its emails with ``transaction.on_commit``, so a
-change that rolls back sends nothing.
+Each state change is an action (:func:`candor.kernel.actions.durable`): one durable transaction, its
+audit row written inside it, its emails queued with ``transaction.on_commit`` so a change that rolls
+back sends nothing. What cannot be done is refused with :class:`~candor.kernel.refusal.Refusal`.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, authenticate
+from django.contrib.auth import HASH_SESSION_KEY, authenticate, logout
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from candor.accounts import emails
 from candor.accounts.models import (
     EmailConfirmation,
     SecurityEvent,
@@ -28,20 +29,15 @@ from candor.accounts.models import (
 )
 from candor.accounts.tasks import send_account_email
 from candor.core.throttle import login_limits
+from candor.kernel.actions import durable
 from candor.kernel.net import client_address
+from candor.kernel.refusal import Code, Refusal
 from candor.kernel.useragent import browser_family
-from candor.lifecycle import erasure
+from candor.privacy import audit
+from candor.privacy.audit import EventType
 from candor.privacy.models import RetiredUsername
 
-
-class AccountError(Exception):
-    """A request that cannot be carried out; ``message`` is safe to show to the person."""
-
-    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.field = field
+USERNAME_TAKEN = "This username is taken."
 
 
 def _email(kind: str, user: User, confirmation: EmailConfirmation | None = None) -> None:
@@ -90,8 +86,8 @@ def _new_confirmation(user: User, purpose: str, email: str) -> EmailConfirmation
     )
 
 
-@transaction.atomic
-def sign_up(*, username: str, email: str, password: str) -> User:
+@durable
+def sign_up(*, username: str, email: str, password: str, acting_user: User | None) -> User:
     """Create an unconfirmed account and send the confirmation link.
 
     If the address already belongs to an account, the sign-up makes an account all the same, with the
@@ -102,19 +98,24 @@ def sign_up(*, username: str, email: str, password: str) -> User:
     every unconfirmed account. It differs only where that person cannot look: its blind index is a
     random stand-in (models.UNCLAIMED), so it does not claim the address, cannot sign in by it and can
     never confirm it (no link is ever sent for it). Both paths do the same work: the same checks, a
-    password hash, an account, a confirmation row and one queued email.
+    password hash, an account, a confirmation row, an audit row and one queued email.
+
+    ``acting_user`` is the signed-in account that made this one; None for a visitor signing up, and the
+    trail then shows the new account acting on itself.
     """
     email = User.objects.normalize_email(email.strip())
     if username_taken(username):
-        raise AccountError("This username is taken.", code="username_taken", field="username")
+        raise Refusal(Code.USERNAME_TAKEN, USERNAME_TAKEN, field="username")
     holder = email_in_use(email)
     extra = {"email_index": unclaimed_index()} if holder is not None else {}
     try:
         with transaction.atomic():
             user = User.objects.create_user(username=username, email=email, password=password, **extra)
     except IntegrityError:  # a concurrent sign-up took the name or address a moment ago
-        raise AccountError("This username is taken.", code="username_taken", field="username") from None
+        raise Refusal(Code.USERNAME_TAKEN, USERNAME_TAKEN, field="username") from None
     confirmation = _new_confirmation(user, EmailConfirmation.Purpose.SIGNUP, email)
+    # The same row on both paths: the trail must not tell the two apart either.
+    audit.record(EventType.SIGNED_UP, acting_user=acting_user or user, subject=user)
     if holder is not None:
         _email("address-in-use", holder)
     else:
@@ -122,10 +123,10 @@ def sign_up(*, username: str, email: str, password: str) -> User:
     return user
 
 
-@transaction.atomic
-def resend_verification(user: User) -> None:
+@durable
+def resend_verification(user: User, *, acting_user: User | None) -> None:
     if user.email_verified:
-        raise AccountError("Your email address is already verified.", code="already_verified")
+        raise Refusal(Code.ALREADY_VERIFIED, "Your email address is already verified.")
     confirmation = _new_confirmation(user, EmailConfirmation.Purpose.SIGNUP, user.email)
     holder = email_in_use(user.email, exclude=user) if user.address_unclaimed else None
     if holder is not None:
@@ -136,62 +137,70 @@ def resend_verification(user: User) -> None:
 
 
 def find_confirmation(public_id: str, token: str) -> EmailConfirmation:
-    """The live confirmation a link names, or an AccountError that says why the link does not work."""
+    """The live confirmation a link names, or a Refusal that says why the link does not work."""
     confirmation = EmailConfirmation.objects.filter(public_id=public_id).select_related("user").first()
     if confirmation is None or not confirmation.check_token(token):
-        raise AccountError(
-            "This confirmation link is not valid. Check that it was copied whole.", code="bad_link"
-        )
+        raise Refusal(Code.BAD_LINK, "This confirmation link is not valid. Check that it was copied whole.")
     if confirmation.used_at is not None:
-        raise AccountError(
-            "This confirmation link has already been used or was replaced by a newer one.", code="used_link"
+        raise Refusal(
+            Code.USED_LINK, "This confirmation link has already been used or was replaced by a newer one."
         )
     if confirmation.expires_at <= timezone.now():
-        raise AccountError(
-            "This confirmation link has expired. Ask for a new one in your settings.", code="expired_link"
+        raise Refusal(
+            Code.EXPIRED_LINK, "This confirmation link has expired. Ask for a new one in your settings."
         )
     return confirmation
 
 
-@transaction.atomic
-def confirm_email(public_id: str, token: str, request: HttpRequest | None = None) -> User:
+@durable
+def confirm_email(
+    public_id: str, token: str, request: HttpRequest | None = None, *, acting_user: User | None
+) -> User:
+    """Open a link sent by email: confirm the account's address, or move it to the new one.
+
+    ``acting_user`` is whoever is signed in where the link was opened; None if nobody is, and the trail
+    then shows the account acting on itself, as the one who received the link.
+    """
     confirmation = find_confirmation(public_id, token)
     confirmation = EmailConfirmation.objects.select_for_update().get(pk=confirmation.pk)
     if confirmation.used_at is not None:
-        raise AccountError("This confirmation link has already been used.", code="used_link")
+        raise Refusal(Code.USED_LINK, "This confirmation link has already been used.")
     user = confirmation.user
     if confirmation.purpose == EmailConfirmation.Purpose.CHANGE:
         if email_in_use(confirmation.email, exclude=user) is not None:
-            raise AccountError(
-                "This address is no longer available. Choose another in your settings.", code="email_taken"
+            raise Refusal(
+                Code.EMAIL_TAKEN, "This address is no longer available. Choose another in your settings."
             )
         user.email = confirmation.email
         record_event(user, SecurityEvent.Kind.EMAIL_CHANGED, request)
+        event = EventType.EMAIL_CHANGED
     elif confirmation.email.lower() != user.email.lower() or user.address_unclaimed:
-        raise AccountError(
-            "This link was for an address that is no longer on the account.", code="stale_link"
-        )
+        raise Refusal(Code.STALE_LINK, "This link was for an address that is no longer on the account.")
+    else:
+        event = EventType.EMAIL_CONFIRMED
     user.email_verified = True
     user.save(update_fields=["email", "email_verified"])
     confirmation.used_at = timezone.now()
     confirmation.save(update_fields=["used_at"])
+    audit.record(event, acting_user=acting_user or user, subject=user, extra={"how": "link"})
     return user
 
 
-@transaction.atomic
+@durable
 def request_email_change(
-    user: User, *, password: str, new_email: str, request: HttpRequest | None = None
+    user: User, *, password: str, new_email: str, request: HttpRequest | None = None, acting_user: User
 ) -> None:
     """Start moving the account to a new address: needs the password, then proof of the new address.
 
     The old address is told at once, so a person whose session was hijacked learns of it. The account
-    keeps its current address until the new one is confirmed.
+    keeps its current address until the new one is confirmed: the audit row is written then
+    (:func:`confirm_email`), when the address changes.
     """
     verify_password(user, password, request)
     record_event(user, SecurityEvent.Kind.EMAIL_CHANGE_REQUESTED, request)
     new_email = User.objects.normalize_email(new_email.strip())
     if new_email.lower() == user.email.lower():
-        raise AccountError("This is already your address.", code="same_email", field="email")
+        raise Refusal(Code.SAME_EMAIL, "This is already your address.", field="email")
     other = email_in_use(new_email, exclude=user)
     if other is not None:
         # Same answer as for a free address; the other account's owner is told of the attempt.
@@ -211,14 +220,18 @@ def pending_email_change(user: User) -> EmailConfirmation | None:
     )
 
 
-@transaction.atomic
-def cancel_email_change(user: User) -> None:
+@durable
+def cancel_email_change(user: User, *, acting_user: User) -> None:
     EmailConfirmation.objects.live().filter(user=user, purpose=EmailConfirmation.Purpose.CHANGE).update(
         used_at=timezone.now()
     )
 
 
-@transaction.atomic
+def _others(user: User, current_session_key: str | None) -> QuerySet[UserSession]:
+    return UserSession.objects.filter(user=user).exclude(session_key=current_session_key or "")
+
+
+@durable
 def change_password(
     user: User,
     *,
@@ -226,6 +239,7 @@ def change_password(
     current_session_key: str | None,
     end_other_sessions: bool,
     request: HttpRequest | None = None,
+    acting_user: User,
 ) -> int:
     """Set a new password. Returns how many other sessions were ended.
 
@@ -234,7 +248,7 @@ def change_password(
     """
     user.set_password(new_password)
     user.save(update_fields=["password"])
-    others = UserSession.objects.filter(user=user).exclude(session_key=current_session_key or "")
+    others = _others(user, current_session_key)
     ended = 0
     if end_other_sessions:
         ended, _ = others.delete()
@@ -249,7 +263,35 @@ def change_password(
                 row.session_data = store.encode(data)
                 row.save(update_fields=["session_data"])
     record_event(user, SecurityEvent.Kind.PASSWORD_CHANGED, request)
+    audit.record(
+        EventType.PASSWORD_CHANGED,
+        acting_user=acting_user,
+        subject=user,
+        extra={"how": "password", "ended_sessions": ended},
+    )
     _email("password-changed", user)
+    return ended
+
+
+@durable
+def reset_password(
+    user: User, *, new_password: str, request: HttpRequest | None = None, acting_user: User | None
+) -> int:
+    """Set the password chosen through a reset link, and end every session of the account.
+
+    Whoever knew the old password is logged out everywhere, not just on their next request. Returns
+    how many sessions were ended. ``acting_user`` as for :func:`confirm_email`.
+    """
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    ended, _ = _others(user, None).delete()
+    record_event(user, SecurityEvent.Kind.PASSWORD_RESET, request)
+    audit.record(
+        EventType.PASSWORD_RESET,
+        acting_user=acting_user or user,
+        subject=user,
+        extra={"how": "link", "ended_sessions": ended},
+    )
     return ended
 
 
@@ -259,19 +301,41 @@ def active_sessions(user: User) -> list[UserSession]:
     )
 
 
-@transaction.atomic
-def end_session(user: User, public_id: str, *, current_session_key: str | None) -> None:
+@durable
+def sign_out(request: HttpRequest, *, acting_user: User | None) -> None:
+    """End the session this request belongs to (a signed-out visitor's ends nothing worth a row)."""
+    logout(request)
+    if acting_user is not None:
+        audit.record(
+            EventType.SESSION_ENDED, acting_user=acting_user, subject=acting_user, extra={"how": "signed_out"}
+        )
+
+
+@durable
+def end_session(user: User, public_id: str, *, current_session_key: str | None, acting_user: User) -> None:
+    """End one of the account's other sessions, named by its public id."""
     session = UserSession.objects.filter(user=user, public_id=public_id).first()
     if session is None:
-        raise AccountError("That session has already ended.", code="no_session")
+        raise Refusal(Code.NO_SESSION, "That session has already ended.")
     if session.session_key == current_session_key:
-        raise AccountError("To end this session, log out.", code="current_session")
+        raise Refusal(Code.CURRENT_SESSION, "To end this session, log out.")
     session.delete()
+    audit.record(
+        EventType.SESSION_ENDED, acting_user=acting_user, subject=user, extra={"how": "owner", "ended": 1}
+    )
 
 
-@transaction.atomic
-def end_other_sessions(user: User, *, current_session_key: str | None) -> int:
-    ended, _ = UserSession.objects.filter(user=user).exclude(session_key=current_session_key or "").delete()
+@durable
+def end_other_sessions(user: User, *, current_session_key: str | None, acting_user: User) -> int:
+    """End every session of the account but this one. Returns how many ended."""
+    ended, _ = _others(user, current_session_key).delete()
+    if ended:
+        audit.record(
+            EventType.SESSION_ENDED,
+            acting_user=acting_user,
+            subject=user,
+            extra={"how": "all_others", "ended": ended},
+        )
     return ended
 
 
@@ -282,12 +346,14 @@ def _account_key(identifier: str) -> tuple[str, object]:
     return (f"user:{pk}" if pk is not None else f"name:{identifier.lower()}"), pk
 
 
-def _throttled(window: int) -> AccountError:
+def _throttled(window: int, *, field: str | None = None) -> Refusal:
     minutes = max(1, window // 60)
-    return AccountError(
+    return Refusal(
+        Code.THROTTLED,
         f"Too many failed attempts to log in. Please wait {minutes} minutes and try again, "
         "or reset your password.",
-        code="throttled",
+        field=field,
+        retry_after=window,
     )
 
 
@@ -325,9 +391,9 @@ def log_in(request: HttpRequest, *, identifier: str, password: str) -> User:
     if user is None:
         if account_id is not None:
             record_event(str(account_id), SecurityEvent.Kind.SIGN_IN_FAILED, request)
-        raise AccountError(
+        raise Refusal(
+            Code.INVALID_LOGIN,
             "The username or email and password do not match an account. Check them and try again.",
-            code="invalid_login",
         )
     # A log-in clears the account's failures, as before; the address keeps its other failures.
     _attempt_succeeded(account_key, address, clear_account=True)
@@ -348,32 +414,23 @@ def verify_password(user: User, password: str, request: HttpRequest | None = Non
     account_key = f"user:{user.pk}"
     address = client_address(request) if request is not None else None
     if not _count_attempt(account_key, address):
-        error = _throttled(login_limits()[0].window)
-        error.field = "password"
-        raise error
+        raise _throttled(login_limits()[0].window, field="password")
     if not user.check_password(password):
-        raise AccountError("The password is not correct.", code="wrong_password", field="password")
+        raise Refusal(Code.WRONG_PASSWORD, "The password is not correct.", field="password")
     # The right password takes back its own attempt only: an earlier guess still counts.
     _attempt_succeeded(account_key, address, clear_account=False)
 
 
-def delete_account(
-    user: User, *, password: str, confirm: str, request: HttpRequest | None = None
-) -> dict[str, int]:
-    """Delete the account permanently, now (see candor.lifecycle.erasure for the order of guarantees).
+def check_deletion(user: User, *, password: str, confirm: str, request: HttpRequest | None = None) -> None:
+    """Whether the account may be deleted now: the password and the username typed again, or a Refusal.
 
-    Needs the password and the username typed again. The receipt goes to the address that was on the
-    account; it is sent from here rather than through the task queue, because a queued task would have
-    to store the address that the deletion has just removed. Returns the rows deleted per model.
+    The deletion itself is the erasure orchestrator's (candor.lifecycle.erasure), which the entry
+    points call after this check: a domain app does not drive the orchestrators.
     """
     verify_password(user, password, request)
     if confirm.strip().lower() != user.username.lower():
-        raise AccountError(
+        raise Refusal(
+            Code.NOT_CONFIRMED,
             "Type your username exactly to confirm that the account should be deleted.",
-            code="not_confirmed",
             field="confirm",
         )
-    address, username = user.email, user.username
-    outcome = erasure.erase_account(user.pk)
-    transaction.on_commit(partial(emails.send_deletion_receipt, address, username, outcome.rows))
-    return outcome.rows

@@ -6,21 +6,23 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.http import HttpRequest
-from ninja import Path, Router, Schema
+from ninja import Router, Schema
+from ninja.params.functions import Path
 from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
 from candor.accounts import actions as account_actions
+from candor.accounts import emails
 from candor.api import actions as token_actions
 from candor.api.auth import person
-from candor.api.errors import ApiError
 from candor.api.models import ApiToken
 from candor.api.schemas import SOME_TEXT, Encodable, WholeNumber, openapi, responses
 from candor.hub import actions as hub_actions
+from candor.kernel.refusal import Code, Refusal
+from candor.lifecycle import erasure
 
 router = Router(tags=["account"])
 
@@ -131,15 +133,6 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 EMAIL_PATTERN = (
     rf"^{_ATOM}(?:\.{_ATOM})*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}}$"
 )
-# How a refused change answers: a wrong password is a refusal of this caller, the same address a conflict.
-# A password refused too often answers 429, as a log-in would be throttled.
-_STATUS = {"wrong_password": 403, "same_email": 409, "not_confirmed": 422, "throttled": 429}
-
-
-def _retry_after(error: account_actions.AccountError) -> dict[str, str]:
-    if error.code != "throttled":
-        return {}
-    return {"Retry-After": str(settings.LOGIN_FAILURE_WINDOW_SECONDS)}
 
 
 class EmailChangeIn(Schema):
@@ -162,26 +155,18 @@ class AcceptedOut(Schema):
 def change_email(request: HttpRequest, payload: EmailChangeIn) -> Status[dict[str, str]]:
     """The same rules as the settings page: the password again, then a link to the new address; the old
     address is told. The account keeps its address until the link is opened."""
+    user = person(request)
     try:
         validate_email(payload.email)
-        account_actions.request_email_change(
-            person(request), password=payload.password, new_email=payload.email, request=request
-        )
     except ValidationError:
-        raise ApiError(
+        raise Refusal(
+            Code.INVALID_FIELDS,
             "Some fields are not valid.",
-            code="invalid_fields",
-            status=422,
             fields={"email": ["Enter a valid email address."]},
         ) from None
-    except account_actions.AccountError as error:
-        raise ApiError(
-            error.message,
-            code=error.code,
-            status=_STATUS.get(error.code, 422),
-            fields={error.field or "email": [error.message]},
-            headers=_retry_after(error),
-        ) from None
+    account_actions.request_email_change(
+        user, password=payload.password, new_email=payload.email, request=request, acting_user=user
+    )
     return Status(202, {"message": "A confirmation link is on its way to the new address."})
 
 
@@ -209,21 +194,15 @@ class DeletedOut(Schema):
 def delete_me(request: HttpRequest, payload: DeleteIn) -> dict[str, Any]:
     """At once and for good: the account's data key is destroyed, then every row and file of it. A
     receipt goes to the address the account had. The token used for this call stops working with it."""
-    try:
-        rows = account_actions.delete_account(
-            person(request), password=payload.password, confirm=payload.confirm, request=request
-        )
-    except account_actions.AccountError as error:
-        raise ApiError(
-            error.message,
-            code=error.code,
-            status=_STATUS.get(error.code, 422),
-            fields={error.field or "password": [error.message]},
-            headers=_retry_after(error),
-        ) from None
+    user = person(request)
+    account_actions.check_deletion(user, password=payload.password, confirm=payload.confirm, request=request)
+    # Read before the erasure removes them: the receipt goes to the address the account had.
+    address, username = user.email, user.username
+    outcome = erasure.erase_account(user.pk)
+    emails.send_deletion_receipt(address, username, outcome.rows)
     return {
         "deleted": True,
-        "records": sum(rows.values()),
+        "records": sum(outcome.rows.values()),
         "message": "The account is deleted. A receipt is on its way to the address it had.",
     }
 
@@ -281,12 +260,14 @@ def set_all_visibility(request: HttpRequest, payload: VisibilityIn) -> dict[str,
 )
 def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any]]:
     """The answer holds the token itself, once: only its SHA-256 is kept."""
+    user = person(request)
     token, secret = token_actions.create_token(
-        person(request),
+        user,
         name=payload.name,
         scopes=payload.scopes,
         expires_in_days=payload.expires_in_days,
         request=request,
+        acting_user=user,
     )
     return Status(201, {**_token_out(token), "token": secret})
 
@@ -300,5 +281,6 @@ def list_tokens(request: HttpRequest) -> dict[str, Any]:
     "/tokens/{id}", response=responses({204: None}), openapi_extra=openapi(), summary="Revoke a token"
 )
 def revoke_token(request: HttpRequest, id: str = Path(..., max_length=64)) -> Status[None]:
-    token_actions.revoke_token(person(request), id)
+    user = person(request)
+    token_actions.revoke_token(user, id, acting_user=user)
     return Status(204, None)

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from candor.accounts.models import EmailConfirmation, User
 from candor.core.throttle import email_limit
 
 SUBJECTS = {
@@ -46,8 +47,6 @@ def absolute(path: str) -> str:
 
 
 def send(kind: str, user_id: str, confirmation_id: int | None = None) -> None:
-    from candor.accounts.models import EmailConfirmation, User
-
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:  # the account was deleted before the task ran: nothing to send
         return

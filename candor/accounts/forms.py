@@ -16,6 +16,7 @@ from candor.accounts import actions
 from candor.accounts.models import User, email_index
 from candor.accounts.tasks import send_account_email
 from candor.accounts.validators import USERNAME_MAX, validate_username
+from candor.kernel.refusal import Code, Refusal
 
 
 class SignUpForm(forms.Form):
@@ -41,7 +42,7 @@ class SignUpForm(forms.Form):
     def clean_username(self) -> str:
         username: str = self.cleaned_data["username"]
         if actions.username_taken(username):
-            raise forms.ValidationError("This username is taken.", code="username_taken")
+            raise forms.ValidationError(actions.USERNAME_TAKEN, code=Code.USERNAME_TAKEN.value)
         return username
 
     def clean(self) -> dict[str, Any]:
@@ -80,8 +81,8 @@ class LoginForm(forms.Form):
                 self.user = actions.log_in(
                     self.request, identifier=cleaned["username"], password=cleaned["password"]
                 )
-            except actions.AccountError as error:
-                raise forms.ValidationError(error.message, code=error.code) from None
+            except Refusal as refusal:
+                raise forms.ValidationError(refusal.message, code=refusal.code.value) from None
         return cleaned
 
 
@@ -139,10 +140,11 @@ class PasswordChangeForm(forms.Form):
         old: str = self.cleaned_data["old_password"]
         try:
             actions.verify_password(self.user, old, self.request)
-        except actions.AccountError as error:
-            if error.code == "wrong_password":
-                raise forms.ValidationError("The current password is not correct.", code=error.code) from None
-            raise forms.ValidationError(error.message, code=error.code) from None
+        except Refusal as refusal:
+            if refusal.code is Code.WRONG_PASSWORD:
+                message = "The current password is not correct."
+                raise forms.ValidationError(message, code=refusal.code.value) from None
+            raise forms.ValidationError(refusal.message, code=refusal.code.value) from None
         return old
 
     def clean_new_password(self) -> str:

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from importlib import import_module
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.validators import validate_email
@@ -181,9 +183,10 @@ class UserSession(AbstractBaseSession):
 
     @classmethod
     def get_session_store_class(cls) -> type:
-        from candor.accounts.sessions import SessionStore
-
-        return SessionStore
+        # The configured engine (candor.accounts.sessions), found as Django finds it: that module
+        # imports this one, so this one cannot import it.
+        store: type = import_module(settings.SESSION_ENGINE).SessionStore
+        return store
 
 
 class SecurityEvent(models.Model):

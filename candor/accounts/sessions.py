@@ -13,6 +13,9 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DBStore
 from django.utils import timezone
 
+from candor.accounts.models import UserSession
+from candor.kernel.locks import write_if_free
+
 BROWSER_KEY = "_candor_browser"
 ACTIVE_KEY = "_candor_active"
 
@@ -30,8 +33,6 @@ class SessionStore(DBStore):
             # Bumping "last active" is the one write a signed-in GET makes: made if the database's
             # write lock is free now, skipped if not, so a read never waits for a writer
             # (candor/kernel/locks.py). A later request notes the activity instead.
-            from candor.kernel.locks import write_if_free
-
             write_if_free(super().save)
             return
         super().save(must_create=must_create)
@@ -47,8 +48,6 @@ class SessionStore(DBStore):
 
     @classmethod
     def get_model_class(cls) -> Any:
-        from candor.accounts.models import UserSession
-
         return UserSession
 
     def create_model_instance(self, data: dict[str, Any]) -> Any:

@@ -16,7 +16,10 @@ from candor.core.taskqueue import run_once
 
 @task(takes_context=True)
 def send_account_email(
-    context: TaskContext, kind: str, user_id: str, confirmation_id: int | None = None
+    context: TaskContext[[str, str, int | None], None],
+    kind: str,
+    user_id: str,
+    confirmation_id: int | None = None,
 ) -> None:
     # A second run of this task (its worker died before recording that it was done) sends nothing.
     run_once(str(context.task_result.id), "send", partial(emails.send, kind, user_id, confirmation_id))

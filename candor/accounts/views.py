@@ -9,19 +9,29 @@ from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import INTERNAL_RESET_SESSION_TOKEN
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from candor.accounts import actions, forms
-from candor.accounts.models import SecurityEvent, User
+from candor.accounts import actions, emails, forms
+from candor.accounts.models import User
+from candor.kernel.forms import show_refusal
+from candor.kernel.refusal import Refusal
+from candor.lifecycle import erasure
 
 
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
+
+
+def _signed_in(request: HttpRequest) -> User | None:
+    """The account signed in where a link is opened, if any: who acts, for the audit trail."""
+    user = getattr(request, "user", None)
+    return user if isinstance(user, User) else None
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -35,9 +45,10 @@ def signup(request: HttpRequest) -> HttpResponse:
                 username=form.cleaned_data["username"],
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password"],
+                acting_user=None,  # signed-in visitors are sent to their settings above
             )
-        except actions.AccountError as error:
-            form.add_error(error.field, error.message)
+        except Refusal as refusal:
+            show_refusal(form, refusal)
         else:
             return render(request, "accounts/signup_done.html", {"email": form.cleaned_data["email"]})
     return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
@@ -68,7 +79,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect("home")
         return render(request, "accounts/logout.html")
-    logout(request)
+    actions.sign_out(request, acting_user=_signed_in(request))
     messages.info(request, "You are logged out.")
     return redirect(settings.LOGOUT_REDIRECT_URL)
 
@@ -79,13 +90,13 @@ def verify(request: HttpRequest, public_id: str, token: str) -> HttpResponse:
     try:
         confirmation = actions.find_confirmation(public_id, token)
         if request.method == "POST":
-            user = actions.confirm_email(public_id, token, request)
+            user = actions.confirm_email(public_id, token, request, acting_user=_signed_in(request))
             messages.success(request, "Your email address is confirmed.")
             if request.user.is_authenticated and request.user.pk == user.pk:
                 return redirect("accounts:settings")
             return redirect("accounts:login")
-    except actions.AccountError as error:
-        return render(request, "accounts/verify.html", {"error": error.message}, status=400)
+    except Refusal as refusal:
+        return render(request, "accounts/verify.html", {"error": refusal.message}, status=400)
     return render(request, "accounts/verify.html", {"confirmation": confirmation})
 
 
@@ -113,15 +124,19 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     form = forms.DeleteAccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            actions.delete_account(
+            actions.check_deletion(
                 user,
                 password=form.cleaned_data["password"],
                 confirm=form.cleaned_data["confirm"],
                 request=request,
             )
-        except actions.AccountError as error:
-            form.add_error(error.field, error.message)
+        except Refusal as refusal:
+            show_refusal(form, refusal)
         else:
+            # Read before the erasure removes them: the receipt goes to the address the account had.
+            address, username = user.email, user.username
+            outcome = erasure.erase_account(user.pk)
+            emails.send_deletion_receipt(address, username, outcome.rows)
             logout(request)
             messages.success(
                 request, "Your account and everything in it are deleted. A receipt is on its way to you."
@@ -134,9 +149,10 @@ def delete_account(request: HttpRequest) -> HttpResponse:
 @require_POST
 def resend_verification(request: HttpRequest) -> HttpResponse:
     try:
-        actions.resend_verification(_user(request))
-    except actions.AccountError as error:
-        messages.info(request, error.message)
+        user = _user(request)
+        actions.resend_verification(user, acting_user=user)
+    except Refusal as refusal:
+        messages.info(request, refusal.message)
     else:
         messages.success(request, "A new confirmation link is on its way to your address.")
     return redirect("accounts:settings")
@@ -154,9 +170,10 @@ def email_change(request: HttpRequest) -> HttpResponse:
                 password=form.cleaned_data["password"],
                 new_email=form.cleaned_data["email"],
                 request=request,
+                acting_user=user,
             )
-        except actions.AccountError as error:
-            form.add_error(error.field, error.message)
+        except Refusal as refusal:
+            show_refusal(form, refusal)
         else:
             messages.success(
                 request,
@@ -170,7 +187,8 @@ def email_change(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def email_change_cancel(request: HttpRequest) -> HttpResponse:
-    actions.cancel_email_change(_user(request))
+    user = _user(request)
+    actions.cancel_email_change(user, acting_user=user)
     messages.info(request, "The change of email address is cancelled.")
     return redirect("accounts:settings")
 
@@ -187,6 +205,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
             current_session_key=request.session.session_key,
             end_other_sessions=form.cleaned_data["end_other_sessions"],
             request=request,
+            acting_user=user,
         )
         update_session_auth_hash(request, user)
         note = f" {ended} other session{'s' if ended != 1 else ''} ended." if ended else ""
@@ -213,13 +232,15 @@ def session_end(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     current = request.session.session_key
     if request.POST.get("all") == "others":
-        ended = actions.end_other_sessions(user, current_session_key=current)
+        ended = actions.end_other_sessions(user, current_session_key=current, acting_user=user)
         messages.success(request, f"{ended} other session{'s' if ended != 1 else ''} ended.")
     else:
         try:
-            actions.end_session(user, request.POST.get("session", ""), current_session_key=current)
-        except actions.AccountError as error:
-            messages.error(request, error.message)
+            actions.end_session(
+                user, request.POST.get("session", ""), current_session_key=current, acting_user=user
+            )
+        except Refusal as refusal:
+            messages.error(request, refusal.message)
         else:
             messages.success(request, "The session is ended.")
     return redirect("accounts:sessions")
@@ -240,11 +261,17 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("accounts:password_reset_complete")
 
     def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
-        # Whoever knew the old password is logged out everywhere, not just on their next request.
-        actions.end_other_sessions(form.user, current_session_key=None)
-        actions.record_event(form.user, SecurityEvent.Kind.PASSWORD_RESET, self.request)
-        return response
+        # Django's own form_valid saves the password through the form; here one action sets it, ends
+        # every session and writes the audit row. What Django does besides (forget the link's token in
+        # the session, then go to the success page) is kept; it never logs the person in here.
+        actions.reset_password(
+            form.user,
+            new_password=form.cleaned_data["new_password1"],
+            request=self.request,
+            acting_user=_signed_in(self.request),
+        )
+        self.request.session.pop(INTERNAL_RESET_SESSION_TOKEN, None)
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):

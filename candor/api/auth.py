@@ -20,8 +20,8 @@ from ninja.utils import check_csrf
 
 from candor.accounts.models import User
 from candor.api import actions, ratelimit
-from candor.api.errors import ApiError
 from candor.api.models import ApiToken
+from candor.kernel.refusal import Code, Refusal
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -42,7 +42,7 @@ def person(request: HttpRequest) -> User:
     """The signed-in caller, for endpoints that only accept signed-in callers."""
     user = caller(request).user
     if not isinstance(user, User):
-        raise ApiError("Authentication required.", code="unauthenticated", status=401)
+        raise Refusal(Code.UNAUTHENTICATED, "Authentication required.")
     return user
 
 
@@ -58,23 +58,20 @@ class BearerAuth(HttpBearer):
         scheme, _, credentials = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             ratelimit.check_address(request)
-            raise ApiError(
-                "Send the token as 'Authorization: Bearer <token>'.", code="invalid_token", status=401
-            )
+            raise Refusal(Code.INVALID_TOKEN, "Send the token as 'Authorization: Bearer <token>'.")
         return self.authenticate(request, credentials)
 
     def authenticate(self, request: HttpRequest, token: str) -> Caller:
         try:
             found = actions.authenticate(token)
-        except ApiError:
+        except Refusal:
             ratelimit.check_address(request)
             raise
         ratelimit.check_caller(f"token:{found.pk}")
         if request.method not in SAFE_METHODS and not found.can_write:
-            raise ApiError(
+            raise Refusal(
+                Code.INSUFFICIENT_SCOPE,
                 "This token may only read: create a token with the write scope to make changes.",
-                code="insufficient_scope",
-                status=403,
             )
         # The rest of the stack (the no-store rule for personal responses among others) reads request.user.
         request.user = found.user
@@ -92,10 +89,8 @@ class SessionAuth(APIKeyCookie):
         if not isinstance(user, User) or not user.is_authenticated or not user.is_active:
             return None
         if request.method not in SAFE_METHODS and check_csrf(request) is not None:
-            raise ApiError(
-                "The CSRF check failed: send the X-CSRFToken header, or use a token.",
-                code="csrf_failed",
-                status=403,
+            raise Refusal(
+                Code.CSRF_FAILED, "The CSRF check failed: send the X-CSRFToken header, or use a token."
             )
         ratelimit.check_caller(f"user:{user.pk}")
         return Caller(user=user)

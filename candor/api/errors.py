@@ -100,9 +100,11 @@ def explain_pattern(pattern: str, message: str) -> str:
     return pattern
 
 
+# Going: accounts, tokens, authentication and limits raise Refusal. Only hub/api.py, lifecycle/api.py and
+# analytics/api/trends.py still raise this; their branches replace it, and it goes with its handler then.
 @dataclass
 class ApiError(Exception):
-    """A refused request, raised by the API's own code (authentication, limits, tokens)."""
+    """A refused request with its own status (see above: on its way out)."""
 
     message: str
     code: str = "invalid"

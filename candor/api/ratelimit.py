@@ -13,25 +13,25 @@ import time
 from django.conf import settings
 from django.http import HttpRequest
 
-from candor.api.errors import ApiError
 from candor.core.throttle import Limit
 from candor.kernel.net import client_address
+from candor.kernel.refusal import Code, Refusal
 
 WINDOW = 60  # seconds
 
 
 def hit(scope: str, identity: str, allowed: int) -> None:
-    """Count one request in the current window; ApiError 429 with Retry-After once over the limit."""
+    """Count one request in the current window; once over the limit, a Refusal saying when to come back
+    (the API answers it with 429 and Retry-After)."""
     now = time.time()
     window = int(now // WINDOW)
     count = Limit(scope, allowed, WINDOW).hit(f"{identity}|{window}")
     if count > allowed:
         retry_after = max(1, math.ceil((window + 1) * WINDOW - now))
-        raise ApiError(
+        raise Refusal(
+            Code.RATE_LIMITED,
             f"Too many requests. Try again in {retry_after} seconds.",
-            code="rate_limited",
-            status=429,
-            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
         )
 
 

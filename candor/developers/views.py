@@ -18,8 +18,9 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from candor.accounts.models import User
 from candor.api import actions as token_actions
-from candor.api.errors import ApiError
 from candor.developers.forms import TokenForm
+from candor.kernel.forms import show_refusal
+from candor.kernel.refusal import Refusal
 
 # Swagger UI sets style attributes from its JavaScript; only this page allows inline styles, and
 # still no inline script and nothing from another origin.
@@ -66,9 +67,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and "revoke" in request.POST:
         try:
-            token_actions.revoke_token(user, request.POST["revoke"])
-        except ApiError as error:
-            messages.error(request, error.message)
+            token_actions.revoke_token(user, request.POST["revoke"], acting_user=user)
+        except Refusal as refusal:
+            messages.error(request, refusal.message)
         else:
             messages.success(request, "The token is revoked. Programs that used it can no longer sign in.")
         return redirect("developers:tokens")
@@ -80,11 +81,10 @@ def tokens(request: HttpRequest) -> HttpResponse:
                 scopes=form.cleaned_data["scopes"],
                 expires_in_days=form.cleaned_data["expires_in_days"],
                 request=request,
+                acting_user=user,
             )
-        except ApiError as error:
-            for field_name, field_messages in (error.fields or {"__all__": [error.message]}).items():
-                for message in field_messages:
-                    form.add_error(field_name if field_name in form.fields else None, message)
+        except Refusal as refusal:
+            show_refusal(form, refusal)
         else:
             form = TokenForm()
     if form.errors:

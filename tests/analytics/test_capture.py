@@ -245,7 +245,7 @@ def test_only_successful_reads_of_public_routes_count(
     shelf: Shelf, owner: User, owner_client: Client
 ) -> None:
     anonymous = Client()
-    token = create_token(owner, name="t", scopes=["read", "write"])[1]
+    token = create_token(owner, name="t", scopes=["read", "write"], acting_user=owner)[1]
     not_counted = [
         owner_client.get("/settings/"),
         owner_client.get("/settings/export/"),

@@ -449,7 +449,7 @@ def test_the_popular_sort_of_the_api_pages_with_a_cursor(sortable: list[str], ow
 
     # Opting out takes effect in the (cached) listing at once.
     model = MLModel.objects.get(name="c-first")
-    token = create_token(owner, name="t", scopes=["read", "write"])[1]
+    token = create_token(owner, name="t", scopes=["read", "write"], acting_user=owner)[1]
     patched = Client().patch(
         "/api/v1/models/alice/c-first",
         {"in_popular": False},
@@ -466,7 +466,7 @@ def test_the_popular_sort_of_the_api_pages_with_a_cursor(sortable: list[str], ow
 
 def test_in_popular_must_be_a_boolean(owner: User) -> None:
     publish(owner, "strict")
-    token = create_token(owner, name="t", scopes=["read", "write"])[1]
+    token = create_token(owner, name="t", scopes=["read", "write"], acting_user=owner)[1]
     response = Client().patch(
         "/api/v1/models/alice/strict",
         {"in_popular": "no"},
@@ -525,8 +525,12 @@ def test_the_stats_api_answers_the_owner_only(owner: User, member: User) -> None
     model = publish(owner, "mine", visibility="unlisted")
     today = datetime.now(UTC).date()
     add_days(model, {today: (5, 1), today - timedelta(days=6): (2, 2), today - timedelta(days=7): (9, 9)})
-    alice = {"Authorization": f"Bearer {create_token(owner, name='t', scopes=['read'])[1]}"}
-    bob = {"Authorization": f"Bearer {create_token(member, name='t', scopes=['read'])[1]}"}
+    alice = {
+        "Authorization": f"Bearer {create_token(owner, name='t', scopes=['read'], acting_user=owner)[1]}"
+    }
+    bob = {
+        "Authorization": f"Bearer {create_token(member, name='t', scopes=['read'], acting_user=member)[1]}"
+    }
     client = Client()
 
     answer = client.get("/api/v1/models/alice/mine/stats", headers=alice).json()

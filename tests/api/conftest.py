@@ -25,7 +25,9 @@ def media(settings: Any, tmp_path: Path) -> Iterator[Path]:
 
 
 def token_for(user: User, *scopes: str, **extra: Any) -> str:
-    _, token = create_token(user, name="test", scopes=list(scopes or ("read", "write")), **extra)
+    _, token = create_token(
+        user, name="test", scopes=list(scopes or ("read", "write")), **extra, acting_user=user
+    )
     return token
 
 

@@ -87,7 +87,9 @@ def fuzzed_account(db: None, settings: Any, tmp_path: Any) -> Iterator[None]:
     person = make_user("fuzzer")
     model = actions.create_model(person, name="fuzzed", title="Fuzzed", visibility="public")
     actions.add_file(person, model, "weights.bin", [b"\x00" * 64])
-    _, CREDENTIALS["token"] = create_token(person, name="schemathesis", scopes=["read", "write"])
+    _, CREDENTIALS["token"] = create_token(
+        person, name="schemathesis", scopes=["read", "write"], acting_user=person
+    )
     # Django's test client keeps the test's database connection across requests; a bare WSGI handler
     # would close it after each one, and the test's transaction with it.
     request_started.disconnect(close_old_connections)

@@ -15,8 +15,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from candor.accounts.models import User
+from candor.api.actions import create_token
 from candor.api.models import ApiToken
+from candor.kernel.refusal import Code, Refusal
+from candor.privacy.audit import EventType
+from candor.privacy.models import AuditEvent
 from tests.api.conftest import Api, assert_error, publish, token_for
+from tests.audit_rows import no_rows, only_row
 
 pytestmark = pytest.mark.django_db
 
@@ -220,3 +225,34 @@ def test_email_change_through_the_api_needs_the_password_and_a_link(owner, mailb
     link = mailbox.link_to("alice.api@example.org")
     assert "/accounts/verify/" in link
     assert "new email address" in mailbox.body(mailbox.last_to("alice@example.org"))
+
+
+def test_creating_a_token_writes_one_audit_row_with_its_scope(owner: User, owner_client: Client) -> None:
+    response = Api(client=owner_client).post("/tokens", {"name": "alice's laptop", "scopes": ["read"]})
+    assert response.status_code == 201
+    personal = ["alice", response.json()["token"], response.json()["prefix"], "laptop"]
+    row = only_row(EventType.TOKEN_CREATED, acting=owner, subject=owner, personal=personal)
+    assert row.extra == {"scope": "read"}
+
+
+def test_revoking_a_token_writes_one_audit_row(owner: User, member: User) -> None:
+    secret = token_for(owner, "read", "write")
+    AuditEvent.objects.all().delete()
+    token_id = ApiToken.objects.get(user=owner).pk
+    assert Api(token_for(member)).delete(f"/tokens/{token_id}").status_code == 404  # not bob's to revoke
+    AuditEvent.objects.all().delete()  # bob's own new token's row
+    assert Api(secret).delete(f"/tokens/{token_id}").status_code == 204
+    row = only_row(EventType.TOKEN_REVOKED, acting=owner, subject=owner, personal=["alice", secret])
+    assert row.extra == {"scope": "write"}
+    assert_error(Api(token_for(owner)).delete(f"/tokens/{token_id}"), 404, "not_found")
+    assert AuditEvent.objects.filter(event_type=EventType.TOKEN_REVOKED).count() == 1
+
+
+def test_a_refused_token_writes_no_audit_row(owner: User, owner_client: Client) -> None:
+    assert_error(
+        Api(client=owner_client).post("/tokens", {"name": " ", "scopes": ["read"]}), 422, "invalid_fields"
+    )
+    with pytest.raises(Refusal) as refused:  # past the schema, the action itself refuses
+        create_token(owner, name="  ", scopes=["read", "admin"], acting_user=owner)
+    assert refused.value.code is Code.INVALID_FIELDS and set(refused.value.fields) == {"name", "scopes"}
+    no_rows()

@@ -96,7 +96,7 @@ def test_the_api_listing_cached_through_a_token_holder_is_identical_for_everyone
     url = "/api/v1/models?sort=name&limit=1"
     baseline = fresh(url)
     cache.clear()
-    _, token = create_token(owner, name="t", scopes=["read"])
+    _, token = create_token(owner, name="t", scopes=["read"], acting_user=owner)
     filled = Client().get(url, headers={"Authorization": f"Bearer {token}", **LOADED_HEADERS})
     assert filled.status_code == 200 and filled.content == baseline
     assert Client().get(url).content == baseline

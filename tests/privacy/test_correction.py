@@ -35,7 +35,7 @@ def _confirm_pending(user: User) -> None:
     from candor.accounts import actions
 
     confirmation = EmailConfirmation.objects.filter(user=user, purpose="change").latest("created_at")
-    actions.confirm_email(confirmation.public_id, confirmation.token())
+    actions.confirm_email(confirmation.public_id, confirmation.token(), acting_user=None)
 
 
 def _web_model_field(field: str, value: str) -> Callable[[Client, User], None]:
@@ -204,6 +204,6 @@ def test_the_owner_corrects_it_in_settings_and_through_the_api(
     before = read(owner)
     web(owner_client, owner)
     assert read(owner) == web_value != before
-    token = create_token(owner, name="fix", scopes=["read", "write"])[1]
+    token = create_token(owner, name="fix", scopes=["read", "write"], acting_user=owner)[1]
     api_change(Client(HTTP_AUTHORIZATION=f"Bearer {token}"))
     assert read(owner) == api_value

@@ -35,7 +35,7 @@ from candor.hub import actions
 user = User.objects.create_user('alice', 'alice@example.org', 'correct-horse-battery-staple-9',
                                 email_verified=True)
 actions.create_model(user, name='big-model', title='Big model')
-_, token = create_token(user, name='crash', scopes=['read', 'write'])
+_, token = create_token(user, name='crash', scopes=['read', 'write'], acting_user=user)
 client = Client()
 client.force_login(user)
 print('account', user.pk.hex)

@@ -42,7 +42,7 @@ def furnish(user: User, prefix: str) -> dict[str, object]:
         hub_actions.add_file(user, public, "weights.bin", [f"{prefix} weights".encode()]).blob.name,
         hub_actions.add_file(user, private, "notes.txt", [f"{prefix} notes".encode()]).blob.name,
     ]
-    token = create_token(user, name="laptop", scopes=["read", "write"])[1]
+    token = create_token(user, name="laptop", scopes=["read", "write"], acting_user=user)[1]
     SecurityEvent.objects.create(user=user, kind="sign_in", ip_address="192.0.2.10")
     diary = Diary.objects.create(user=user, mood="calm", secret=f"{prefix} secret")
     diary.attachment.save(f"{prefix}-diary.txt", ContentFile(b"diary"))
@@ -160,7 +160,7 @@ def test_a_failure_inside_the_deletion_leaves_the_whole_account(owner: User, mon
 
     monkeypatch.setattr(erasure, "_bump_listings", crash)
     with pytest.raises(RuntimeError):
-        account_actions.delete_account(owner, password=PASSWORD, confirm="alice")
+        erasure.erase_account(owner.pk)
     # Nothing half-deleted is visible: the account, its key and its models are all still there.
     crypto.forget_cached_keys()
     assert User.objects.get(pk=owner.pk).email == "alice@example.org"
@@ -212,7 +212,7 @@ for i in range(3):
                              summary="zelda summary words")
     hub.add_file(user, model, f"dir/file-{i}.bin", [b"zelda file body " * 100])
     names.append(model.name)
-row, token = create_token(user, name="zelda token", scopes=["read"], request=request)
+row, token = create_token(user, name="zelda token", scopes=["read"], request=request, acting_user=user)
 from candor.accounts.tasks import send_account_email
 send_account_email.enqueue("password-changed", str(user.pk))
 import logging
@@ -223,10 +223,13 @@ print(json.dumps({"token_prefix": row.prefix, "names": names, "id": str(user.pk)
 """
 
 BYTE_SCAN_DELETE = """
-from candor.accounts import actions
+from candor.accounts import actions, emails
 from candor.accounts.models import User
+from candor.lifecycle import erasure
 user = User.objects.get(username="zeldaqx")
-actions.delete_account(user, password="a-long-passphrase-99", confirm="zeldaqx")
+actions.check_deletion(user, password="a-long-passphrase-99", confirm="zeldaqx")
+address, username = user.email, user.username
+emails.send_deletion_receipt(address, username, erasure.erase_account(user.pk).rows)
 print("deleted")
 """
 
@@ -287,7 +290,10 @@ print(User.objects.get(username="alice").pk)
 DELETE_ALICE = """
 from candor.accounts import actions
 from candor.accounts.models import User
-actions.delete_account(User.objects.get(username="alice"), password="violet-harbour-71", confirm="alice")
+from candor.lifecycle import erasure
+alice = User.objects.get(username="alice")
+actions.check_deletion(alice, password="violet-harbour-71", confirm="alice")
+erasure.erase_account(alice.pk)
 """
 
 

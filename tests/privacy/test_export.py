@@ -182,7 +182,7 @@ def fill(user: User, marker: str, year: int) -> Filler:
     model = hub_actions.create_model(user, name=f"{marker.lower()}-model", title="A model")
     for path in ("weights/model.bin", "config.json"):
         hub_actions.add_file(user, model, path, [f"{marker} bytes of {path} ".encode() * 50])
-    _, secret = create_token(user, name="cli", scopes=["read", "write"])
+    _, secret = create_token(user, name="cli", scopes=["read", "write"], acting_user=user)
     filler.hidden.append(secret)
     Client().force_login(user)
     # Everything else the inventory ties to a person, made from the declaration alone.
@@ -373,7 +373,7 @@ def test_a_record_is_the_json_of_its_dict() -> None:
 
 
 def test_the_archive_is_documented(owner: User, run_on_commit: Any) -> None:
-    token, secret = create_token(owner, name="laptop", scopes=["read"])
+    token, secret = create_token(owner, name="laptop", scopes=["read"], acting_user=owner)
     archive = built(owner, run_on_commit)
     zipped = open_zip(archive)
     names = zipped.namelist()

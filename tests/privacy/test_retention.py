@@ -69,8 +69,8 @@ def test_retention_period_is_a_setting(settings) -> None:
 def test_confirmation_links_go_once_expired_or_used(owner: User) -> None:
     owner.email_verified = False
     owner.save()
-    account_actions.resend_verification(owner)  # one live link
-    account_actions.resend_verification(owner)  # replaces it: the first is now "used"
+    account_actions.resend_verification(owner, acting_user=owner)  # one live link
+    account_actions.resend_verification(owner, acting_user=owner)  # replaces it: the first is now "used"
     assert by_rule(retention.sweep())["used confirmation links"] == 1
     assert EmailConfirmation.objects.count() == 1
     assert by_rule(retention.sweep(now=later(hours=49)))["expired confirmation links"] == 1
@@ -87,10 +87,10 @@ def test_expired_sessions_go(owner: User) -> None:
 
 
 def test_expired_and_revoked_tokens_go(owner: User) -> None:
-    create_token(owner, name="short", scopes=["read"], expires_in_days=1)
-    revoked, _ = create_token(owner, name="gone", scopes=["read"])
-    create_token(owner, name="forever", scopes=["read"])
-    revoke_token(owner, str(revoked.pk))
+    create_token(owner, name="short", scopes=["read"], expires_in_days=1, acting_user=owner)
+    revoked, _ = create_token(owner, name="gone", scopes=["read"], acting_user=owner)
+    create_token(owner, name="forever", scopes=["read"], acting_user=owner)
+    revoke_token(owner, str(revoked.pk), acting_user=owner)
     outcome = by_rule(retention.sweep(now=later(days=1, minutes=1)))
     assert (outcome["expired tokens"], outcome["revoked tokens"]) == (1, 1)
     assert list(ApiToken.objects.values_list("name", flat=True)) == ["forever"]

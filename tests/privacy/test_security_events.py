@@ -50,8 +50,8 @@ def test_password_email_and_token_changes_are_recorded(owner_client: Client, own
     )
     assert response.status_code == 302
     confirmation = EmailConfirmation.objects.get(user=owner, purpose="change")
-    account_actions.confirm_email(confirmation.public_id, confirmation.token())
-    create_token(owner, name="laptop", scopes=["read"])
+    account_actions.confirm_email(confirmation.public_id, confirmation.token(), acting_user=None)
+    create_token(owner, name="laptop", scopes=["read"], acting_user=owner)
     assert kinds(owner) == ["password_changed", "email_change_requested", "email_changed", "token_created"]
 
 
