@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_safe
 
-from candor.analytics import charts, popularity
+from candor.analytics import charts, popularity, suppression
 
 LIST_SIZE = 50
 CHART_SIZE = 20
@@ -50,7 +50,7 @@ def _list_page(request: HttpRequest, kind: str) -> HttpResponse:
         "entries": entries,
         "chart": list_chart(kind, top) if top else None,
         "formula": popularity.FORMULAS[kind],
-        "min_count": popularity.min_count(),
+        "min_count": suppression.min_count(),
         "freshness_minutes": max(1, round(popularity.freshness_seconds() / 60)),
         "chart_size": len(top),
         "csv_url": reverse(f"analytics:{kind}_csv"),
