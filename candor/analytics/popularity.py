@@ -29,6 +29,7 @@ from candor.analytics import suppression, tasks
 from candor.analytics.models import ModelDaily, ModelHourly
 from candor.hub import visibility
 from candor.hub.models import MLModel
+from candor.kernel.refusal import Code, Refusal
 
 POPULAR = "popular"
 TRENDING = "trending"
@@ -317,9 +318,10 @@ def own_model_counts(
     viewer: visibility.Viewer, username: str, name: str, days: int = POPULAR_DAYS, now: datetime | None = None
 ) -> tuple[MLModel, list[DayCount]]:
     """A model and its counts per day, for its owner only. To anyone else the counts do not exist
-    (Http404), whether or not they may read the model itself."""
+    (``Code.NOT_FOUND``), whether or not they may read the model itself."""
     try:
         model = visibility.get_editable_model(viewer, username, name)
-    except PermissionError:
-        raise Http404("No such model.") from None
+    except (Http404, PermissionError, Refusal):
+        # One answer for absent, unreadable and someone else's: the refusal tells an outsider nothing.
+        raise Refusal(Code.NOT_FOUND, "No such model.") from None
     return model, owner_series(model, days, now)
