@@ -15,61 +15,17 @@ import logging
 import os
 import threading
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connection
 from django.dispatch import receiver
 
+from candor.analytics import redis_store, salt, store
+from candor.analytics.batch import Batch
+
 logger = logging.getLogger("candor.analytics")
-
-
-Event = tuple[datetime, str, bool, int | None, str, tuple[tuple[str, str], ...]]
-
-
-@dataclass
-class Batch:
-    """Counts waiting to be written. Keys are aggregates only; visitor hashes are salted (see salt.py).
-
-    Requests are first counted whole, one counter per distinct (hour, route, bot, model, kind,
-    dimensions): a single dictionary addition on the request's path. ``fold()`` spreads them over the
-    tables' keys when the batch is taken for writing.
-    """
-
-    events: Counter[Event] = field(default_factory=Counter)
-    routes: Counter[tuple[datetime, str, bool]] = field(default_factory=Counter)  # (hour, route, bot)
-    models: Counter[tuple[datetime, int, str]] = field(default_factory=Counter)  # (hour, model, kind)
-    dimensions: Counter[tuple[date, str, str]] = field(default_factory=Counter)  # (day, dim, value)
-    visitors: defaultdict[tuple[date, int], set[int]] = field(default_factory=lambda: defaultdict(set))
-
-    def size(self) -> int:
-        return (
-            len(self.events) + len(self.routes) + len(self.models) + len(self.dimensions) + len(self.visitors)
-        )
-
-    def fold(self) -> Batch:
-        for (hour, route, bot, model_id, kind, dimensions), n in self.events.items():
-            self.routes[(hour, route, bot)] += n
-            if bot:
-                continue
-            if model_id is not None:
-                self.models[(hour, model_id, kind)] += n
-            day = hour.date()
-            for dimension, value in dimensions:
-                self.dimensions[(day, dimension, value)] += n
-        self.events.clear()
-        return self
-
-    def merge(self, other: Batch) -> None:
-        self.events.update(other.events)
-        self.routes.update(other.routes)
-        self.models.update(other.models)
-        self.dimensions.update(other.dimensions)
-        for key, hashes in other.visitors.items():
-            self.visitors[key] |= hashes
 
 
 class Buffer:
@@ -147,8 +103,6 @@ class Buffer:
         self.thread.start()
 
     def _run(self) -> None:
-        from candor.analytics import salt
-
         while True:
             self.wake.wait(settings.ANALYTICS_FLUSH_SECONDS)
             self.wake.clear()
@@ -193,12 +147,8 @@ def _reload_limits(setting: str, **kwargs: object) -> None:
 
 def write(batch: Batch) -> None:
     if settings.REDIS_URL:
-        from candor.analytics import redis_store
-
         redis_store.write(batch)
     else:
-        from candor.analytics import store
-
         store.write(batch)
 
 

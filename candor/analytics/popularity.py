@@ -6,10 +6,11 @@ with every day of its age, read from the hourly rows. Both are computed in SQL: 
 window, best first (ties: the older model first), the first thousand rows at most.
 
 Only public models of active owners whose owner has left ``in_popular`` on ever appear, and a model with
-fewer than ``TRENDS_MIN_COUNT`` views and downloads in the window never does (its small counts are not
-published). The ranked (model id, score) list may sit in the cache for ``CACHE_SECONDS``: it holds ids
-and numbers only. Which of those models may be shown is asked of ``visibility.listed_models()`` on every
-read, so a model made unlisted or private, deleted, or opted out leaves every list at once.
+fewer than k (:func:`candor.analytics.suppression.min_count`) views and downloads in the window never
+does (its small counts are not published). The ranked (model id, score) list may sit in the cache for
+``CACHE_SECONDS``: it holds ids and numbers only. Which of those models may be shown is asked of
+``visibility.listed_models()`` on every read, so a model made unlisted or private, deleted, or opted out
+leaves every list at once.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from django.db import connection
 from django.db.models import F, Q, QuerySet, Sum
 from django.http import Http404
 
+from candor.analytics import suppression, tasks
 from candor.analytics.models import ModelDaily, ModelHourly
 from candor.hub import visibility
 from candor.hub.models import MLModel
+from candor.kernel.refusal import Code, Refusal
 
 POPULAR = "popular"
 TRENDING = "trending"
@@ -104,7 +107,7 @@ def _window_totals(days: QuerySet[ModelDaily], depth: int) -> list[Ranked]:
         .annotate(
             views_sum=Sum("views"), downloads_sum=Sum("downloads"), score=Sum(F("views") + F("downloads"))
         )
-        .filter(score__gte=settings.TRENDS_MIN_COUNT)
+        .filter(score__gte=suppression.min_count())
         .order_by("-score", "model_id")
         .values_list("model_id", "views_sum", "downloads_sum", "score")
     )
@@ -149,7 +152,7 @@ def rank_trending(now: datetime | None = None, depth: int = DEPTH) -> list[Ranke
     )
     params: list[Any] = [v for hour, weight in weights for v in (ops.adapt_datetimefield_value(hour), weight)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, settings.TRENDS_MIN_COUNT, depth])
+        cursor.execute(sql, [*params, suppression.min_count(), depth])
         rows = cursor.fetchall()
     return [
         Ranked(int(mid), int(views), int(downloads), float(score)) for mid, views, downloads, score in rows
@@ -159,7 +162,7 @@ def rank_trending(now: datetime | None = None, depth: int = DEPTH) -> list[Ranke
 def _ranked(kind: str, now: datetime | None, depth: int) -> list[Ranked]:
     """A ranking, from the cache if computed in the last CACHE_SECONDS for the same day (or hour)."""
     period = _now(now).date().isoformat() if kind == POPULAR else _this_hour(now).isoformat()
-    key = f"analytics:ranking:{kind}:{period}:{settings.TRENDS_MIN_COUNT}:{depth}"
+    key = f"analytics:ranking:{kind}:{period}:{suppression.min_count()}:{depth}"
     stored = cache.get(key)
     if stored is None:
         ranked = (rank_popular if kind == POPULAR else rank_trending)(now, depth)
@@ -215,18 +218,11 @@ def trending(limit: int, now: datetime | None = None) -> list[Entry]:
     return ranking(TRENDING, limit, now)
 
 
-def min_count() -> int:
-    """k: a model with fewer views and downloads than this in a list's window is not in the list."""
-    return int(settings.TRENDS_MIN_COUNT)
-
-
 def freshness_seconds() -> int:
     """At most how old the counts behind a list are: one flush interval, the Redis rollup's interval in
     Redis mode, and the time a ranking may sit in the cache."""
     seconds = settings.ANALYTICS_FLUSH_SECONDS + CACHE_SECONDS
     if settings.REDIS_URL:
-        from candor.analytics import tasks
-
         seconds += int(tasks.interval().total_seconds())
     return seconds
 
@@ -322,9 +318,10 @@ def own_model_counts(
     viewer: visibility.Viewer, username: str, name: str, days: int = POPULAR_DAYS, now: datetime | None = None
 ) -> tuple[MLModel, list[DayCount]]:
     """A model and its counts per day, for its owner only. To anyone else the counts do not exist
-    (Http404), whether or not they may read the model itself."""
+    (``Code.NOT_FOUND``), whether or not they may read the model itself."""
     try:
         model = visibility.get_editable_model(viewer, username, name)
-    except PermissionError:
-        raise Http404("No such model.") from None
+    except (Http404, PermissionError, Refusal):
+        # One answer for absent, unreadable and someone else's: the refusal tells an outsider nothing.
+        raise Refusal(Code.NOT_FOUND, "No such model.") from None
     return model, owner_series(model, days, now)

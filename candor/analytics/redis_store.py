@@ -17,7 +17,8 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
-from candor.analytics.buffer import Batch
+from candor.analytics import store
+from candor.analytics.batch import Batch
 
 COUNTS = "candor:analytics:counts"
 ROLLING = "candor:analytics:rolling:"
@@ -91,8 +92,6 @@ def rollup(today: date | None = None) -> int:
 
 
 def _rollup(redis_client: redis.Redis, today: date) -> int:
-    from candor.analytics import store
-
     moved = 0
     if redis_client.exists(COUNTS):
         with contextlib.suppress(redis.ResponseError):  # another rollup renamed it first

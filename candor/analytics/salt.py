@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from candor.analytics import redis_store
 from candor.analytics.models import DailySalt
 from candor.kernel.locks import write_if_free
 
@@ -101,9 +102,7 @@ def _redis_key(day: date) -> str:
 
 
 def _redis_salt(day: date) -> bytes:
-    from candor.analytics.redis_store import client
-
-    redis = client()
+    redis = redis_store.client()
     key = _redis_key(day)
     # EXAT: Redis itself deletes the salt when the day ends, whether or not any process is running.
     redis.set(key, secrets.token_bytes(32), nx=True, exat=int(_end_of(day).timestamp()))
@@ -145,9 +144,7 @@ def _draw(day: date) -> None:
 def held_days() -> list[date]:
     """The days whose salt still exists: today's at most, once ended days' salts are destroyed."""
     if settings.REDIS_URL:
-        from candor.analytics.redis_store import client
-
-        keys = client().scan_iter(match=REDIS_PREFIX + "*")
+        keys = redis_store.client().scan_iter(match=REDIS_PREFIX + "*")
         return sorted(date.fromisoformat(key.decode().removeprefix(REDIS_PREFIX)) for key in keys)
     return sorted(DailySalt.objects.values_list("day", flat=True))
 

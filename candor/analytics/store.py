@@ -21,7 +21,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from candor.analytics import sketch
-from candor.analytics.buffer import Batch
+from candor.analytics.batch import Batch
 from candor.analytics.models import (
     DailyUnique,
     DimensionDaily,

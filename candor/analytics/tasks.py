@@ -17,10 +17,11 @@ from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
-from candor.analytics import salt
+from candor.analytics import redis_store, salt
 from candor.analytics.buffer import flush
 from candor.analytics.models import DailyUnique, ModelDaily, ModelHourly, ModelMonthly, RouteHourly
 from candor.core.scheduling import ensure_waiting
+from candor.hub.models import MLModel
 
 logger = logging.getLogger("candor.analytics")
 
@@ -45,8 +46,6 @@ def run(now: datetime | None = None) -> Outcome:
     outcome = Outcome()
     flush()  # this process's own counts first (the worker serves no pages, but tests and shells may)
     if settings.REDIS_URL:
-        from candor.analytics import redis_store
-
         outcome.moved = redis_store.rollup(today)
     outcome.salts_destroyed = salt.destroy_before(today)
     outcome.hourly_rolled_up = roll_up_hours(now)
@@ -66,8 +65,6 @@ def roll_up_hours(now: datetime) -> int:
 def remove_orphans() -> int:
     """Counts of models that were deleted: never published (reports join with the public models), and
     removed here so they do not linger."""
-    from candor.hub.models import MLModel
-
     existing = MLModel.objects.values("pk")
     removed = 0
     for table in (ModelHourly, ModelDaily, ModelMonthly):

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from candor.analytics import popularity, trends
+from candor.analytics import popularity
 from candor.analytics.models import ModelDaily
+from candor.analytics.trends import report
 from candor.hub.models import MLModel
 from candor.web.demo import load_demo_data
 
@@ -24,8 +25,8 @@ def test_demo_usage_fills_the_lists_with_public_models_only() -> None:
     shown = {entry.model.pk for entry in popularity.popular(10)}
     assert shown and shown <= public
     today = datetime.now(UTC).date()
-    report = trends.report(today - timedelta(days=29), today, "week")
-    assert any(row["value"] for row in report["browsers"]["rows"])
+    data = report.for_range(today - timedelta(days=29), today, "week")
+    assert any(row["value"] for row in data["browsers"]["rows"])
 
     before = sorted(ModelDaily.objects.values_list("day", "model_id", "views"))
     load_demo_data()  # a second run adds nothing

@@ -553,7 +553,9 @@ def test_the_stats_api_answers_the_owner_only(owner: User, member: User) -> None
         assert mine.status_code == absent.status_code
         assert mine.content == absent.content
     assert client.get("/api/v1/models/alice/mine/stats").status_code == 401
-    assert client.get("/api/v1/models/alice/mine/stats", headers=bob).status_code == 404
+    refused = client.get("/api/v1/models/alice/mine/stats", headers=bob)
+    assert refused.status_code == 404
+    assert refused.json()["error"] == {"code": "not_found", "message": "No such model.", "fields": {}}
 
 
 def test_owner_series_fills_missing_days_with_zero(owner: User) -> None:

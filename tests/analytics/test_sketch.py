@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import pytest
-from datasketch import HyperLogLog
 
 from candor.analytics import sketch
 
 
 @pytest.mark.parametrize(("precision", "visitors"), [(10, 40), (10, 20_000), (14, 300), (14, 250_000)])
 def test_registers_and_estimate_match_datasketch(precision: int, visitors: int) -> None:
+    # Imported here, not at collection: datasketch (with numpy) takes seconds to load, and only this
+    # test compares against it.
+    import numpy as np
+    from datasketch import HyperLogLog
+
     rng = random.Random(precision * visitors)
     hashes = [rng.getrandbits(32) for _ in range(visitors)]
     reference = HyperLogLog(p=precision, hashfunc=lambda value: value)

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from candor.analytics import popularity
+from candor.analytics import popularity, suppression
 from candor.api.auth import ANYONE, person
 from candor.api.schemas import openapi, responses
 from candor.hub.api import NAME, OWNER, ModelOut, _model_out
@@ -60,7 +60,7 @@ def _ranking(kind: str, limit: int) -> dict[str, Any]:
     )
     return {
         "formula": popularity.FORMULAS[kind],
-        "min_count": popularity.min_count(),
+        "min_count": suppression.min_count(),
         "items": [
             {
                 **_model_out(e.model, files.get(e.model.pk, 0)),

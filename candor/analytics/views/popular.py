@@ -7,13 +7,14 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_safe
 
-from candor.analytics import charts, popularity
+from candor.analytics import charts, popularity, suppression
+from candor.kernel.refusal import Refusal
 
 LIST_SIZE = 50
 CHART_SIZE = 20
@@ -50,7 +51,7 @@ def _list_page(request: HttpRequest, kind: str) -> HttpResponse:
         "entries": entries,
         "chart": list_chart(kind, top) if top else None,
         "formula": popularity.FORMULAS[kind],
-        "min_count": popularity.min_count(),
+        "min_count": suppression.min_count(),
         "freshness_minutes": max(1, round(popularity.freshness_seconds() / 60)),
         "chart_size": len(top),
         "csv_url": reverse(f"analytics:{kind}_csv"),
@@ -89,7 +90,10 @@ def trending_csv(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def model_stats_csv(request: HttpRequest, username: str, name: str) -> HttpResponse:
-    model, series = popularity.own_model_counts(request.user, username, name)
+    try:
+        model, series = popularity.own_model_counts(request.user, username, name)
+    except Refusal as refused:
+        raise Http404(refused.message) from None
     response = _csv(
         f"{model.name}-per-day.csv",
         ["day", "views", "downloads"],

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Max, Min, Model
 
-from candor.analytics import salt, tasks, trends
+from candor.analytics import noise, salt, tasks
 from candor.analytics.models import (
     DailyUnique,
     DimensionDaily,
@@ -19,6 +19,7 @@ from candor.analytics.models import (
     RouteDaily,
     RouteHourly,
 )
+from candor.analytics.trends import ledger as releases
 
 # Each counter table and the column that says which period a row counts.
 TABLES: tuple[tuple[type[Model], str], ...] = (
@@ -79,10 +80,10 @@ class Command(BaseCommand):
         write(f"Visitor-hash salts held: {held}.")
         if ended:
             write(f"  {len(ended)} of them belong to an ended day: `candor analytics rollup` destroys them.")
-        ledger = trends.ledger(recent=0)
+        ledger = releases.summary(recent=0)
         write(
             f"Trends releases with noise: {ledger['releases']}, epsilon spent {ledger['epsilon']:g} over "
-            f"{ledger['cells']:,} figures (epsilon per release now: {trends.dp_epsilon():g})."
+            f"{ledger['cells']:,} figures (epsilon per release now: {noise.epsilon():g})."
         )
         budget = ledger["budget"]
         write(f"Budget: {'no limit' if budget is None else f'epsilon {budget:g} in all'}.")
