@@ -26,7 +26,7 @@ from typing import ClassVar
 import pytest
 from candor_client.api import Api
 from candor_client.config import DEFAULT_SERVER, Config, config_path, normalize_server, resolve
-from candor_client.errors import ClientError, retry_after
+from candor_client.errors import EXIT_CODES, ClientError, retry_after
 from candor_client.output import Progress, human, number, shown
 from candor_client.sync import local_files
 from candor_client.syncplan import safe_target
@@ -592,6 +592,27 @@ def test_refusals_403_413_422(
     bad_name = client(["push", str(source), "alice/no..dots"], tmp_path, server=site.url, token=write_token)
     assert bad_name.returncode == 1 and "the server refused the request" in bad_name.stderr
     assert "name:" in bad_name.stderr and "Traceback" not in bad_name.stderr
+
+
+@e2e
+def test_a_refusal_end_to_end(site: LiveServer, owner: User, tmp_path: Path) -> None:
+    """The server's refusal (its code, message and status) reaches the user as one line on stderr with
+    the exit code of the client's table."""
+    read_only = new_token(owner, ("read",))
+    answer = Client().post(
+        "/api/v1/models",
+        {"name": "m"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {read_only}",
+    )
+    error = answer.json()["error"]
+    assert answer.status_code == 403 and error["code"] == "insufficient_scope"
+
+    source = tmp_path / "m"
+    source.mkdir()
+    refused = client(["push", str(source), "alice/m"], tmp_path, server=site.url, token=read_only)
+    assert refused.stderr == f"candor push: permission denied: {error['message']}\n"
+    assert refused.returncode == EXIT_CODES["insufficient_scope"] == 1 and refused.stdout == ""
 
 
 @e2e
