@@ -100,9 +100,17 @@ def exit_code_for(code: str | None, status: int | None = None) -> int:
     return EXIT_CODES[fallback] if fallback is not None else DEFAULT_EXIT
 
 
-def exit_codes_help() -> str:
-    """``exit codes: 0 done, 1 failed, …`` as one line."""
-    return "exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_MEANINGS.items())
+def exit_codes_help(width: int = 105) -> str:
+    """``exit codes: 0 done, 1 failed, …``, wrapped to the width of the rest of ``--help``."""
+    items = [f"{code} {meaning}" for code, meaning in EXIT_MEANINGS.items()]
+    lines = ["exit codes:"]
+    for number, item in enumerate(items):
+        piece = item + ("," if number < len(items) - 1 else "")
+        # A code is never parted from its meaning: a line breaks only between two of them.
+        if len(lines[-1]) + 1 + len(piece) > width:
+            lines.append(" ")
+        lines[-1] += " " + piece
+    return "\n".join(lines)
 
 
 class ClientError(Exception):
