@@ -24,9 +24,12 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from candor_client.api import Api, ClientError, retry_after, shown
-from candor_client.commands import Progress, human, local_files, number, safe_target
+from candor_client.api import Api
 from candor_client.config import DEFAULT_SERVER, Config, config_path, normalize_server, resolve
+from candor_client.errors import EXIT_CODES, ClientError, retry_after
+from candor_client.output import Progress, human, number, shown
+from candor_client.sync import local_files
+from candor_client.syncplan import safe_target
 from django.test import Client
 from pytest_django.live_server_helper import LiveServer
 
@@ -592,13 +595,34 @@ def test_refusals_403_413_422(
 
 
 @e2e
+def test_a_refusal_end_to_end(site: LiveServer, owner: User, tmp_path: Path) -> None:
+    """The server's refusal (its code, message and status) reaches the user as one line on stderr with
+    the exit code of the client's table."""
+    read_only = new_token(owner, ("read",))
+    answer = Client().post(
+        "/api/v1/models",
+        {"name": "m"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {read_only}",
+    )
+    error = answer.json()["error"]
+    assert answer.status_code == 403 and error["code"] == "insufficient_scope"
+
+    source = tmp_path / "m"
+    source.mkdir()
+    refused = client(["push", str(source), "alice/m"], tmp_path, server=site.url, token=read_only)
+    assert refused.stderr == f"candor push: permission denied: {error['message']}\n"
+    assert refused.returncode == EXIT_CODES["insufficient_scope"] == 1 and refused.stdout == ""
+
+
+@e2e
 def test_rate_limit_says_when_to_retry(
     site: LiveServer, token: str, settings: object, tmp_path: Path
 ) -> None:
     settings.API_RATE_PER_MINUTE = 1  # type: ignore[attr-defined]
     assert client(["whoami"], tmp_path, server=site.url, token=token).returncode == 0
     limited = client(["whoami"], tmp_path, server=site.url, token=token)
-    assert limited.returncode == 1
+    assert limited.returncode == 5, "a limit exits 5 (try again later), apart from other failures"
     assert re.search(r"too many requests: retry in \d+ seconds?$", limited.stderr.strip()), limited.stderr
 
 
@@ -720,16 +744,16 @@ class CannedAnswers(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.mark.parametrize(
-    ("name", "message"),
+    ("name", "message", "exit_code"),
     [
-        ("conflict", "conflict: You already have it."),
-        ("crash", "the server failed (status 500): try again later"),
-        ("moved", "the server redirected to https://elsewhere.example/x: give that address with --server"),
-        ("html", "not JSON): is it a Candor server?"),
-        ("slow", "too many requests: retry in 10 minutes"),
+        ("conflict", "conflict: You already have it.", 1),
+        ("crash", "the server failed (status 500): try again later", 1),
+        ("moved", "the server redirected to https://elsewhere.example/x: give that address with --server", 1),
+        ("html", "not JSON): is it a Candor server?", 1),
+        ("slow", "too many requests: retry in 10 minutes", 5),
     ],
 )
-def test_other_answers_become_one_line(name: str, message: str) -> None:
+def test_other_answers_become_one_line(name: str, message: str, exit_code: int) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CannedAnswers)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -737,7 +761,7 @@ def test_other_answers_become_one_line(name: str, message: str) -> None:
         api = Api(f"http://127.0.0.1:{server.server_address[1]}", SECRET, origin="env")
         with pytest.raises(ClientError) as error:
             api.get_model("alice", name)
-        assert message in str(error.value) and error.value.exit_code == 1
+        assert message in str(error.value) and error.value.exit_code == exit_code
         assert "\n" not in str(error.value) and SECRET not in str(error.value)
     finally:
         server.shutdown()

@@ -1,9 +1,7 @@
-"""The HTTP calls to a Candor server's API v1, and the one-line errors they end in."""
+"""The HTTP calls to a Candor server's API v1; a refusal ends in :func:`candor_client.errors.refused`."""
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import IO, Any, NoReturn
@@ -11,11 +9,8 @@ from urllib.parse import quote
 
 import httpx
 
-# Exit codes, documented in ``candor --help``.
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_AUTH = 4
+from candor_client.errors import EXIT_UNREACHABLE, ClientError, refused
+from candor_client.output import shown
 
 CHUNK = 1024 * 1024
 
@@ -25,49 +20,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     VERSION = "dev"
 
 
-class ClientError(Exception):
-    """An expected failure: a one-line message for stderr and the exit code that goes with it."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_ERROR, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-        self.status = status  # the HTTP status that caused it, if any
-
-
-def shown(text: object, limit: int = 300) -> str:
-    """Text from the server or the disk, made safe to print: no control characters, one line, bounded.
-
-    A server could otherwise send escape sequences that rewrite the user's terminal.
-    """
-    value = str(text)
-    cleaned = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
-
-
 def quote_path(*segments: str) -> str:
     return "/".join(quote(segment, safe="") for segment in segments)
-
-
-def _as_list(value: object) -> list[object]:
-    return value if isinstance(value, list) else [value]
-
-
-def retry_after(header: str | None) -> str:
-    """Retry-After (seconds or an HTTP date) as words."""
-    if not header:
-        return "later"
-    header = header.strip()
-    if header.isdigit():
-        seconds = int(header)
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return "later"
-        seconds = max(0, int(when.timestamp() - time.time()))
-    if seconds < 120:
-        return f"in {seconds} second{'s' if seconds != 1 else ''}"
-    return f"in {round(seconds / 60)} minutes"
 
 
 class Api:
@@ -158,60 +112,19 @@ class Api:
             ) from None
 
     def _fail(self, response: httpx.Response, not_found: str | None) -> NoReturn:
-        status = response.status_code
-        message, fields = "", {}
         try:
             body = response.json()
         except ValueError:
             body = None
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            message = shown(body["error"].get("message") or "")
-            raw_fields = body["error"].get("fields") or {}
-            fields = raw_fields if isinstance(raw_fields, dict) else {}
-        elif isinstance(body, dict) and isinstance(body.get("detail"), str):
-            message = shown(body["detail"])
-        detail = f": {message}" if message else ""
-        if status == 401:
-            if self.origin == "login":
-                text = "the server rejected this token (mistyped, expired or revoked?)"
-            elif self.origin is None:
-                text = f"not logged in to {self.server}: run `candor login` (or set CANDOR_TOKEN)"
-            elif self.origin == "env":
-                text = "the server rejected the token in CANDOR_TOKEN (expired or revoked?): set another, "
-                text += "or unset it and run `candor login`"
-            else:
-                text = f"your token for {self.server} was rejected (expired or revoked?): run `candor login`"
-            raise ClientError(text, EXIT_AUTH, status=status)
-        if status == 403:
-            raise ClientError(f"permission denied{detail}", status=status)
-        if status == 404:
-            raise ClientError(not_found or f"not found{detail}", status=status)
-        if status == 409:
-            raise ClientError(f"conflict{detail}", status=status)
-        if status == 413:
-            raise ClientError(f"too large for the server{detail}", status=status)
-        if status in (400, 422):
-            problems = "; ".join(
-                f"{shown(name, 60)}: {' '.join(shown(m, 200) for m in _as_list(msgs))}"
-                for name, msgs in fields.items()
-            )
-            parts = [p for p in (message, problems) if p]
-            text = "the server refused the request: " + (" — ".join(parts) or f"status {status}")
-            raise ClientError(text, status=status)
-        if status == 429:
-            raise ClientError(
-                f"too many requests: retry {retry_after(response.headers.get('Retry-After'))}", status=status
-            )
-        if 300 <= status < 400:
-            where = shown(response.headers.get("Location", "elsewhere"), 200)
-            raise ClientError(
-                f"the server redirected to {where}: give that address with --server", status=status
-            )
-        if status >= 500:
-            raise ClientError(
-                f"the server failed (status {status}){detail or ': try again later'}", status=status
-            )
-        raise ClientError(f"unexpected answer from the server (status {status}){detail}", status=status)
+        raise refused(
+            response.status_code,
+            body,
+            server=self.server,
+            origin=self.origin,
+            not_found=not_found,
+            retry_header=response.headers.get("Retry-After"),
+            location=response.headers.get("Location"),
+        )
 
     # --- Accounts ---------------------------------------------------------------------------------
 

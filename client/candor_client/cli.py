@@ -14,11 +14,14 @@ from candor_client import COMMANDS, server_installed
 
 def main(argv: list[str] | None = None) -> None:
     words = list(sys.argv[1:] if argv is None else argv)
+    # The client's commands are imported only when a client word is given, so that a server command
+    # passed through here does not load httpx and the whole client first.
     if words and words[0] in COMMANDS:
         from candor_client.commands import main as client_main
 
         raise SystemExit(client_main(words))
     if server_installed():
+        # Imported only here: the server is optional, and absent where the client is installed alone.
         from candor.cli import main as server_main
 
         server_main(["candor", *words])

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from candor_client.api import EXIT_ERROR, EXIT_USAGE, ClientError
+from candor_client.errors import EXIT_ERROR, EXIT_USAGE, ClientError
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 TOKEN_ENV = "CANDOR_TOKEN"  # noqa: S105 - the variable's name, not its value
