@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -7,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, St
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
+from candor.accounts.models import User
 from candor.analytics.capture import KEPT
 from candor.kernel import staging
 from candor.kernel.refusal import Code, Refusal
@@ -37,8 +40,9 @@ def data_inventory(request: HttpRequest) -> HttpResponse:
 def export_page(request: HttpRequest) -> HttpResponse:
     """The person's exports (status, size, expiry), and a button to ask for a new one (clause C5)."""
     if request.method == "POST":
+        user = cast("User", request.user)  # signed in: login_required
         try:
-            export.request_export(request.user, request, acting_user=request.user)
+            export.request_export(user, request, acting_user=user)
         except Refusal as refusal:
             messages.error(request, refusal.message)
         else:
