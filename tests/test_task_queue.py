@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from candor.accounts.models import User
 from candor.core import taskqueue
+from candor.kernel.refusal import Refusal
 from candor.lifecycle import export
 from candor.privacy.models import ExportArchive
 from tests.conftest import empty_redis, use_task_backend
@@ -57,7 +58,9 @@ def _lose_the_queue(kind: str) -> None:
     if kind == "database":
         from django_tasks_db.models import DBTaskResult
 
-        DBTaskResult.objects.filter(task_path="candor.lifecycle.export.build_export").update(status="FAILED")
+        DBTaskResult.objects.filter(task_path="candor.lifecycle.export.builder.build_export").update(
+            status="FAILED"
+        )
     else:
         _empty_rq()
 
@@ -66,22 +69,23 @@ def test_a_pending_export_blocks_while_its_build_is_to_come_and_not_once_it_is_l
     owner: User, queue: str, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        first = export.request_export(owner)
+        first = export.request_export(owner, acting_user=owner)
     assert taskqueue.is_waiting_or_running(export.build_export, [first.pk]) is True
     ExportArchive.objects.filter(pk=first.pk).update(created_at=timezone.now() - dt.timedelta(minutes=10))
-    with pytest.raises(export.ExportError):  # queued: it will be built, so a second request waits
-        export.request_export(owner)
+    with pytest.raises(Refusal):  # queued: it will be built, so a second request waits
+        export.request_export(owner, acting_user=owner)
     _lose_the_queue(queue)
     assert taskqueue.is_waiting_or_running(export.build_export, [first.pk]) is False
-    second = export.request_export(owner)  # no waiting 24 hours for a build that will never come
+    # No waiting 24 hours for a build that will never come.
+    second = export.request_export(owner, acting_user=owner)
     first.refresh_from_db()
     assert first.status == ExportArchive.Status.FAILED and second.status == ExportArchive.Status.PENDING
 
 
 def test_a_just_made_request_blocks_even_before_its_task_is_queued(owner: User, queue: str) -> None:
-    export.request_export(owner)  # not committed: its build is not queued yet
-    with pytest.raises(export.ExportError):
-        export.request_export(owner)
+    export.request_export(owner, acting_user=owner)  # not committed: its build is not queued yet
+    with pytest.raises(Refusal):
+        export.request_export(owner, acting_user=owner)
 
 
 def test_an_rq_job_gets_retries_the_first_at_once(settings: Any, redis_url: str) -> None:
@@ -250,7 +254,8 @@ def test_an_export_build_removes_archives_left_in_storage_by_a_build_that_died(
     from django.core.files.storage import default_storage
 
     with django_capture_on_commit_callbacks(execute=True):
-        kept = export.request_export(owner)  # built at once (the immediate backend): a ready archive
+        # Built at once (the immediate backend): a ready archive.
+        kept = export.request_export(owner, acting_user=owner)
     kept.refresh_from_db()
     assert kept.status == ExportArchive.Status.READY
     old_leftover = default_storage.save("exports/left-by-a-dead-build.zip", ContentFile(b"partial"))
@@ -258,7 +263,7 @@ def test_an_export_build_removes_archives_left_in_storage_by_a_build_that_died(
     an_hour_ago = (timezone.now() - dt.timedelta(hours=1)).timestamp()
     os.utime(default_storage.path(old_leftover), (an_hour_ago, an_hour_ago))
     with django_capture_on_commit_callbacks(execute=True):
-        newer = export.request_export(owner)
+        newer = export.request_export(owner, acting_user=owner)
     newer.refresh_from_db()
     assert newer.status == ExportArchive.Status.READY
     assert not default_storage.exists(old_leftover)

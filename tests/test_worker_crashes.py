@@ -55,7 +55,8 @@ print(json.dumps({"pipe": path, "original": keep}))
 REQUEST_EXPORT = """
 from candor.accounts.models import User
 from candor.lifecycle import export
-print(export.request_export(User.objects.get(username="zed")).public_id)
+zed = User.objects.get(username="zed")
+print(export.request_export(zed, acting_user=zed).public_id)
 """
 
 STATE = """

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from candor.accounts.validators import validate_username
+from candor.kernel import hooks
 from candor.privacy.crypto import EncryptedTextField, blind_index
 from candor.privacy.inventory import NotPersonal, Personal, Sweep, declare
 
@@ -235,7 +236,7 @@ declare(
             field="date_joined",
             days="UNVERIFIED_ACCOUNT_DAYS",
             where={"email_verified": False},
-            before_delete="candor.hub.actions.forget_files_of_accounts",
+            before_delete=hooks.accounts_gone,
         ),
     ),
     fields={

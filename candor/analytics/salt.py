@@ -26,6 +26,7 @@ from django.db import connection, transaction
 
 from candor.analytics import redis_store
 from candor.analytics.models import DailySalt
+from candor.kernel.db import checkpoint_wal
 from candor.kernel.locks import write_if_free
 
 _lock = threading.RLock()  # re-entered: salt_for() -> destroy_before() -> forget_before()
@@ -164,5 +165,4 @@ def destroy_before(day: date) -> int:
 def _checkpoint() -> None:
     # secure_delete has zeroed the salt's page in the database; the write-ahead log still holds the old
     # page until a checkpoint copies it back and the log is truncated.
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    checkpoint_wal()

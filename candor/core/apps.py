@@ -7,4 +7,6 @@ class CoreConfig(AppConfig):
     verbose_name = "Candor core"
 
     def ready(self) -> None:
-        from candor.core import checks  # noqa: F401 - registers the deployment checks
+        from candor.core import checks, counters, models  # noqa: F401 - checks registers the deployment checks
+
+        models.expired_counters.connect(counters.purge_for_retention)

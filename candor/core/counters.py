@@ -35,6 +35,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import load_backend
 from django.utils import timezone
 
+from candor.core.models import Counter
+from candor.privacy.inventory import Purge
+
 PURGE_EVERY = 60.0  # seconds between a process's opportunistic purges of expired rows
 
 
@@ -89,8 +92,6 @@ class DatabaseStore:
         return True
 
     def _new_connection(self) -> BaseDatabaseWrapper:
-        from candor.core.models import Counter
-
         # The request connection's settings (already pointed at the test database under pytest), with
         # the same options: on SQLite WAL mode and the busy timeout apply to the counters' file too.
         config: dict[str, Any] = dict(connections["default"].settings_dict)
@@ -139,8 +140,6 @@ class DatabaseStore:
         raise AssertionError("unreachable")
 
     def _names(self) -> tuple[str, str, str, str]:
-        from candor.core.models import Counter
-
         quote = self._connection().ops.quote_name
         return quote(Counter._meta.db_table), quote("key"), quote("count"), quote("expires_at")
 
@@ -219,3 +218,8 @@ def purge_expired(*, now: datetime | None = None, dry_run: bool = False) -> int:
     """The inventory's retention rule for counters (cache entries expire by themselves)."""
     current = store()
     return current.purge(now=now, dry_run=dry_run) if isinstance(current, DatabaseStore) else 0
+
+
+def purge_for_retention(run: Purge) -> None:
+    """The receiver of the counters' retention rule (:data:`candor.core.models.expired_counters`)."""
+    run.removed += purge_expired(now=run.now, dry_run=run.dry_run)

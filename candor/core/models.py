@@ -17,7 +17,8 @@ from typing import ClassVar
 from django.db import models
 from django.utils import timezone
 
-from candor.privacy.inventory import NotPersonal, Sweep, declare
+from candor.kernel.hooks import Hook
+from candor.privacy.inventory import NotPersonal, Purge, Sweep, declare
 
 
 class TaskStep(models.Model):
@@ -65,13 +66,17 @@ class Counter(models.Model):
         return self.key
 
 
+# Sent by the retention sweep; candor.core.counters connects its purge in CoreConfig.ready (the models
+# cannot import the store, which imports them).
+expired_counters: Hook[Purge] = Hook("expired_counters")
+
 declare(
     Counter,
     belongs_to=None,
     sweeps=(
         # The store applies the rule itself: on the embedded default its rows live in a file of their own
         # (see candor.core.counters), which the ORM does not reach.
-        Sweep("expired counters", field="expires_at", purge="candor.core.counters.purge_expired"),
+        Sweep("expired counters", field="expires_at", purge=expired_counters),
     ),
     fields={
         "key": NotPersonal("the counter's scope and a keyed hash (HMAC) of what it counts, never the value"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from candor.core import taskqueue
+
 
 def ensure_waiting(task: Any) -> bool:
     """Start ``task``'s chain unless a run of it is already waiting. Returns whether it enqueued one, so
@@ -12,15 +14,13 @@ def ensure_waiting(task: Any) -> bool:
 
     Each run enqueues its successor through this too (``task`` then carries its ``run_after``): a run
     that was interrupted after enqueueing it, and is run again, must not start a second chain."""
-    from django.tasks import task_backends
-
-    module = type(task_backends[task.backend]).__module__
-    if module.startswith("django_tasks_db"):
+    kind = taskqueue.backend_kind(task.backend)
+    if kind == "database":
         from django_tasks_db.models import DBTaskResult
 
         if DBTaskResult.objects.filter(task_path=task.module_path, status="READY").exists():
             return False
-    elif module.startswith("django_tasks_rq"):
+    elif kind == "rq":
         return _ensure_waiting_on_rq(task)
     task.enqueue()
     return True

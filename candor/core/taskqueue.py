@@ -17,16 +17,27 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import random
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connections,
+    transaction,
+)
+from django.tasks import task_backends
+
+from candor.core.models import TaskStep
 
 logger = logging.getLogger("candor.worker")
 
@@ -225,7 +236,6 @@ def reclaim_database_orphans(own_worker_id: str | None = None) -> int:
     Returns how many were found. Safe with several workers reclaiming at once: each change is
     conditional on the row being as it was read.
     """
-    from django.tasks import task_backends
     from django.tasks.signals import task_finished
     from django.utils import timezone
     from django_tasks_db.models import DBTaskResult
@@ -334,10 +344,6 @@ def run_once(task_id: str, step: str, action: Callable[[], None]) -> bool:
     side to err on for an email (a person can ask for another; two are a sign of a fault, or worse).
     If the action fails, the mark goes, and the retry carries it out. Returns whether it ran.
     """
-    from django.db import IntegrityError, transaction
-
-    from candor.core.models import TaskStep
-
     try:
         with transaction.atomic():
             TaskStep.objects.create(task_id=task_id, step=step)
@@ -355,19 +361,31 @@ def run_once(task_id: str, step: str, action: Callable[[], None]) -> bool:
 # --- Whether a task is still to come ----------------------------------------------------------------------
 
 
+Backend = Literal["database", "rq", "other"]
+
+
+def backend_kind(alias: str = "default") -> Backend:
+    """Which queue the task backend ``alias`` keeps: the database's table, Redis (RQ), or none this
+    module can look into (the immediate backend of tests and of CANDOR_TASKS_IMMEDIATE)."""
+    module = type(task_backends[alias]).__module__
+    if module.startswith("django_tasks_db"):
+        return "database"
+    if module.startswith("django_tasks_rq"):
+        return "rq"
+    return "other"
+
+
 def is_waiting_or_running(task: Any, args: list[Any]) -> bool | None:
     """Whether a run of ``task`` with these arguments is queued, scheduled, retrying or running; None
     when the backend cannot tell (one that runs tasks at once keeps no queue to look in)."""
-    from django.tasks import task_backends
-
-    module = type(task_backends[task.backend]).__module__
+    kind = backend_kind(task.backend)
     wanted = [*args]
-    if module.startswith("django_tasks_db"):
+    if kind == "database":
         from django_tasks_db.models import DBTaskResult
 
         rows = DBTaskResult.objects.filter(task_path=task.module_path, status__in=["READY", "RUNNING"])
         return any(row["args"] == wanted for row in rows.values_list("args_kwargs", flat=True))
-    if module.startswith("django_tasks_rq"):
+    if kind == "rq":
         import django_rq
         from django_tasks_rq.backend import Job
 
@@ -382,3 +400,29 @@ def is_waiting_or_running(task: Any, args: list[Any]) -> bool | None:
                 return True
         return False
     return None
+
+
+def drop_tasks_naming(text: str, alias: str = "default") -> int:
+    """Remove every queued task whose arguments hold ``text`` (an erased account's id: the emails still
+    waiting to go to it), not just skip them; returns how many went."""
+    kind = backend_kind(alias)
+    dropped = 0
+    if kind == "database":
+        from django_tasks_db.models import DBTaskResult
+
+        for pk, args_kwargs in DBTaskResult.objects.values_list("pk", "args_kwargs").iterator():
+            if text in json.dumps(args_kwargs):
+                dropped += DBTaskResult.objects.filter(pk=pk).delete()[0]
+    elif kind == "rq":
+        import django_rq
+
+        queue = django_rq.get_queue("default")
+        # The scheduled ones too: a task waiting for its next try after a transient error is there.
+        scheduled = queue.job_class.fetch_many(
+            queue.scheduled_job_registry.get_job_ids(), connection=queue.connection
+        )
+        for job in [*queue.get_jobs(), *(job for job in scheduled if job is not None)]:
+            if text in repr(job.args) + repr(job.kwargs):
+                job.delete()
+                dropped += 1
+    return dropped

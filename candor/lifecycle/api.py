@@ -8,14 +8,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django.urls import reverse
 from ninja import Path, Router, Schema
 from ninja.responses import Status
 from pydantic import Field
 
 from candor.api.auth import ANYONE, person
-from candor.api.errors import ApiError, error_response, explain_pattern
+from candor.api.errors import explain_pattern
 from candor.api.schemas import openapi, responses
 from candor.lifecycle import export
 from candor.privacy import inventory
@@ -91,10 +91,8 @@ def _export_out(archive: ExportArchive) -> dict[str, Any]:
 def request_export(request: HttpRequest) -> Status[dict[str, Any]]:
     """Answers at once with the pending export; an email says when it is ready. 409 while another one is
     being prepared. A new export replaces the earlier ones once it is ready."""
-    try:
-        archive = export.request_export(person(request), request)
-    except export.ExportError as error:
-        raise ApiError(error.message, code=error.code, status=409) from None
+    user = person(request)
+    archive = export.request_export(user, request, acting_user=user)
     return Status(202, _export_out(archive))
 
 
@@ -121,13 +119,5 @@ _ZIP = {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
 def download_export(
     request: HttpRequest, id: str = Path(..., max_length=64, pattern=EXPORT_ID)
 ) -> HttpResponseBase:
-    from candor.lifecycle.views import download_response
-
-    archive = export.find_archive(person(request), id)
-    if archive is None or archive.status != ExportArchive.Status.READY or not archive.archive.name:
-        return error_response(404, "No such export, or it is not ready yet.")
-    gone = error_response(410, "This export has expired. Ask for a new one.", code="export_expired")
-    if archive.is_expired():
-        return gone
-    pieces = export.open_archive(archive)
-    return gone if pieces is None else download_response(pieces, archive)
+    ready = export.download(person(request), id)  # a Refusal becomes the API's error (404, 410)
+    return StreamingHttpResponse(ready.pieces, content_type=ready.content_type, headers=ready.headers())

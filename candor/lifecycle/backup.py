@@ -36,8 +36,12 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 
-from candor.kernel import staging
+from candor.accounts.models import User
+from candor.hub import listing_cache
+from candor.hub.models import ListingState
+from candor.kernel import db, staging
 from candor.lifecycle import erasure
+from candor.privacy.models import DataKey, DeletionRecord
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DATA_KEY_TABLE = "privacy_datakey"
@@ -413,14 +417,12 @@ def restore(
     # Counted once the ledger has run: an account it erased has no key because it is gone, not missing.
     outcome.without_key = accounts_without_key()
     _fresh_listings(generation_before)
-    outcome.busy_checkpoint = not _checkpoint()
+    outcome.busy_checkpoint = not db.checkpoint_wal()
     return outcome
 
 
 def reapply(remembered: set[str] | None = None) -> int:
     """Put every remembered ledger id back in the DeletionRecord table, then erase them all again."""
-    from candor.privacy.models import DeletionRecord
-
     if remembered is None:
         remembered = erasure.ledger_account_ids()
     with transaction.atomic():
@@ -433,8 +435,6 @@ def reapply(remembered: set[str] | None = None) -> int:
 
 def accounts_without_key() -> int:
     """Accounts in the database that have no data key (their encrypted fields cannot be read)."""
-    from candor.accounts.models import User
-
     return User.objects.filter(data_key__isnull=True).count()
 
 
@@ -463,6 +463,8 @@ def _restore_sqlite(path: Path) -> None:
         # Page by page into the live database, as one write transaction: other processes see the old
         # database or the restored one, never a mixture, and the write-ahead log stays consistent.
         source.backup(target)
+        # On this plain sqlite3 connection, not Django's (closed above, and kernel.db.checkpoint_wal
+        # works through Django's): the pages just written are folded in before it closes.
         target.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except sqlite3.Error as error:
         raise BackupError(f"SQLite could not restore the backup: {error}.") from None
@@ -483,20 +485,8 @@ def _restore_postgres(path: Path) -> None:
         )
 
 
-def _checkpoint() -> bool:
-    """On SQLite, fold the write-ahead log into the database and truncate it. False if readers held it."""
-    if connection.vendor != "sqlite":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        busy = cursor.fetchone()[0]
-    return not busy
-
-
 def _listing_generation() -> int | None:
     try:
-        from candor.hub import listing_cache
-
         return listing_cache.generation()
     except DatabaseError:
         return None
@@ -510,9 +500,6 @@ def _fresh_listings(before: int | None) -> None:
     Cached listings are keyed by generation; the backup's generation is an older number, whose keys
     other processes may still hold from before the restore.
     """
-    from candor.hub import listing_cache
-    from candor.hub.models import ListingState
-
     target = max(before or 0, listing_cache.generation()) + 1
     ListingState.objects.update_or_create(pk=1, defaults={"generation": target})
     listing_cache.purge()
@@ -531,8 +518,6 @@ def write_keys_file(path: Path) -> int:
     For recovery onto a new machine. It is no use without the master keys; keep it apart from the
     backups and replace it often, since an old one still holds the keys of accounts deleted since.
     """
-    from candor.privacy.models import DataKey
-
     final = Path(path).absolute()
     if final.exists():
         raise BackupError(f"{final} already exists: choose another name.")
@@ -568,8 +553,6 @@ def _read_keys(path: Path) -> list[dict[str, str]]:
 def remember_keys(keys_file: Path | None) -> None:
     """Before the database is replaced: the live data keys, and those of a keys file, into a private file
     in the data folder (a restore that stops half-way, or waits for `migrate`, still has them)."""
-    from candor.privacy.models import DataKey
-
     extra = _read_keys(keys_file) if keys_file is not None else []
     try:
         rows = [
@@ -612,9 +595,6 @@ def put_keys_back() -> tuple[int, int]:
     Returns (keys put back, accounts left without a key). The keys of accounts deleted since the backup
     are not among them: those accounts' encrypted fields stay unreadable, and the ledger erases the rest.
     """
-    from candor.accounts.models import User
-    from candor.privacy.models import DataKey
-
     path = pending_keys_path()
     rows = _read_keys(path) if path.exists() else []
     with transaction.atomic():

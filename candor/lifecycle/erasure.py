@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,14 +26,18 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import QuerySet, signals
 from django.tasks import task
 from django.utils import timezone
 
-from candor.kernel import staging
-from candor.privacy import crypto, subjects
-from candor.privacy.models import DeletionRecord, RetiredUsername
+from candor.accounts.models import User, username_index
+from candor.core import taskqueue
+from candor.hub import listing_cache
+from candor.kernel import db, hooks, staging
+from candor.kernel.actions import durable
+from candor.privacy import audit, crypto, subjects
+from candor.privacy.models import AuditEvent, DeletionRecord, RetiredUsername
 
 logger = logging.getLogger("candor.privacy")
 
@@ -107,22 +112,22 @@ def _delete(rows: QuerySet[Any]) -> int:
     return int(rows._raw_delete(rows.db))
 
 
-def _bump_listings() -> None:
-    from candor.hub import listing_cache
+@durable
+def erase_account(user_id: Any, *, acting_user: Any = None) -> Outcome:
+    """Delete the account and everything of it now. Idempotent: a second call finds nothing left.
 
-    transaction.on_commit(listing_cache.purge)
-
-
-@transaction.atomic
-def erase_account(user_id: Any) -> Outcome:
-    """Delete the account and everything of it now. Idempotent: a second call finds nothing left."""
-    from candor.accounts.models import User, username_index
-
+    ``acting_user`` is the person who asked (the account itself), or None for the platform (the
+    ledger re-applied after a restore). The audit trail gets one row, ids only, which the deletion
+    keeps (the trail belongs to no account); a second erasure of the same id adds none.
+    """
     user = User.objects.select_for_update().filter(pk=user_id).first()
     crypto.destroy_data_key(user_id)  # first: from here on no encrypted copy can be read
     record, _ = DeletionRecord.objects.get_or_create(account_id=user_id)
     if user is not None:
         RetiredUsername.objects.get_or_create(digest=username_index(user.username))
+    # The apps above the base forget what they keep of the account outside these rows (before the
+    # rows go, so they can still find it).
+    hooks.accounts_gone.send(hooks.AccountsGone(account_ids=[user_id]))
     words = subjects.vocabulary_used_by(user_id)
     counts, names = _purge_rows(user_id)
     # The tags only this person used: kept, they would name what the person published.
@@ -130,10 +135,23 @@ def erase_account(user_id: Any) -> Outcome:
     record.storage_names = sorted({*record.storage_names, *names})
     record.completed_at = None
     record.save(update_fields=["storage_names", "completed_at"])
-    _bump_listings()  # public listings and their cached copies no longer show the account's models
-
+    # Public listings, and every cached copy of them, no longer show the account's models: purged (not
+    # only left to expire) so that nothing of the account stays in the shared cache.
+    transaction.on_commit(listing_cache.purge)
+    if not AuditEvent.objects.filter(event_type=audit.EventType.ACCOUNT_ERASED, subject_id=user_id).exists():
+        how = {"how": "owner"} if acting_user is not None and str(acting_user.pk) == str(user_id) else {}
+        audit.record(
+            audit.EventType.ACCOUNT_ERASED,
+            acting_user=acting_user,
+            subject=_uuid(user_id),
+            extra={**how, "rows": sum(counts.values())},
+        )
     transaction.on_commit(partial(_after_commit, record))
     return Outcome(record_id=record.pk, rows=counts)
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 def _after_commit(record: DeletionRecord) -> None:
@@ -144,7 +162,7 @@ def _after_commit(record: DeletionRecord) -> None:
         append_to_ledger_file([str(record.account_id)], record.requested_at)
     # At once, not in the finishing task: a queue runs its jobs in order, and the person's waiting
     # emails were queued before it.
-    _drop_queued_tasks(str(record.account_id))
+    taskqueue.drop_tasks_naming(str(record.account_id))
     finish_deletion.enqueue(record.pk)
 
 
@@ -152,8 +170,8 @@ def finish(record: DeletionRecord) -> int:
     """Remove the files still listed on the record, the account's queued tasks, and mark it complete."""
     removed = subjects.delete_stored(record.storage_names)
     staging.erase_account(record.account_id)
-    _drop_queued_tasks(str(record.account_id))
-    _checkpoint_sqlite()
+    taskqueue.drop_tasks_naming(str(record.account_id))
+    db.checkpoint_wal()
     DeletionRecord.objects.filter(pk=record.pk).update(storage_names=[], completed_at=timezone.now())
     return removed
 
@@ -173,51 +191,13 @@ def finish_unfinished() -> int:
     return done
 
 
-def _drop_queued_tasks(account_id: str) -> None:
-    """Queued tasks that name the account (emails waiting to go out) are removed, not just skipped."""
-    from django.tasks import task_backends
-
-    backend = task_backends["default"]
-    module = type(backend).__module__
-    if module.startswith("django_tasks_db"):
-        from django_tasks_db.models import DBTaskResult
-
-        for pk, args_kwargs in DBTaskResult.objects.values_list("pk", "args_kwargs").iterator():
-            if account_id in json.dumps(args_kwargs):
-                DBTaskResult.objects.filter(pk=pk).delete()
-    elif module.startswith("django_tasks_rq"):
-        import django_rq
-
-        queue = django_rq.get_queue("default")
-        # The scheduled ones too: a task waiting for its next try after a transient error is there.
-        scheduled = queue.job_class.fetch_many(
-            queue.scheduled_job_registry.get_job_ids(), connection=queue.connection
-        )
-        for job in [*queue.get_jobs(), *(job for job in scheduled if job is not None)]:
-            if account_id in repr(job.args) + repr(job.kwargs):
-                job.delete()
-
-
-def _checkpoint_sqlite() -> None:
-    """On SQLite, fold the write-ahead log into the database file and truncate it.
-
-    Deleted rows are overwritten in the database file (``secure_delete``), but the log keeps earlier
-    page images until a checkpoint; truncating it removes them.
-    """
-    if connection.vendor == "sqlite" and not connection.in_atomic_block:
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
 def reapply_ledger() -> int:
     """After a restore: delete again every account the ledger names. Returns how many were present."""
-    from candor.accounts.models import User
-
     ids = ledger_account_ids()
     present = 0
     for account_id in sorted(ids):
         if User.objects.filter(pk=account_id).exists() or crypto.has_data_key(account_id):
             present += 1
-            erase_account(account_id)
+            erase_account(account_id, acting_user=None)
     finish_unfinished()
     return present

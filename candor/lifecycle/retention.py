@@ -20,9 +20,8 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
-from candor.kernel import staging
+from candor.kernel import hooks, staging
 from candor.privacy import inventory, subjects
 
 
@@ -59,16 +58,18 @@ def sweep(*, now: datetime | None = None, dry_run: bool = False) -> list[Outcome
     outcomes = []
     for declaration in inventory.declarations():
         for rule in declaration.sweeps:
-            if rule.purge:
-                purged = int(import_string(rule.purge)(now=now, dry_run=dry_run))
-                outcomes.append(Outcome(declaration.label, rule.rule, purged))
+            if rule.purge is not None:
+                run = inventory.Purge(now=now, dry_run=dry_run)
+                rule.purge.send(run)
+                outcomes.append(Outcome(declaration.label, rule.rule, run.removed))
                 continue
             with transaction.atomic():
                 rows = due(rule, declaration.model, now)
                 count = rows.count()
                 if count and not dry_run:
-                    if rule.before_delete:
-                        import_string(rule.before_delete)(rows)
+                    if rule.before_delete is not None:
+                        ids = list(rows.values_list("pk", flat=True))
+                        rule.before_delete.send(hooks.AccountsGone(account_ids=ids))
                     # Files cannot join the transaction: they leave storage once the deletion commits.
                     names = stored_files(declaration, rows)
                     rows.delete()

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_safe
 
+from candor.accounts.models import User
+from candor.analytics.capture import KEPT
+from candor.kernel import staging
+from candor.kernel.refusal import Code, Refusal
 from candor.lifecycle import export
 from candor.privacy import inventory
 from candor.privacy.models import ExportArchive
@@ -16,9 +21,6 @@ from candor.privacy.models import ExportArchive
 @require_safe
 def data_inventory(request: HttpRequest) -> HttpResponse:
     """What Candor collects, why and for how long: generated from the inventory, never written by hand."""
-    from candor.analytics.capture import KEPT
-    from candor.kernel import staging
-
     return render(
         request,
         "privacy/data.html",
@@ -38,10 +40,11 @@ def data_inventory(request: HttpRequest) -> HttpResponse:
 def export_page(request: HttpRequest) -> HttpResponse:
     """The person's exports (status, size, expiry), and a button to ask for a new one (clause C5)."""
     if request.method == "POST":
+        user = cast("User", request.user)  # signed in: login_required
         try:
-            export.request_export(request.user, request)
-        except export.ExportError as error:
-            messages.error(request, error.message)
+            export.request_export(user, request, acting_user=user)
+        except Refusal as refusal:
+            messages.error(request, refusal.message)
         else:
             messages.success(
                 request, "Your export is being prepared. We will email you when it is ready to download."
@@ -63,22 +66,11 @@ def export_page(request: HttpRequest) -> HttpResponse:
 @require_safe
 def export_download(request: HttpRequest, public_id: str) -> HttpResponseBase:
     """The archive's ZIP, to its owner only: someone else's, or one not ready, is simply not found."""
-    archive = export.find_archive(request.user, public_id)
-    if archive is None or archive.status != ExportArchive.Status.READY or not archive.archive.name:
-        raise Http404("No such export.")
-    if archive.is_expired():
-        return _gone(request, archive)
-    pieces = export.open_archive(archive)
-    return _gone(request, archive) if pieces is None else download_response(pieces, archive)
-
-
-def download_response(pieces: export.ArchivePieces, archive: ExportArchive) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(pieces, content_type="application/zip")
-    response["Content-Disposition"] = content_disposition_header(True, export.download_name(archive))
-    response["Content-Length"] = str(archive.size)
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
-def _gone(request: HttpRequest, archive: ExportArchive) -> HttpResponse:
-    return render(request, "privacy/export/gone.html", {"archive": archive}, status=410)
+    try:
+        ready = export.download(request.user, public_id)
+    except Refusal as refusal:
+        if refusal.code is Code.EXPORT_EXPIRED:
+            archive = export.find_archive(request.user, public_id)
+            return render(request, "privacy/export/gone.html", {"archive": archive}, status=410)
+        raise Http404(refusal.message) from None
+    return StreamingHttpResponse(ready.pieces, content_type=ready.content_type, headers=ready.headers())

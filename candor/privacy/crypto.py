@@ -29,6 +29,8 @@ from django.core.signals import request_finished
 from django.db import IntegrityError, models, transaction
 from django.db.models.query_utils import DeferredAttribute
 
+from candor.privacy.models import DataKey
+
 PREFIX = "enc:v1:"
 NONCE_BYTES = 12
 
@@ -64,11 +66,11 @@ def wrap(data_key: bytes, key_id: str, master_key_id: str) -> bytes:
     return nonce + AESGCM(_master_key(master_key_id)).encrypt(nonce, data_key, f"datakey:{key_id}".encode())
 
 
-def unwrap(wrapped: bytes, key_id: str, master_key_id: str) -> bytes:
-    wrapped = bytes(wrapped)
+def unwrap(wrapped: bytes | memoryview, key_id: str, master_key_id: str) -> bytes:
+    sealed = bytes(wrapped)  # a BinaryField reads as a memoryview on PostgreSQL
     try:
         return AESGCM(_master_key(master_key_id)).decrypt(
-            wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], f"datakey:{key_id}".encode()
+            sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], f"datakey:{key_id}".encode()
         )
     except InvalidTag:
         raise KeyringError(
@@ -110,19 +112,12 @@ def forget_cached_keys() -> None:
     _cache.clear()
 
 
-def _data_key_model() -> Any:
-    from candor.privacy.models import DataKey
-
-    return DataKey
-
-
 def data_key_for(user_id: Any) -> tuple[str, AESGCM]:
     """The account's key id and cipher, the key made on first use."""
     user_id = str(user_id)
     key_id = _cache.key_id_by_user.get(user_id)
     if key_id is not None and key_id in _cache.by_key_id:
         return key_id, _cache.by_key_id[key_id]
-    DataKey = _data_key_model()
     row = DataKey.objects.filter(user_id=user_id).first()
     if row is None:
         key = AESGCM.generate_key(bit_length=256)
@@ -142,7 +137,7 @@ def data_key_for(user_id: Any) -> tuple[str, AESGCM]:
 def _key_by_id(key_id: str) -> AESGCM | None:
     if key_id in _cache.by_key_id:
         return _cache.by_key_id[key_id]
-    row = _data_key_model().objects.filter(key_id=key_id).first()
+    row = DataKey.objects.filter(key_id=key_id).first()
     if row is None:
         return None
     key = unwrap(row.wrapped, row.key_id, row.master_key_id)
@@ -202,13 +197,13 @@ def blind_index(purpose: str, value: str) -> str:
 
 
 def has_data_key(user_id: Any) -> bool:
-    return bool(_data_key_model().objects.filter(user_id=user_id).exists())
+    return bool(DataKey.objects.filter(user_id=user_id).exists())
 
 
 def destroy_data_key(user_id: Any) -> int:
     """Delete the account's data key: every value it encrypted, wherever a copy is, becomes unreadable."""
     _cache.clear()
-    deleted, _ = _data_key_model().objects.filter(user_id=user_id).delete()
+    deleted, _ = DataKey.objects.filter(user_id=user_id).delete()
     return int(deleted)
 
 
@@ -216,7 +211,6 @@ def rewrap_all(*, batch: int = 500) -> int:
     """Re-wrap every data key not under the current master key. Returns how many were re-wrapped."""
     from django.utils import timezone
 
-    DataKey = _data_key_model()
     current = current_master_key_id()
     done = 0
     while True:
@@ -239,7 +233,6 @@ def verify_keyring() -> None:
     The web server, the worker and the demo run this at start-up, so a missing or wrong key stops them
     with a clear message before any request could fail half-way.
     """
-    DataKey = _data_key_model()
     for master_key_id in DataKey.objects.values_list("master_key_id", flat=True).distinct():
         row = DataKey.objects.filter(master_key_id=master_key_id).first()
         if row is not None:
@@ -271,6 +264,7 @@ class EncryptedTextField(models.TextField):
     """
 
     descriptor_class = EncryptedAttribute
+    encrypted_at_rest = True  # read by inventory.encrypted_column
 
     def __init__(self, *args: Any, key_owner: str = "user_id", **kwargs: Any) -> None:
         self.key_owner = key_owner

@@ -15,9 +15,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from django.db import models
+
+from candor.kernel.hooks import AccountsGone, Hook
 
 Export = Literal["value", "metadata", "omitted"]
 
@@ -43,22 +46,34 @@ class NotPersonal:
 Classification = Personal | NotPersonal
 
 
+@dataclass
+class Purge:
+    """The payload of a rule that applies itself (``Sweep.purge``): receivers remove what is due at
+    ``now`` (or only count it, on a dry run) and add how many rows that is to ``removed``."""
+
+    now: datetime
+    dry_run: bool = False
+    removed: int = 0
+
+
 @dataclass(frozen=True)
 class Sweep:
     """A retention rule: rows whose ``field`` is more than ``days`` old (and match ``where``) are deleted.
 
-    ``days`` may name a setting, so an operator can change a retention period. ``before_delete`` names a
-    function (dotted path) given the queryset first, for what the rows' deletion cannot reach by itself
-    (files in storage). ``purge`` names a function (dotted path) that applies the rule itself, given
-    ``now`` and ``dry_run`` and returning the count, for rows kept where the ORM does not reach.
+    ``days`` may name a setting, so an operator can change a retention period. ``before_delete``, on a
+    rule over accounts, is the hook sent with the swept accounts' ids first, inside the deleting
+    transaction, for what their deletion cannot reach by itself (files in storage): the app that owns
+    those connects to it, so the inventory names no app above it. ``purge`` is the hook of a rule that
+    applies itself, for rows kept where the ORM does not reach (its receiver is connected by the app
+    that keeps them).
     """
 
     rule: str
     field: str
     days: int | str = 0
     where: dict[str, Any] = dataclasses.field(default_factory=dict)
-    before_delete: str = ""
-    purge: str = ""
+    before_delete: Hook[AccountsGone] | None = None
+    purge: Hook[Purge] | None = None
 
 
 @dataclass(frozen=True)
@@ -143,9 +158,13 @@ class Row:
     encrypted: bool
 
 
-def rows() -> list[Row]:
-    from candor.privacy.crypto import EncryptedTextField
+def encrypted_column(model_field: object) -> bool:
+    """Whether a column holds its values encrypted (crypto.EncryptedTextField says so of itself: the
+    inventory cannot import crypto, whose key table is a model that imports the inventory)."""
+    return bool(getattr(model_field, "encrypted_at_rest", False))
 
+
+def rows() -> list[Row]:
     found = []
     for declaration in declarations():
         for name, item in declaration.personal_fields().items():
@@ -159,8 +178,7 @@ def rows() -> list[Row]:
                     correctable=item.correctable,
                     export=item.export,
                     clauses=item.clauses,
-                    encrypted=item.sealed
-                    or isinstance(declaration.model._meta.get_field(name), EncryptedTextField),
+                    encrypted=item.sealed or encrypted_column(declaration.model._meta.get_field(name)),
                 )
             )
     return sorted(found, key=lambda r: (r.category, r.model, r.field))

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from candor.kernel.refusal import Code
 from candor.privacy.inventory import NotPersonal, Personal, Sweep, declare
 
 
@@ -147,9 +148,18 @@ class ExportArchive(models.Model):
     def is_expired(self, now: datetime | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
+    def download_refusal(self, now: datetime | None = None) -> Code | None:
+        """Why the archive may not be downloaded now (None: it may). The one rule of every interface:
+        one not ready (or without its file) is not found, one past its expiry has expired."""
+        if self.status != self.Status.READY or not self.archive.name:
+            return Code.NOT_FOUND
+        if self.is_expired(now):
+            return Code.EXPORT_EXPIRED
+        return None
+
     @property
     def is_downloadable(self) -> bool:
-        return self.status == self.Status.READY and bool(self.archive.name) and not self.is_expired()
+        return self.download_refusal() is None
 
 
 declare(

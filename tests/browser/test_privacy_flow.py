@@ -102,7 +102,7 @@ def test_sign_up_publish_export_delete_leaves_nothing_personal_in_the_logs(
     logs = captured_logs.getvalue()
     # The capture did capture: the background work of the session is logged (the test server itself
     # logs no request lines).
-    assert "candor.lifecycle.export.build_export state=SUCCESSFUL" in logs
+    assert "candor.lifecycle.export.builder.build_export state=SUCCESSFUL" in logs
     assert "candor.lifecycle.erasure.finish_deletion state=SUCCESSFUL" in logs
     secret = link.rstrip("/").rsplit("/", 1)[-1]
     for value in (EMAIL, PASSWORD, "127.0.0.1", secret):

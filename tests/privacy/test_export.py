@@ -32,7 +32,9 @@ from candor.accounts.models import User
 from candor.api.actions import create_token
 from candor.hub import actions as hub_actions
 from candor.hub.models import Tag
+from candor.kernel.refusal import Refusal
 from candor.lifecycle import export, retention
+from candor.lifecycle.export import access, builder, encoding, records, zipwriter
 from candor.privacy import inventory, subjects
 from candor.privacy.crypto import EncryptedTextField
 from candor.privacy.models import ExportArchive
@@ -61,7 +63,7 @@ def later(**delta: float) -> dt.datetime:
 
 def built(user: User, run_on_commit: Any) -> ExportArchive:
     with run_on_commit():
-        archive = export.request_export(user)
+        archive = export.request_export(user, acting_user=user)
     archive.refresh_from_db()
     assert archive.status == ExportArchive.Status.READY, archive.status
     return archive
@@ -334,8 +336,8 @@ def test_a_file_larger_than_one_read_is_streamed_into_the_archive(
     owner: User, monkeypatch: pytest.MonkeyPatch, run_on_commit: Any
 ) -> None:
     """Small files are read whole through their descriptor; a larger one is streamed, and both arrive."""
-    monkeypatch.setattr(export, "SMALL_FILE", 1000)
-    monkeypatch.setattr(export, "COPY_BUFFER", 700)
+    monkeypatch.setattr(zipwriter, "SMALL_FILE", 1000)
+    monkeypatch.setattr(zipwriter, "COPY_BUFFER", 700)
     model = hub_actions.create_model(owner, name="big", title="Big")
     uploads = {"large.bin": bytes(range(256)) * 20, "small.txt": b"tiny", "empty.txt": b""}
     for path, content in uploads.items():
@@ -360,14 +362,14 @@ def test_a_record_is_the_json_of_its_dict() -> None:
         "note": {"present": True, "note": "not exported"},
     }
     slots = {key: index for index, key in enumerate(values)}
-    record = tuple(export._json(value) for value in values.values())
+    record = tuple(encoding.json_value(value) for value in values.values())
     for fields in (["name", "count"], ["flag", "nothing", "tags", "ratio", "note"], []):
-        template, pick = export._record_layout(slots, dict.fromkeys(fields))  # type: ignore[arg-type]
+        template, pick = encoding.record_layout(slots, dict.fromkeys(fields))  # type: ignore[arg-type]
         expected = {"model": values["model"], "id": values["id"], **{f: values[f] for f in fields}}
         assert template % pick(record) == json.dumps(expected, ensure_ascii=False)
     # A field named like a record's own key takes that key's place, as it would in the dict.
     slots["model"] = slots["name"]
-    template, pick = export._record_layout(slots, dict.fromkeys(["count", "model"]))  # type: ignore[arg-type]
+    template, pick = encoding.record_layout(slots, dict.fromkeys(["count", "model"]))  # type: ignore[arg-type]
     assert json.loads(template % pick(record)) == {"model": values["name"], "id": "7", "count": 3}
     assert (template % pick(record)).startswith('{"model": ')
 
@@ -437,9 +439,9 @@ def test_a_failed_build_is_marked_failed_leaves_no_file_and_logs_nothing_persona
         handle.write(b"partial")
         raise RuntimeError(f"cannot export {user.username} <{user.email}>")
 
-    monkeypatch.setattr(export, "write_zip", broken)
+    monkeypatch.setattr(builder, "write_zip", broken)
     with caplog.at_level(logging.INFO), run_on_commit():
-        archive = export.request_export(owner)
+        archive = export.request_export(owner, acting_user=owner)
     archive.refresh_from_db()
     assert archive.status == ExportArchive.Status.FAILED and not archive.archive.name
     assert archive.expires_at is not None  # swept like the others
@@ -449,24 +451,25 @@ def test_a_failed_build_is_marked_failed_leaves_no_file_and_logs_nothing_persona
     assert "RuntimeError" in logged
     assert "alice" not in logged and "example.org" not in logged
     # A failed one does not block a new request.
-    export.request_export(owner)
+    export.request_export(owner, acting_user=owner)
 
 
 # --- Requests: twice, replaced --------------------------------------------------------------------------
 
 
 def test_an_export_requested_twice_is_refused_with_a_clear_error(owner: User) -> None:
-    first = export.request_export(owner)  # not committed: its build has not run, it is still pending
-    with pytest.raises(export.ExportError) as refused:
-        export.request_export(owner)
+    # Not committed: its build has not run, it is still pending.
+    first = export.request_export(owner, acting_user=owner)
+    with pytest.raises(Refusal) as refused:
+        export.request_export(owner, acting_user=owner)
     assert refused.value.code == "export_pending" and "already being prepared" in refused.value.message
     assert list(ExportArchive.objects.filter(user=owner)) == [first]
 
 
 def test_a_pending_request_that_never_ran_stops_blocking_after_a_day(owner: User) -> None:
-    stuck = export.request_export(owner)
+    stuck = export.request_export(owner, acting_user=owner)
     ExportArchive.objects.filter(pk=stuck.pk).update(created_at=later(days=-2))
-    export.request_export(owner)
+    export.request_export(owner, acting_user=owner)
     stuck.refresh_from_db()
     assert stuck.status == ExportArchive.Status.FAILED
 
@@ -483,9 +486,9 @@ def test_the_task_carries_the_archive_id_only(
 ) -> None:
     sent: list[tuple[Any, ...]] = []
     fake = SimpleNamespace(enqueue=lambda *args, **kwargs: sent.append((*args, *kwargs.values())))
-    monkeypatch.setattr(export, "build_export", fake)
+    monkeypatch.setattr(access, "build_export", fake)
     with run_on_commit():
-        archive = export.request_export(owner)
+        archive = export.request_export(owner, acting_user=owner)
     assert sent == [(archive.pk,)]
 
 
@@ -711,8 +714,8 @@ def test_streaming_reads_rows_in_chunks(
     original_fetch = models.QuerySet._fetch_all
     monkeypatch.setattr(models.QuerySet, "iterator", iterator)
     monkeypatch.setattr(models.QuerySet, "_fetch_all", evaluate)
-    monkeypatch.setattr(export, "write_zip", write_zip)
-    monkeypatch.setattr(export, "ROWS_PER_CHUNK", 2)
+    monkeypatch.setattr(builder, "write_zip", write_zip)
+    monkeypatch.setattr(records, "ROWS_PER_CHUNK", 2)
     model = hub_actions.create_model(owner, name="m", title="T")
     model.tags.set([Tag.objects.create(name=f"t{i}") for i in range(3)])
     for i in range(5):

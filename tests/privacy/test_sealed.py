@@ -105,7 +105,7 @@ def test_a_destroyed_key_makes_the_file_unreadable(owner: User, member: User) ->
 
 def built(user: User, django_capture_on_commit_callbacks: Any) -> ExportArchive:
     with django_capture_on_commit_callbacks(execute=True):
-        archive = export.request_export(user)
+        archive = export.request_export(user, acting_user=user)
     archive.refresh_from_db()
     assert archive.status == ExportArchive.Status.READY
     return archive

@@ -9,7 +9,6 @@ import time
 from types import FrameType
 from typing import Any
 
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils.crypto import get_random_string
@@ -94,7 +93,7 @@ class Command(BaseCommand):
             # into the database, ended days' salts destroyed). Started again after any restart.
             taskqueue.persist(privacy_tasks.ensure_scheduled, "worker: starting the daily sweep")
             taskqueue.persist(analytics_tasks.ensure_scheduled, "worker: starting the analytics rollup")
-        if settings.REDIS_URL:
+        if taskqueue.backend_kind() == "rq":
             self.rq_loop(burst=burst, supervised=supervised)
         else:
             self.database_loop(burst=burst, supervised=supervised)
