@@ -11,6 +11,7 @@ from django.test import Client
 from candor.accounts.models import User
 from candor.hub import visibility
 from tests.api.conftest import Api, assert_error, publish, token_for
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +141,30 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
 
 def test_no_docs_page(db: None) -> None:
     assert_error(Client().get("/api/v1/docs"), 404)
+
+
+def test_the_account_endpoints_refusals_keep_their_statuses_and_fields(
+    owner: User, alice: Api, settings: Any
+) -> None:
+    change = "/me/email"
+    wrong = assert_error(
+        alice.post(change, {"email": "a2@example.org", "password": "nope"}), 403, "wrong_password"
+    )
+    assert wrong["fields"] == {"password": ["The password is not correct."]}
+    same = assert_error(alice.post(change, {"email": owner.email, "password": PASSWORD}), 409, "same_email")
+    assert same["fields"] == {"email": ["This is already your address."]}
+    unconfirmed = alice.client.delete(
+        "/api/v1/me",
+        {"password": PASSWORD, "confirm": "bob"},
+        content_type="application/json",
+        headers=alice.headers,
+    )
+    assert list(assert_error(unconfirmed, 422, "not_confirmed")["fields"]) == ["confirm"]
+    assert User.objects.filter(pk=owner.pk).exists()
+
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 2  # the wrong password above was one
+    assert_error(alice.post(change, {"email": "a2@example.org", "password": "nope"}), 403, "wrong_password")
+    response = alice.post(change, {"email": "a2@example.org", "password": PASSWORD})
+    throttled = assert_error(response, 429, "throttled")
+    assert list(throttled["fields"]) == ["password"] and "Too many failed attempts" in throttled["message"]
+    assert response["Retry-After"] == str(settings.LOGIN_FAILURE_WINDOW_SECONDS)

@@ -288,12 +288,13 @@ for name in ("alice", "bob"):
 print(User.objects.get(username="alice").pk)
 """
 DELETE_ALICE = """
-from candor.accounts import actions
+from candor.accounts import actions, emails
 from candor.accounts.models import User
 from candor.lifecycle import erasure
 alice = User.objects.get(username="alice")
 actions.check_deletion(alice, password="violet-harbour-71", confirm="alice")
-erasure.erase_account(alice.pk)
+address, username = alice.email, alice.username
+emails.send_deletion_receipt(address, username, erasure.erase_account(alice.pk).rows)
 """
 
 
