@@ -31,6 +31,7 @@ from tests.routes_walk import (
     openapi_path,
     request,
     resolver_patterns,
+    router_operations,
     secrets_hidden_from,
 )
 
@@ -330,6 +331,7 @@ def test_the_table_names_only_routes_that_exist() -> None:
 def test_the_walk_covers_every_resolver_pattern_and_api_operation() -> None:
     """The walk is only as good as its list: each pattern of the resolver and each OpenAPI operation
     is in it, and the API's patterns are walked as their operations, with the schema's methods."""
+    assert router_operations() == openapi_operations()
     walked = {route.template for route in ROUTES}
     api_paths = {path for _, path in openapi_operations()}
     for pattern in resolver_patterns():
