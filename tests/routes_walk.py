@@ -167,11 +167,12 @@ def build_world() -> World:
     return world
 
 
-def client_for(persona: str, world: World) -> Client:
+def client_for(persona: str, world: World, *, signed_in: bool = True) -> Client:
+    """A client as the persona: a crawler's User-Agent, or signed in (unless told not to)."""
     if persona == "crawler":
         return Client(HTTP_USER_AGENT=CRAWLER_UA)
     client = Client()
-    if persona != "anonymous":
+    if persona != "anonymous" and signed_in:
         client.force_login(world.users[persona])
     return client
 
@@ -202,8 +203,9 @@ class Answer:
 
 
 def request(route: Route, target: str | None, persona: str, world: World) -> Answer:
-    """One persona's request of one route; signed-in personas call the API with their bearer token."""
-    client = client_for(persona, world)
+    """One persona's request of one route; signed-in personas call the API with their bearer token
+    only (the session's way into the API has its tests in tests/api/test_tokens.py)."""
+    client = client_for(persona, world, signed_in=not route.api)
     path = fill(route, target, world)
     headers: dict[str, str] = {}
     if route.api and persona in world.tokens:
