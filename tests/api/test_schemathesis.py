@@ -5,6 +5,9 @@ Twice: once with every parameter drawn (owners and models that mostly do not exi
 malformed input), once with the path aimed at the caller's own model, so that the generated changes,
 uploads and downloads really happen. Then the stateful phase: chains of calls that follow the
 schema's links (a created model read, changed, uploaded to; a listing followed by its next_cursor).
+
+The schemas are built by fixtures, when a test runs, not at import: building one and expanding it into
+a test per operation took most of the suite's collection time. Each operation is a subtest.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ def load() -> Any:
         """The fixture's person's read-and-write token, on every generated request."""
 
         def get(self, case: Any, context: Any) -> str:
-            # Also asked once while collecting, before any fixture ran.
-            return CREDENTIALS.get("token", "")
+            # Set by the fixture that the schema fixtures depend on.
+            return CREDENTIALS["token"]
 
         def set(self, case: Any, data: str, context: Any) -> None:
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
@@ -62,11 +65,6 @@ def load() -> Any:
 
     return schema
 
-
-drawn = load()
-linked = load()
-aimed = load()
-aimed.config.update(parameters={"path.owner": "fuzzer", "path.name": "fuzzed"})
 
 EXAMPLES = hypothesis_settings(
     max_examples=25,
@@ -100,13 +98,32 @@ def fuzzed_account(db: None, settings: Any, tmp_path: Any) -> Iterator[None]:
     CREDENTIALS.clear()
 
 
-@drawn.parametrize()
+@pytest.fixture(autouse=True)
+def _node_id_for_lazy_schemas(request: pytest.FixtureRequest) -> None:
+    """Schemathesis's lazy schemas (4.32) read and rename the test's `_nodeid` to name each operation's
+    subtest, an attribute pytest 9.2 no longer has: give it one, seeded with the real node id."""
+    request.node._nodeid = request.node.nodeid
+
+
+@pytest.fixture
+def drawn_schema(fuzzed_account: None) -> Any:
+    return load()
+
+
+@pytest.fixture
+def aimed_schema(fuzzed_account: None) -> Any:
+    schema = load()
+    schema.config.update(parameters={"path.owner": "fuzzer", "path.name": "fuzzed"})
+    return schema
+
+
+@schemathesis.pytest.from_fixture("drawn_schema").parametrize()
 @EXAMPLES
 def test_any_request(case: Any, fuzzed_account: None) -> None:
     case.call_and_validate()
 
 
-@aimed.parametrize()
+@schemathesis.pytest.from_fixture("aimed_schema").parametrize()
 @EXAMPLES
 def test_requests_on_the_callers_own_model(case: Any, fuzzed_account: None) -> None:
     case.call_and_validate()
@@ -116,6 +133,8 @@ def test_stateful_workflows_follow_the_schema_s_links(fuzzed_account: None) -> N
     """Schemathesis's stateful phase: sequences of calls chained by the schema's links (a model
     created, then read, changed, given files that are downloaded and deleted; a listing followed
     page after page by its next_cursor), with every check on every step."""
+
+    linked = load()
 
     class Workflow(linked.as_state_machine()):  # type: ignore[misc]
         """Each scenario starts from the same state, as Hypothesis needs to replay one: its changes

@@ -1,4 +1,5 @@
-"""What each kind of visitor observes of one model, on every surface that could show it (clause C4)."""
+"""What each kind of visitor observes of one model, on every surface that could show it (clause C4), for
+the walks through states of tests/hub/test_access_matrix.py (the route walker covers each route once)."""
 
 from __future__ import annotations
 
