@@ -125,6 +125,7 @@ def erase_account(user_id: Any, *, acting_user: Any = None) -> Outcome:
     record, _ = DeletionRecord.objects.get_or_create(account_id=user_id)
     if user is not None:
         RetiredUsername.objects.get_or_create(digest=username_index(user.username))
+    _record_erasure(user_id, acting_user)
     # The apps above the base forget what they keep of the account outside these rows (before the
     # rows go, so they can still find it).
     hooks.accounts_gone.send(hooks.AccountsGone(account_ids=[user_id]))
@@ -138,16 +139,23 @@ def erase_account(user_id: Any, *, acting_user: Any = None) -> Outcome:
     # Public listings, and every cached copy of them, no longer show the account's models: purged (not
     # only left to expire) so that nothing of the account stays in the shared cache.
     transaction.on_commit(listing_cache.purge)
-    if not AuditEvent.objects.filter(event_type=audit.EventType.ACCOUNT_ERASED, subject_id=user_id).exists():
-        how = {"how": "owner"} if acting_user is not None and str(acting_user.pk) == str(user_id) else {}
-        audit.record(
-            audit.EventType.ACCOUNT_ERASED,
-            acting_user=acting_user,
-            subject=_uuid(user_id),
-            extra={**how, "rows": sum(counts.values())},
-        )
     transaction.on_commit(partial(_after_commit, record))
     return Outcome(record_id=record.pk, rows=counts)
+
+
+def _record_erasure(user_id: Any, acting_user: Any) -> None:
+    """The audit row: ids only, once per account however often it is erased (the ledger re-applied)."""
+    subject = _uuid(user_id)
+    erased = AuditEvent.objects.filter(event_type=audit.EventType.ACCOUNT_ERASED, subject_id=subject)
+    if erased.exists():
+        return
+    by_owner = acting_user is not None and _uuid(acting_user.pk) == subject
+    audit.record(
+        audit.EventType.ACCOUNT_ERASED,
+        acting_user=acting_user,
+        subject=subject,
+        extra={"how": "owner"} if by_owner else {},
+    )
 
 
 def _uuid(value: Any) -> uuid.UUID:

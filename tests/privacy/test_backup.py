@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from candor.privacy import audit
 from candor.web.demo import DEMO_ACCOUNTS, DEMO_MODELS
 from tests.conftest import run_candor
 
@@ -102,6 +103,12 @@ def blobs_of(database: Path, owner_hex: str) -> list[str]:
     return [str(row[0]) for row in sqlite_rows(database, query, owner_hex)]
 
 
+def erasure_audit_rows(database: Path, account_hex: str) -> int:
+    query = "SELECT count(*) FROM privacy_auditevent WHERE event_type = ? AND subject_id = ?"
+    rows = sqlite_rows(database, query, int(audit.EventType.ACCOUNT_ERASED), account_hex)
+    return int(rows[0][0])
+
+
 def test_sqlite_restore_erases_again_an_account_deleted_after_the_backup(data: Path, tmp_path: Path) -> None:
     live = data / "candor.sqlite3"
     persona_hex = user_id(live, PERSONA)
@@ -133,9 +140,12 @@ def test_sqlite_restore_erases_again_an_account_deleted_after_the_backup(data: P
     erased = erase(PERSONA, tmp_path)
     assert erased.hex == persona_hex
     assert not sqlite_rows(live, "SELECT 1 FROM accounts_user WHERE id = ?", persona_hex)
+    assert erasure_audit_rows(live, persona_hex) == 1  # the erasure's own row, kept after it
 
     result = ok(run_candor(["restore", str(backup), "--yes"], tmp_path))
     assert "Deleted accounts found in the backup and erased again: 1" in result.stdout
+    # The backup predates the erasure, so its trail lacked the row: erasing again wrote it, once.
+    assert erasure_audit_rows(live, persona_hex) == 1
 
     # Gone: the account, its models and files, its data key. The ledger names it, completed.
     assert not sqlite_rows(live, "SELECT 1 FROM accounts_user WHERE id = ?", persona_hex)

@@ -17,9 +17,10 @@ from candor.api.actions import create_token
 from candor.api.models import ApiToken
 from candor.hub import actions as hub_actions
 from candor.hub.models import MLModel, ModelFile
+from candor.kernel import hooks
 from candor.lifecycle import erasure
-from candor.privacy import crypto, subjects
-from candor.privacy.models import DataKey, DeletionRecord, RetiredUsername
+from candor.privacy import audit, crypto, subjects
+from candor.privacy.models import AuditEvent, DataKey, DeletionRecord, RetiredUsername
 from tests.conftest import PASSWORD, deliver_on_commit, empty_redis, run_candor
 from tests.testapp.models import Diary
 
@@ -155,10 +156,11 @@ def test_a_model_declared_only_in_a_test_app_is_erased_with_its_file(owner: User
 def test_a_failure_inside_the_deletion_leaves_the_whole_account(owner: User, monkeypatch) -> None:
     stuff = furnish(owner, "alice")
 
-    def crash() -> None:
+    def crash(words: object) -> None:
         raise RuntimeError("the process died here")
 
-    monkeypatch.setattr(erasure, "_bump_listings", crash)
+    # Late in the transaction: every row has been deleted by then.
+    monkeypatch.setattr(subjects, "delete_unused", crash)
     with pytest.raises(RuntimeError):
         erasure.erase_account(owner.pk)
     # Nothing half-deleted is visible: the account, its key and its models are all still there.
@@ -166,7 +168,38 @@ def test_a_failure_inside_the_deletion_leaves_the_whole_account(owner: User, mon
     assert User.objects.get(pk=owner.pk).email == "alice@example.org"
     assert MLModel.objects.filter(owner=owner).count() == 2
     assert not DeletionRecord.objects.exists() and not RetiredUsername.objects.exists()
+    assert not AuditEvent.objects.exists()  # written early in the transaction, rolled back with it
     assert all(default_storage.exists(name) for name in stuff["blobs"])
+
+
+def test_the_erasure_writes_one_audit_row_of_ids_that_outlives_the_account(owner: User, member: User) -> None:
+    furnish(owner, "alice")
+    erasure.erase_account(owner.pk, acting_user=owner)
+    deliver_on_commit()
+    erasure.erase_account(owner.pk, acting_user=None)  # again (the ledger after a restore): no second row
+    rows = list(AuditEvent.objects.filter(event_type=audit.EventType.ACCOUNT_ERASED))
+    assert len(rows) == 1
+    (row,) = rows
+    assert row.subject_id == owner.pk and row.acting_user_id == owner.pk and row.model_id is None
+    assert row.extra == {"how": "owner"}
+    # The trail belongs to no account: nothing of it went with the account.
+    assert not User.objects.filter(pk=owner.pk).exists() and User.objects.filter(pk=member.pk).exists()
+
+
+def test_the_apps_hear_of_the_erasure_before_the_rows_go(owner: User) -> None:
+    model = hub_actions.create_model(owner, name="heard", visibility="public")
+    heard: list[tuple[list[object], bool]] = []
+
+    def receiver(gone: hooks.AccountsGone) -> None:
+        heard.append((list(gone.account_ids), MLModel.objects.filter(pk=model.pk).exists()))
+
+    hooks.accounts_gone.connect(receiver)
+    try:
+        erasure.erase_account(owner.pk, acting_user=owner)
+    finally:
+        hooks.accounts_gone.disconnect(receiver)
+    assert heard == [([owner.pk], True)]
+    assert not MLModel.objects.filter(pk=model.pk).exists()
 
 
 def test_a_deletion_that_stopped_after_its_commit_is_finished_by_a_rerun(owner: User, monkeypatch) -> None:

@@ -35,9 +35,9 @@ from candor.hub.models import Tag
 from candor.kernel.refusal import Refusal
 from candor.lifecycle import export, retention
 from candor.lifecycle.export import access, builder, encoding, records, zipwriter
-from candor.privacy import inventory, subjects
+from candor.privacy import audit, inventory, subjects
 from candor.privacy.crypto import EncryptedTextField
-from candor.privacy.models import ExportArchive
+from candor.privacy.models import AuditEvent, ExportArchive
 from tests.api.conftest import Api, assert_error, token_for
 from tests.conftest import Mailbox, make_user
 from tests.testapp.models import Diary
@@ -631,6 +631,82 @@ def test_the_api_needs_a_caller_and_a_write_token_to_request(owner: User) -> Non
     assert_error(reader.post("/me/export"), 403, "insufficient_scope")
     assert reader.get("/me/exports").status_code == 200
     assert not ExportArchive.objects.exists()
+
+
+# --- One serving rule, through both interfaces ---------------------------------------------------------
+
+
+def _unknown(owner: User, member: User, archive: ExportArchive) -> str:
+    return "no-such-archive"
+
+
+def _someone_elses(owner: User, member: User, archive: ExportArchive) -> str:
+    return ExportArchive.objects.create(user=member, status=ExportArchive.Status.READY, archive="x").public_id
+
+
+def _pending(owner: User, member: User, archive: ExportArchive) -> str:
+    return ExportArchive.objects.create(user=owner).public_id
+
+
+def _failed(owner: User, member: User, archive: ExportArchive) -> str:
+    return ExportArchive.objects.create(user=owner, status=ExportArchive.Status.FAILED).public_id
+
+
+def _ready_without_file(owner: User, member: User, archive: ExportArchive) -> str:
+    return ExportArchive.objects.create(user=owner, status=ExportArchive.Status.READY).public_id
+
+
+def _expired(owner: User, member: User, archive: ExportArchive) -> str:
+    ExportArchive.objects.filter(pk=archive.pk).update(expires_at=later(seconds=-1))
+    return archive.public_id
+
+
+def _file_gone(owner: User, member: User, archive: ExportArchive) -> str:
+    default_storage.delete(archive.archive.name)
+    return archive.public_id
+
+
+REASONS = [
+    (_unknown, "not_found"),
+    (_someone_elses, "not_found"),
+    (_pending, "not_found"),
+    (_failed, "not_found"),
+    (_ready_without_file, "not_found"),
+    (_expired, "export_expired"),
+    (_file_gone, "export_expired"),
+]
+
+
+@pytest.mark.parametrize(("make", "code"), REASONS, ids=[make.__name__.strip("_") for make, _ in REASONS])
+def test_each_refusal_to_serve_an_archive_is_the_same_on_the_page_and_in_the_api(
+    owner: User, member: User, run_on_commit: Any, make: Any, code: str
+) -> None:
+    archive = built(owner, run_on_commit)
+    public_id = make(owner, member, archive)
+    with pytest.raises(Refusal) as refused:
+        export.download(owner, public_id)
+    assert refused.value.code == code
+    page = Client()
+    page.force_login(owner)
+    status = {"not_found": 404, "export_expired": 410}[code]
+    assert page.get(f"/settings/export/{public_id}/download/").status_code == status
+    error = assert_error(Api(token_for(owner)).get(f"/me/exports/{public_id}/download"), status, code)
+    assert error["message"] == refused.value.message
+
+
+# --- The audit trail ------------------------------------------------------------------------------------
+
+
+def test_asking_for_an_export_writes_one_audit_row_of_ids_and_a_refused_one_none(owner: User) -> None:
+    export.request_export(owner, acting_user=owner)
+    with pytest.raises(Refusal):
+        export.request_export(owner, acting_user=owner)  # still pending
+    rows = list(AuditEvent.objects.all())
+    assert len(rows) == 1
+    (row,) = rows
+    assert row.event_type == audit.EventType.EXPORT_REQUESTED
+    assert row.acting_user_id == owner.pk and row.subject_id == owner.pk
+    assert row.model_id is None and row.extra == {}
 
 
 # --- Retention ------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The export's pure pieces, without a database or a file: the ZIP writer (on io.BytesIO), the names
-inside the archive, and the JSON encoding of values."""
+inside the archive, the JSON encoding of values, and the rule for serving an archive."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import zipfile
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from candor.lifecycle.export import encoding, paths, zipwriter
+from candor.privacy.models import ExportArchive
 
 STAMP = (2026, 3, 4, 5, 6, 8)  # even seconds: ZIP times have a resolution of two
 
@@ -170,3 +172,22 @@ def test_a_record_is_cut_as_json_would_write_the_object() -> None:
     values = ('"m"', '"1"', "true", '"x"')
     assert json.loads(template % pick(values)) == {"model": "m", "id": "1", "a%": True, "b": "x"}
     assert template % pick(values) == json.dumps({"model": "m", "id": "1", "a%": True, "b": "x"})
+
+
+# --- The serving rule -----------------------------------------------------------------------------------
+
+
+def test_the_serving_rule_is_the_models_own() -> None:
+    """ExportArchive.download_refusal decides, without a database: ready, with a file, not expired."""
+    now = timezone.now()
+    ready = ExportArchive(
+        status=ExportArchive.Status.READY, archive="exports/a", expires_at=now + dt.timedelta(days=1)
+    )
+    assert ready.download_refusal(now) is None and ready.is_downloadable
+    assert ready.download_refusal(now + dt.timedelta(days=2)) == "export_expired"
+    assert ExportArchive(status=ExportArchive.Status.READY, archive="").download_refusal(now) == "not_found"
+    for status in (ExportArchive.Status.PENDING, ExportArchive.Status.FAILED):
+        unready = ExportArchive(status=status, archive="exports/a", expires_at=now + dt.timedelta(days=1))
+        assert unready.download_refusal(now) == "not_found" and not unready.is_downloadable
+    forever = ExportArchive(status=ExportArchive.Status.READY, archive="exports/a", expires_at=None)
+    assert forever.download_refusal(now) is None
