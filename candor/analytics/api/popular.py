@@ -11,7 +11,8 @@ from datetime import date
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Path, Query, Router, Schema
+from ninja import Router, Schema
+from ninja.params.functions import Path, Query
 from pydantic import Field
 
 from candor.analytics import popularity

@@ -13,7 +13,8 @@ from typing import IO, Any, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from ninja import Query, Router
+from ninja import Router
+from ninja.params.functions import Query
 from ninja.responses import NinjaJSONEncoder, Status
 
 from candor.analytics import popularity

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from django.conf import settings
 from django.urls import reverse
-from ninja import Path, Schema
+from ninja import Schema
+from ninja.params.functions import Path
 from pydantic import ConfigDict, Field
 
 from candor.api.errors import explain_pattern
