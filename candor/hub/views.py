@@ -195,7 +195,8 @@ def model_delete(request: HttpRequest, username: str, name: str) -> HttpResponse
         actions.delete_model(model, acting_user=_user(request))
         messages.success(request, f"{model.name} is deleted, with all its files.")
         return redirect("hub:my_models")
-    return _noindex(render(request, "hub/model_delete.html", {"model": model}))
+    context = {"model": model, "file_count": queries.file_count(model)}
+    return _noindex(render(request, "hub/model_delete.html", context))
 
 
 @login_required

@@ -318,3 +318,11 @@ def test_own_images_and_safe_links_survive() -> None:
     assert '<img src="/alice/m/files/chart.png" alt="chart">' in html
     assert 'href="https://example.org/docs"' in html and 'rel="nofollow noopener noreferrer"' in html
     assert "<b>ok</b>" in html
+
+
+def test_the_delete_page_counts_the_files_it_will_remove(owner: User, owner_client: Client) -> None:
+    model = actions.create_model(acting_user=owner, name="counted", title="Counted")
+    for path in ("a.bin", "b/c.bin"):
+        actions.add_file(model, path, [b"x"], acting_user=owner)
+    page = owner_client.get("/alice/counted/delete/").content.decode()
+    assert "all 2 of its files" in page
