@@ -26,8 +26,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def published(owner: User, settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
-    model = actions.create_model(owner, name="m", title="M", summary="s", visibility="public")
-    actions.add_file(owner, model, "w.bin", [b"weights" * 10])
+    model = actions.create_model(acting_user=owner, name="m", title="M", summary="s", visibility="public")
+    actions.add_file(model, "w.bin", [b"weights" * 10], acting_user=owner)
 
 
 def directives(response: Any) -> set[str]:
@@ -117,7 +117,7 @@ def test_a_proxy_revalidating_after_the_model_went_private_gets_a_404(owner: Use
     proxy = Client()
     cached = {url: proxy.get(url) for url in ("/alice/m/", "/alice/m/files/w.bin", "/api/v1/models/alice/m")}
     model = MLModel.objects.get(owner=owner, name="m")
-    actions.set_visibility(owner, model, "private")
+    actions.set_visibility(model, "private", acting_user=owner)
     for url, first in cached.items():
         assert_revalidated(first)
         again = proxy.get(url, headers={"If-None-Match": first["ETag"]})
@@ -126,7 +126,7 @@ def test_a_proxy_revalidating_after_the_model_went_private_gets_a_404(owner: Use
 
 def test_a_changed_page_gets_a_new_etag(owner: User, published: None) -> None:
     first = Client().get("/alice/m/")
-    actions.update_model(owner, MLModel.objects.get(owner=owner, name="m"), title="Renamed")
+    actions.update_model(MLModel.objects.get(owner=owner, name="m"), acting_user=owner, title="Renamed")
     again = Client().get("/alice/m/", headers={"If-None-Match": first["ETag"]})
     assert again.status_code == 200 and b"Renamed" in again.content
     assert again["ETag"] != first["ETag"]

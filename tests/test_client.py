@@ -821,10 +821,10 @@ def test_popular_trending_sorted_listing_and_an_owner_s_stats(
     from candor.hub import actions
     from tests.analytics.test_popularity import add_counts, this_hour
 
-    busy = actions.create_model(owner, name="busy", title="Busy", visibility="public")
-    quiet = actions.create_model(owner, name="quiet", title="Quiet", visibility="public")
-    actions.create_model(owner, name="aaa-unseen", title="Never counted", visibility="public")
-    hidden = actions.create_model(owner, name="hidden", title="Hidden", visibility="unlisted")
+    busy = actions.create_model(acting_user=owner, name="busy", title="Busy", visibility="public")
+    quiet = actions.create_model(acting_user=owner, name="quiet", title="Quiet", visibility="public")
+    actions.create_model(acting_user=owner, name="aaa-unseen", title="Never counted", visibility="public")
+    hidden = actions.create_model(acting_user=owner, name="hidden", title="Hidden", visibility="unlisted")
     add_counts(busy, {this_hour(): (1200, 34)})
     add_counts(quiet, {this_hour(): (15, 5)})
     add_counts(hidden, {this_hour(): (5000, 0)})  # counted while public, say: never shown now

@@ -44,8 +44,8 @@ from candor.hub import actions
 owner = User.objects.create_user(
     "zzqlock", "zzq.lock@example.net", "a-long-passphrase-77", email_verified=True
 )
-model = actions.create_model(owner, name="locked-out", visibility="public")
-actions.add_file(owner, model, "weights/model.bin", [b"w" * 4096])
+model = actions.create_model(acting_user=owner, name="locked-out", visibility="public")
+actions.add_file(model, "weights/model.bin", [b"w" * 4096], acting_user=owner)
 _, token = create_token(owner, name="test", scopes=["read", "write"], acting_user=owner)
 print(json.dumps({"token": token}))
 """

@@ -33,9 +33,9 @@ SETUP = f"""
 from candor.accounts.models import User
 from candor.hub import actions
 zed = User.objects.create_user("zed", "zed.person@example.net", "{PASSWORD}", email_verified=True)
-model = actions.create_model(zed, name="tiny", title="Tiny")
+model = actions.create_model(acting_user=zed, name="tiny", title="Tiny")
 for index in range(3):
-    actions.add_file(zed, model, f"weights-{{index}}.bin", [bytes([index]) * 5000])
+    actions.add_file(model, f"weights-{{index}}.bin", [bytes([index]) * 5000], acting_user=zed)
 print(zed.pk)
 """
 

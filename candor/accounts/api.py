@@ -122,7 +122,7 @@ def get_me(request: HttpRequest) -> dict[str, Any]:
 )
 def update_me(request: HttpRequest, payload: MePatch) -> dict[str, Any]:
     hub_actions.set_profile(
-        person(request), visible=payload.profile_visible, indexable=payload.profile_indexable
+        acting_user=person(request), visible=payload.profile_visible, indexable=payload.profile_indexable
     )
     return _me(request)
 
@@ -249,7 +249,7 @@ def list_security_events(request: HttpRequest) -> dict[str, Any]:
     summary="Set the visibility of all your models at once",
 )
 def set_all_visibility(request: HttpRequest, payload: VisibilityIn) -> dict[str, int]:
-    return {"changed": hub_actions.set_visibility_of_all(person(request), payload.visibility)}
+    return {"changed": hub_actions.set_visibility_of_all(payload.visibility, acting_user=person(request))}
 
 
 @router.post(

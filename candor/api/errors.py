@@ -22,7 +22,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from candor.hub.actions import HubError
 from candor.kernel import locks
 from candor.kernel.refusal import Code, Refusal
 
@@ -33,7 +32,7 @@ STATUS: dict[Code, int] = {
     Code.BAD_REQUEST: 400,
     Code.INVALID: 400,
     Code.INVALID_FIELDS: 422,
-    Code.INVALID_CURSOR: 400,
+    Code.INVALID_CURSOR: 404,  # a cursor the server did not give names no page
     Code.INVALID_PATH: 400,
     Code.INVALID_NAME: 422,
     Code.INVALID_TAG: 422,
@@ -191,10 +190,6 @@ def _refusal(request: HttpRequest, exc: Refusal) -> HttpResponse:
     return refusal_response(exc)
 
 
-def _hub_error(request: HttpRequest, exc: HubError) -> HttpResponse:
-    return error_response(exc.status, exc.message, code=exc.code, fields=exc.fields)
-
-
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     # The visibility helper words its 404s to be the same for "private" and "absent"; keep them.
     return error_response(404, str(exc) or NOT_FOUND)
@@ -245,7 +240,6 @@ def install(api: NinjaAPI) -> None:
         (HttpError, _http_error),
         (Refusal, _refusal),
         (ApiError, _api_error),
-        (HubError, _hub_error),
         (Http404, _not_found),
         (PermissionError, _forbidden),
         (RequestDataTooBig, _too_big),

@@ -79,7 +79,7 @@ def read_chunks(stream: IO[bytes], length: int | None = None) -> Iterator[bytes]
         yield chunk
 
 
-class _LocalFile(File):
+class _LocalFile(File[bytes]):
     """A finished file on local disk that storage backends may move rather than copy (FileSystemStorage
     renames it)."""
 

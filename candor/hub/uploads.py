@@ -50,7 +50,7 @@ def too_large(request: HttpRequest) -> bool:
     return bool(getattr(request, TOO_LARGE, False))
 
 
-class StagedUploadedFile(UploadedFile):
+class StagedUploadedFile(UploadedFile[bytes]):
     """A form's file, spooled into the staging area; removed from it when closed."""
 
     def __init__(self, spool: staging.StagingFile, name: str, content_type: str, charset: str | None) -> None:
@@ -77,7 +77,7 @@ class StagingUploadHandler(FileUploadHandler):
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         self.file.write(raw_data)
 
-    def file_complete(self, file_size: int) -> UploadedFile:
+    def file_complete(self, file_size: int) -> UploadedFile[bytes]:
         self.file.seek(0)
         self.file.size = file_size
         return self.file

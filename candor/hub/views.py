@@ -15,11 +15,11 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from candor.accounts.models import User
 from candor.analytics import charts, popularity
 from candor.analytics.capture import DOWNLOAD, mark
-from candor.hub import actions, downloads, forms, listing_cache, uploads, visibility
+from candor.hub import actions, downloads, forms, listing_cache, queries, uploads, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.markdown import render_card
 from candor.hub.models import MLModel
-from candor.hub.search import ModelQuery, offset_page
+from candor.kernel.refusal import Refusal
 
 PAGE_SIZE = 20
 
@@ -53,12 +53,10 @@ def model_list(request: HttpRequest) -> HttpResponse:
 
 
 def _render_model_list(request: HttpRequest) -> HttpResponse:
-    query = ModelQuery.from_params(request.GET)
-    page = offset_page(
-        query.ordered(visibility.listed_models().prefetch_related("tags")),
-        request.GET.get("page", 1),
-        PAGE_SIZE,
-    )
+    query = queries.ModelQuery.from_params(request.GET)
+    # The hub's listing, ranked by analytics' popularity when that sort is asked for.
+    models = queries.ordered(queries.listing(query), query.sort, popularity.in_popular_order)
+    page = queries.offset_page(models, request.GET.get("page", 1), PAGE_SIZE)
     params = request.GET.copy()
     params.pop("page", None)
     return render(
@@ -81,8 +79,8 @@ def model_create(request: HttpRequest) -> HttpResponse:
     form = forms.ModelCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            model = actions.create_model(_user(request), **form.cleaned_data)
-        except actions.HubError as error:
+            model = actions.create_model(acting_user=_user(request), **form.cleaned_data)
+        except Refusal as error:
             _form_errors(form, error)
         else:
             messages.success(request, "Model created. It is private until you publish it.")
@@ -92,7 +90,7 @@ def model_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _form_errors(form: Any, error: actions.HubError) -> None:
+def _form_errors(form: Any, error: Refusal) -> None:
     if not error.fields:
         form.add_error(None, error.message)
     for field_name, field_messages in error.fields.items():
@@ -103,8 +101,12 @@ def _form_errors(form: Any, error: actions.HubError) -> None:
 @require_safe
 def profile(request: HttpRequest, username: str) -> HttpResponseBase:
     person = visibility.get_profile(request.user, username)
-    models = visibility.profile_models(request.user, person).prefetch_related("tags").order_by("-updated_at")
-    page = offset_page(models, request.GET.get("page", 1), PAGE_SIZE)
+    models = (
+        visibility.profile_models(request.user, person)
+        .prefetch_related("tags")
+        .order_by(*queries.ORDERS["updated"])
+    )
+    page = queries.offset_page(models, request.GET.get("page", 1), PAGE_SIZE)
     is_self = request.user.is_authenticated and request.user.pk == person.pk
     response = render(request, "hub/profile.html", {"person": person, "page": page, "is_self": is_self})
     return response if person.profile_indexable else _noindex(response)
@@ -149,8 +151,8 @@ def model_edit(request: HttpRequest, username: str, name: str) -> HttpResponseBa
     form = forms.ModelMetadataForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            actions.update_model(_user(request), model, **form.cleaned_data)
-        except actions.HubError as error:
+            actions.update_model(model, acting_user=_user(request), **form.cleaned_data)
+        except Refusal as error:
             _form_errors(form, error)
         else:
             messages.success(request, "Saved.")
@@ -172,8 +174,8 @@ def model_visibility(request: HttpRequest, username: str, name: str) -> HttpResp
         messages.error(request, "Choose public, unlisted or private.")
         return redirect(model.get_absolute_url())
     try:
-        actions.set_visibility(_user(request), model, form.cleaned_data["visibility"])
-    except actions.HubError as error:
+        actions.set_visibility(model, form.cleaned_data["visibility"], acting_user=_user(request))
+    except Refusal as error:
         messages.error(request, error.message)
     else:
         messages.success(request, f"The model is now {model.get_visibility_display().lower()}.")
@@ -190,10 +192,11 @@ def model_delete(request: HttpRequest, username: str, name: str) -> HttpResponse
         if request.POST.get("confirm_name", "").strip() != model.name:
             messages.error(request, "Type the model's name to confirm that you want to delete it.")
             return redirect(reverse("hub:delete", args=[model.owner.username, model.name]))
-        actions.delete_model(_user(request), model)
+        actions.delete_model(model, acting_user=_user(request))
         messages.success(request, f"{model.name} is deleted, with all its files.")
         return redirect("hub:my_models")
-    return _noindex(render(request, "hub/model_delete.html", {"model": model}))
+    context = {"model": model, "file_count": queries.file_count(model)}
+    return _noindex(render(request, "hub/model_delete.html", context))
 
 
 @login_required
@@ -212,8 +215,8 @@ def file_upload(request: HttpRequest, username: str, name: str) -> HttpResponseB
     upload = form.cleaned_data["file"]
     path = form.cleaned_data["path"] or upload.name
     try:
-        stored = actions.add_file(_user(request), model, path, upload.chunks())
-    except actions.HubError as error:
+        stored = actions.add_file(model, path, upload.chunks(), acting_user=_user(request))
+    except Refusal as error:
         detail = "; ".join(m for ms in error.fields.values() for m in ms)
         messages.error(request, f"{error.message} {detail}".strip())
     else:
@@ -236,8 +239,8 @@ def file_delete(request: HttpRequest, username: str, name: str) -> HttpResponseB
     if isinstance(model, HttpResponse):
         return model
     try:
-        actions.delete_file(_user(request), model, request.POST.get("path", ""))
-    except actions.HubError as error:
+        actions.delete_file(model, request.POST.get("path", ""), acting_user=_user(request))
+    except Refusal as error:
         messages.error(request, error.message)
     else:
         messages.success(request, "File deleted.")
@@ -257,8 +260,8 @@ def my_models(request: HttpRequest) -> HttpResponse:
             bulk = forms.VisibilityForm(request.POST)
             if bulk.is_valid():
                 try:
-                    changed = actions.set_visibility_of_all(user, bulk.cleaned_data["visibility"])
-                except actions.HubError as error:
+                    changed = actions.set_visibility_of_all(bulk.cleaned_data["visibility"], acting_user=user)
+                except Refusal as error:
                     messages.error(request, error.message)
                 else:
                     messages.success(request, f"{changed} model{'s' if changed != 1 else ''} changed.")
@@ -268,7 +271,7 @@ def my_models(request: HttpRequest) -> HttpResponse:
             profile_form = forms.ProfileForm(request.POST)
             if profile_form.is_valid():
                 actions.set_profile(
-                    user,
+                    acting_user=user,
                     visible=profile_form.cleaned_data["profile_visible"],
                     indexable=profile_form.cleaned_data["profile_indexable"],
                 )
@@ -278,7 +281,7 @@ def my_models(request: HttpRequest) -> HttpResponse:
         request,
         "hub/my_models.html",
         {
-            "models": visibility.own_models(user).order_by("-updated_at"),
+            "models": visibility.own_models(user).order_by(*queries.ORDERS["updated"]),
             "profile_form": profile_form,
             "visibility_choices": Visibility.choices,
         },

@@ -60,6 +60,7 @@ def get_file(viewer: Viewer, username: str, name: str, path: str) -> ModelFile:
 
 
 def can_edit(viewer: Viewer, model: MLModel) -> bool:
+    """The one "may edit" rule: its owner, signed in and active. Actions, pages and the API ask this."""
     me = _signed_in(viewer)
     return me is not None and model.owner_id == me.pk
 

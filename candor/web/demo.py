@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from random import Random
 
-from django.db import transaction
 from django.utils import timezone
 
 from candor.accounts.models import User
@@ -92,9 +91,12 @@ DEMO_MODELS = (
 )
 
 
-@transaction.atomic
 def load_demo_data() -> list[tuple[DemoAccount, bool]]:
-    """Create the demo accounts that do not exist yet. Returns each account and whether it was created."""
+    """Create the demo accounts that do not exist yet. Returns each account and whether it was created.
+
+    Not one transaction: each model is made by the hub's durable actions, each in its own; a run cut
+    short is completed by the next, which skips what exists.
+    """
     results = []
     for account in DEMO_ACCOUNTS:
         exists = User.objects.filter(username__iexact=account.username).exists()
@@ -114,7 +116,7 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
             continue
         card = f"# {title}\n\n{summary}\n\nPart of the demo data set: its weights are placeholder bytes."
         model = actions.create_model(
-            owner,
+            acting_user=owner,
             name=name,
             title=title,
             summary=summary,
@@ -125,8 +127,8 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
             tags=tags,
             visibility=visibility,
         )
-        actions.add_file(owner, model, "README.md", [card.encode()])
-        actions.add_file(owner, model, "weights/model.bin", [bytes(range(256)) * 64])
+        actions.add_file(model, "README.md", [card.encode()], acting_user=owner)
+        actions.add_file(model, "weights/model.bin", [bytes(range(256)) * 64], acting_user=owner)
         created.append(model)
     demo_usage([m for m in created if m.is_public])
     return results

@@ -57,8 +57,8 @@ class Shelf:
 def shelf(owner: User, media: Path) -> Shelf:
     made = {}
     for visibility in ("public", "unlisted", "private"):
-        model = actions.create_model(owner, name=f"{visibility}-model", visibility=visibility)
-        actions.add_file(owner, model, "weights/model.bin", [FILE_BYTES])
+        model = actions.create_model(acting_user=owner, name=f"{visibility}-model", visibility=visibility)
+        actions.add_file(model, "weights/model.bin", [FILE_BYTES], acting_user=owner)
         made[visibility] = model
     return Shelf(**made)
 

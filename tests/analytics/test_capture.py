@@ -281,7 +281,7 @@ def test_only_successful_reads_of_public_routes_count(
 
 def test_a_model_made_private_stops_counting_at_once(shelf: Shelf, owner: User, owner_client: Client) -> None:
     assert owner_client.get("/alice/public-model/").status_code == 200
-    actions.set_visibility(owner, shelf.public, "private")
+    actions.set_visibility(shelf.public, "private", acting_user=owner)
     assert owner_client.get("/alice/public-model/").status_code == 200
     assert Client().get("/alice/public-model/").status_code == 404
     flush()
@@ -454,11 +454,11 @@ def run_client(args: list[str], home: Path, server: str) -> subprocess.Completed
 def test_candor_pull_counts_a_download_of_each_file(
     live_server: LiveServer, owner: User, media: Path, tmp_path: Path
 ) -> None:
-    model = actions.create_model(owner, name="pulled", visibility="public")
-    actions.add_file(owner, model, "config.json", [b'{"a": 1}'])
-    actions.add_file(owner, model, "weights/model.bin", [FILE_BYTES])
-    private = actions.create_model(owner, name="hidden")
-    actions.add_file(owner, private, "w.bin", [b"x"])
+    model = actions.create_model(acting_user=owner, name="pulled", visibility="public")
+    actions.add_file(model, "config.json", [b'{"a": 1}'], acting_user=owner)
+    actions.add_file(model, "weights/model.bin", [FILE_BYTES], acting_user=owner)
+    private = actions.create_model(acting_user=owner, name="hidden")
+    actions.add_file(private, "w.bin", [b"x"], acting_user=owner)
     pulled = run_client(["pull", "alice/pulled", str(tmp_path / "copy")], tmp_path, live_server.url)
     assert pulled.returncode == 0, pulled.stderr
     assert (tmp_path / "copy" / "weights" / "model.bin").read_bytes() == FILE_BYTES
@@ -503,7 +503,7 @@ agent, referer = os.environ["CANARY_AGENT"], os.environ["CANARY_REFERER"]
 owner = User.objects.create_user(
     "zzqowner", "zzq.owner@example.net", "a-long-passphrase-77", email_verified=True
 )
-model = actions.create_model(owner, name="zzq-canary-model", visibility="public")
+model = actions.create_model(acting_user=owner, name="zzq-canary-model", visibility="public")
 headers = {"HTTP_USER_AGENT": agent, "HTTP_REFERER": referer, "HTTP_ACCEPT_LANGUAGE": "fr-CA,en;q=0.5",
            "HTTP_HOST": "127.0.0.1"}
 web = Client()

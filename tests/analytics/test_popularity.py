@@ -28,6 +28,7 @@ from candor.analytics.store import add_rows
 from candor.api.actions import create_token
 from candor.hub import actions
 from candor.hub.models import MLModel
+from candor.kernel.refusal import Refusal
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +47,7 @@ def _environment(settings: Any, tmp_path: Path) -> None:
 
 def publish(owner: User, name: str, visibility: str = "public", **data: Any) -> MLModel:
     data.setdefault("title", f"Title of {name}")
-    return actions.create_model(owner, name=name, visibility=visibility, **data)
+    return actions.create_model(acting_user=owner, name=name, visibility=visibility, **data)
 
 
 def this_hour() -> datetime:
@@ -254,7 +255,7 @@ def test_only_public_opted_in_models_appear_or_count_anywhere(owner: User, membe
     # Distinctive counts, so that any trace of them on a page would be found.
     for n, model in enumerate(hidden.values()):
         add_now(model, 7770 + n, 300 + n)
-    actions.delete_model(owner, hidden["gone"])
+    actions.delete_model(hidden["gone"], acting_user=owner)
     member.is_active = False
     member.save()
 
@@ -289,8 +290,8 @@ def test_a_model_leaves_the_lists_at_once_while_its_ranking_is_cached(
     assert "alice/newcomer" not in api_names(client.get("/api/v1/models/popular"))
 
     changes = [
-        lambda: actions.set_visibility(owner, model, "private"),
-        lambda: actions.set_visibility(owner, model, "unlisted"),
+        lambda: actions.set_visibility(model, "private", acting_user=owner),
+        lambda: actions.set_visibility(model, "unlisted", acting_user=owner),
         lambda: owner_client.post(
             "/alice/fickle/edit/",
             {"title": "Fickle", "license": "MIT", "library": "other", "task": "other"},  # box unticked
@@ -307,12 +308,14 @@ def test_a_model_leaves_the_lists_at_once_while_its_ranking_is_cached(
             assert b"alice/steady" in content, surface
             assert b"alice/newcomer" not in content, surface  # ...but a model leaves at once
         # Back to public and opted in: back in the lists, at once too.
-        actions.update_model(owner, MLModel.objects.get(pk=model.pk), visibility="public", in_popular=True)
+        actions.update_model(
+            MLModel.objects.get(pk=model.pk), acting_user=owner, visibility="public", in_popular=True
+        )
         assert api_names(client.get("/api/v1/models/popular"))[0] == "alice/fickle"
         assert b"alice/fickle" in client.get("/models/trending/").content
         model.refresh_from_db()
 
-    actions.delete_model(owner, model)
+    actions.delete_model(model, acting_user=owner)
     assert api_names(client.get("/api/v1/models/popular")) == ["alice/steady"]
     assert b"alice/fickle" not in client.get("/models/popular.csv").content
 
@@ -475,8 +478,8 @@ def test_in_popular_must_be_a_boolean(owner: User) -> None:
     )
     assert response.status_code == 422 and "in_popular" in response.json()["error"]["fields"]
     assert MLModel.objects.get(name="strict").in_popular is True
-    with pytest.raises(actions.HubError):
-        actions.update_model(owner, MLModel.objects.get(name="strict"), in_popular="no")
+    with pytest.raises(Refusal):
+        actions.update_model(MLModel.objects.get(name="strict"), acting_user=owner, in_popular="no")
 
 
 # --- The owner's own counts -----------------------------------------------------------------------
@@ -578,7 +581,7 @@ def test_owner_series_fills_missing_days_with_zero(owner: User) -> None:
 
 def test_real_visits_flow_into_the_lists(owner: User) -> None:
     model = publish(owner, "visited")
-    actions.add_file(owner, model, "weights.bin", [b"0123456789"])
+    actions.add_file(model, "weights.bin", [b"0123456789"], acting_user=owner)
     hidden = publish(owner, "hidden", visibility="private")
     visitor = Client(HTTP_USER_AGENT=BROWSER_UA)
     for _ in range(8):

@@ -447,7 +447,7 @@ from candor.hub import actions
 owner = User.objects.create_user(
     "zzqserve", "zzq.serve@example.net", "a-long-passphrase-77", email_verified=True
 )
-print(actions.create_model(owner, name="served", visibility="public").pk)
+print(actions.create_model(acting_user=owner, name="served", visibility="public").pk)
 """
 SERVED_COUNTS = """
 import json
@@ -664,13 +664,13 @@ def test_the_rollup_drops_old_hours_and_keeps_the_totals(settings: Any, shelf: S
 
 
 def test_the_rollup_removes_the_counts_of_deleted_models(shelf: Shelf, owner: User) -> None:
-    doomed = actions.create_model(owner, name="doomed", visibility="public")
+    doomed = actions.create_model(acting_user=owner, name="doomed", visibility="public")
     for model in (shelf.public, doomed):
         assert Client().get(f"/alice/{model.name}/").status_code == 200
     flush()
     assert model_totals(doomed.pk)["daily"] == (1, 0)
     doomed_id = doomed.pk
-    actions.delete_model(owner, doomed)
+    actions.delete_model(doomed, acting_user=owner)
     outcome = tasks.run()
     assert outcome.orphans_removed == 4  # hour, day, month and visitors of the deleted model
     assert model_totals(doomed_id) == {"hourly": (0, 0), "daily": (0, 0), "monthly": (0, 0)}

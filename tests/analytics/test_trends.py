@@ -96,7 +96,7 @@ def put_models(rows: dict[tuple[date, int], tuple[int, int]]) -> None:
 
 
 def publish(owner: User, name: str, visibility: str = "public") -> MLModel:
-    return actions.create_model(owner, name=name, title=name.title(), visibility=visibility)
+    return actions.create_model(acting_user=owner, name=name, title=name.title(), visibility=visibility)
 
 
 # --- reading what was released --------------------------------------------------------------------
@@ -202,7 +202,7 @@ def random_site(rng: random.Random, *, days: int = 130) -> Site:
     ]
     deleted = publish(bob, "deleted-one")
     hidden_names = {m.pk: m.full_name for m in [*hidden, deleted]}
-    actions.delete_model(bob, deleted)
+    actions.delete_model(deleted, acting_user=bob)
     carol.is_active = False
     carol.save(update_fields=["is_active"])
 
@@ -467,7 +467,7 @@ def test_only_public_models_are_named(db: None) -> None:
     # A model made private leaves the report at once (the live report is cached, but names are not).
     leader_name = response.json()["models"]["rows"][0]["label"]
     leader = MLModel.objects.get(pk=next(pk for pk, name in site.public.items() if name == leader_name))
-    actions.set_visibility(leader.owner, leader, "private")
+    actions.set_visibility(leader, "private", acting_user=leader.owner)
     again = api(client, params).json()
     assert leader.full_name not in {row["label"] for row in again["models"]["rows"]}
     assert leader.full_name.encode() not in client.get("/trends/", params).content
@@ -481,7 +481,7 @@ def test_a_model_made_private_leaves_other_at_once(owner: User, monkeypatch: pyt
     client = Client()
     params = query(end, end)
     assert api(client, params).json()["models"]["other"]["value"] == 70
-    actions.set_visibility(owner, follower, "private")
+    actions.set_visibility(follower, "private", acting_user=owner)
     # The live report is cached, but not across a change of what the public lists may show.
     assert api(client, params).json()["models"]["other"]["value"] == 20
 
@@ -496,7 +496,7 @@ def test_a_model_kept_out_of_the_lists_is_not_named(owner: User) -> None:
         "alice/kept-out",
         "alice/shown",
     ]
-    actions.update_model(owner, kept_out, in_popular=False)
+    actions.update_model(kept_out, acting_user=owner, in_popular=False)
     assert [row["label"] for row in api(client, params).json()["models"]["rows"]] == ["alice/shown"]
     assert b"kept-out" not in client.get("/trends/", params).content
 
@@ -679,7 +679,7 @@ def test_a_stored_release_drops_a_model_that_is_no_longer_public(owner: User, se
     params = query(end - timedelta(days=4), end)
     client = Client()
     assert "alice/popular-one" in {row["label"] for row in api(client, params).json()["models"]["rows"]}
-    actions.set_visibility(owner, model, "unlisted")
+    actions.set_visibility(model, "unlisted", acting_user=owner)
     assert api(client, params).json()["models"]["rows"] == []
     assert b"popular-one" not in client.get("/trends/", params).content
     assert TrendsRelease.objects.count() == 1

@@ -90,7 +90,7 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict[st
 
 def publish(owner: User, name: str, visibility: str = "public", **data: Any) -> MLModel:
     data.setdefault("title", name.replace("-", " ").title())
-    return actions.create_model(owner, name=name, visibility=visibility, **data)
+    return actions.create_model(acting_user=owner, name=name, visibility=visibility, **data)
 
 
 @pytest.fixture

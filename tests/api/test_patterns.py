@@ -10,8 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import Field, TypeAdapter
 
-from candor.hub.api import FILE_PATH_PATTERN, NAME_PATTERN
-from candor.hub.validators import MAX_PATH, clean_file_path, validate_model_name
+from candor.hub.validators import (
+    FILE_PATH_PATTERN,
+    MAX_PATH,
+    NAME_PATTERN,
+    clean_file_path,
+    validate_model_name,
+)
 
 
 def matches(pattern: str, value: str) -> bool:

@@ -21,7 +21,7 @@ URLS = ["/alice/m/files/w.bin", "/api/v1/models/alice/m/files/w.bin"]
 @pytest.fixture
 def published(owner: User) -> None:
     model = publish(owner, "m")
-    actions.add_file(owner, model, "w.bin", [DATA])
+    actions.add_file(model, "w.bin", [DATA], acting_user=owner)
 
 
 # (Range header, status, (first, last) of the bytes sent; None: the whole file)

@@ -83,8 +83,8 @@ def fuzzed_account(db: None, settings: Any, tmp_path: Any) -> Iterator[None]:
     # The fuzzer sends far more than a person would; the limits have their own tests.
     settings.API_RATE_PER_MINUTE = settings.API_ANON_RATE_PER_MINUTE = 1_000_000
     person = make_user("fuzzer")
-    model = actions.create_model(person, name="fuzzed", title="Fuzzed", visibility="public")
-    actions.add_file(person, model, "weights.bin", [b"\x00" * 64])
+    model = actions.create_model(acting_user=person, name="fuzzed", title="Fuzzed", visibility="public")
+    actions.add_file(model, "weights.bin", [b"\x00" * 64], acting_user=person)
     _, CREDENTIALS["token"] = create_token(
         person, name="schemathesis", scopes=["read", "write"], acting_user=person
     )

@@ -37,9 +37,11 @@ def test_visits_reach_the_popular_list_and_its_csv_matches_its_chart(
     page: Page, site: Any, owner: User, settings: Any
 ) -> None:
     settings.TRENDS_MIN_COUNT = 3
-    busy = actions.create_model(owner, name="busy-net", title="Busy net", visibility="public")
-    quiet = actions.create_model(owner, name="quiet-net", title="Quiet net", visibility="public")
-    hidden = actions.create_model(owner, name="hidden-net", title="Hidden net", visibility="unlisted")
+    busy = actions.create_model(acting_user=owner, name="busy-net", title="Busy net", visibility="public")
+    quiet = actions.create_model(acting_user=owner, name="quiet-net", title="Quiet net", visibility="public")
+    hidden = actions.create_model(
+        acting_user=owner, name="hidden-net", title="Hidden net", visibility="unlisted"
+    )
     for model, visits in ((busy, 6), (quiet, 4), (hidden, 8)):
         for _ in range(visits):
             page.goto(site.url + model.get_absolute_url())
@@ -59,7 +61,7 @@ def test_visits_reach_the_popular_list_and_its_csv_matches_its_chart(
     assert [(row[1], row[4]) for row in rows[1:]] == drawn
 
     # Made private: gone from the list at once, chart and CSV alike.
-    actions.set_visibility(owner, busy, "private")
+    actions.set_visibility(busy, "private", acting_user=owner)
     page.reload()
     drawn = chart_figures(page, page.locator("figure.chart-figure").first)
     assert [label for label, _ in drawn] == ["alice/quiet-net"]
@@ -108,7 +110,7 @@ def _seed_report(models: list[Any]) -> tuple[date, date]:
 def test_the_trends_report_draws_every_chart_and_each_csv_matches_it(
     page: Page, site: Any, owner: User, browser: Browser
 ) -> None:
-    models = [actions.create_model(owner, name=f"net-{i}", visibility="public") for i in range(3)]
+    models = [actions.create_model(acting_user=owner, name=f"net-{i}", visibility="public") for i in range(3)]
     start, end = _seed_report(models)
     page.goto(f"{site.url}/trends/?from={start}&to={end}&granularity=day")
     expect(page.get_by_role("heading", name="Usage trends", level=1)).to_be_visible()

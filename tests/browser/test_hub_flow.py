@@ -81,7 +81,7 @@ def test_hostile_model_cards_never_run_script(page: Page, site: Any, owner: User
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     model = actions.create_model(
-        owner, name="hostile", title="Hostile", card="\n\n".join(HOSTILE), visibility="public"
+        acting_user=owner, name="hostile", title="Hostile", card="\n\n".join(HOSTILE), visibility="public"
     )
     page.goto(site.url + model.get_absolute_url())
     expect(page.get_by_role("heading", name="Model card")).to_be_visible()

@@ -29,14 +29,14 @@ counter = itertools.count()
 def publish(owner: User, visibility: str) -> MLModel:
     n = next(counter)
     model = actions.create_model(
-        owner,
+        acting_user=owner,
         name=f"model-{n}",
         title=f"Zebrafinch{n}",
         summary="a test model",
         tags="matrix",
         visibility=visibility,
     )
-    actions.add_file(owner, model, "weights.bin", [b"\x00weights" * 10])
+    actions.add_file(model, "weights.bin", [b"\x00weights" * 10], acting_user=owner)
     return model
 
 
@@ -48,7 +48,7 @@ def test_deleted_model_is_gone_everywhere_and_from_storage(
     assert default_storage.exists(blob)
     name, title = model.name, model.title
     with django_capture_on_commit_callbacks(execute=True):
-        actions.delete_model(owner, model)
+        actions.delete_model(model, acting_user=owner)
     assert not default_storage.exists(blob)
     for persona in PERSONAS:
         client = client_for(persona, owner, member)
@@ -77,14 +77,14 @@ class VisibilityWalk(RuleBasedStateMachine):
     def change(self, visibility: str) -> None:
         if self.model is None:
             return
-        actions.set_visibility(self.owner, self.model, visibility)
+        actions.set_visibility(self.model, visibility, acting_user=self.owner)
         self.state = visibility
 
     @rule()
     def delete(self) -> None:
         if self.model is None:
             return
-        actions.delete_model(self.owner, self.model)
+        actions.delete_model(self.model, acting_user=self.owner)
         self.model, self.state = None, "deleted"
 
     @invariant()
@@ -108,9 +108,9 @@ def test_the_prescribed_walk(owner: User, member: User) -> None:
     name, title = model.name, model.title
     for state in ("public", "unlisted", "private", "public", "deleted"):
         if state == "deleted":
-            actions.delete_model(owner, model)
+            actions.delete_model(model, acting_user=owner)
         else:
-            actions.set_visibility(owner, model, state)
+            actions.set_visibility(model, state, acting_user=owner)
         for persona in PERSONAS:
             client = client_for(persona, owner, member)
             check(
@@ -123,7 +123,7 @@ def test_the_prescribed_walk(owner: User, member: User) -> None:
 
 def test_bulk_visibility_changes_every_model(owner: User, member: User) -> None:
     models = [publish(owner, v) for v in ("public", "unlisted", "private")]
-    assert actions.set_visibility_of_all(owner, "private") == 2
+    assert actions.set_visibility_of_all("private", acting_user=owner) == 2
     for model in models:
         client = client_for("member", owner, member)
         check(
@@ -136,7 +136,7 @@ def test_bulk_visibility_changes_every_model(owner: User, member: User) -> None:
 
 def test_hidden_profile(owner: User, member: User) -> None:
     model = publish(owner, "public")
-    actions.set_profile(owner, visible=False)
+    actions.set_profile(acting_user=owner, visible=False)
     stranger = client_for("anonymous", owner, member)
     missing_profile = stranger.get("/nobody-here/")
     hidden = stranger.get(f"/{owner.username}/")
@@ -154,7 +154,7 @@ def test_hidden_profile(owner: User, member: User) -> None:
 
 
 def test_profile_noindex(owner: User, member: User) -> None:
-    actions.set_profile(owner, indexable=False)
+    actions.set_profile(acting_user=owner, indexable=False)
     response = client_for("crawler", owner, member).get(f"/{owner.username}/")
     assert response.status_code == 200 and response["X-Robots-Tag"] == "noindex"
     assert b'<meta name="robots" content="noindex">' in response.content

@@ -26,7 +26,7 @@ MESSAGE = "You are logged out."
 
 @pytest.fixture
 def listed(owner: User) -> None:
-    actions.create_model(owner, name="tiny-bert", title="Tiny BERT", visibility="public")
+    actions.create_model(acting_user=owner, name="tiny-bert", title="Tiny BERT", visibility="public")
 
 
 def forget_expired_cookies(client: Client) -> None:

@@ -51,7 +51,7 @@ def test_create_starts_private(owner_client: Client, owner: User) -> None:
 
 
 def test_create_rejects_bad_input_and_keeps_it(owner_client: Client, owner: User) -> None:
-    actions.create_model(owner, name="taken")
+    actions.create_model(acting_user=owner, name="taken")
     for data, message in (
         ({"name": "../etc", "title": "x"}, b"model name"),
         ({"name": "TAKEN", "title": "x"}, b"This name is taken"),
@@ -70,7 +70,7 @@ def test_create_rejects_bad_input_and_keeps_it(owner_client: Client, owner: User
 def test_unverified_account_cannot_publish(owner: User) -> None:
     owner.email_verified = False
     owner.save()
-    model = actions.create_model(owner, name="draft")
+    model = actions.create_model(acting_user=owner, name="draft")
     client = Client()
     client.force_login(owner)
     response = client.post(f"/{owner.username}/draft/visibility/", {"visibility": "public"}, follow=True)
@@ -80,7 +80,7 @@ def test_unverified_account_cannot_publish(owner: User) -> None:
 
 
 def test_upload_publish_download_and_delete(owner_client: Client, owner: User, media) -> None:
-    model = actions.create_model(owner, name="m1", title="M1")
+    model = actions.create_model(acting_user=owner, name="m1", title="M1")
     payload = bytes(range(256)) * 5000
     upload = SimpleUploadedFile("weights.bin", payload)
     response = owner_client.post("/alice/m1/upload/", {"file": upload, "path": "ckpt/weights.bin"})
@@ -114,7 +114,7 @@ def test_upload_publish_download_and_delete(owner_client: Client, owner: User, m
 
 
 def test_upload_refuses_traversal_and_oversize(owner_client: Client, owner: User, media, settings) -> None:
-    actions.create_model(owner, name="m2", title="M2")
+    actions.create_model(acting_user=owner, name="m2", title="M2")
     for path in ("../escape.bin", "/abs.bin", "a//b", "a/./b"):
         response = owner_client.post(
             "/alice/m2/upload/", {"file": SimpleUploadedFile("x", b"x"), "path": path}, follow=True
@@ -146,7 +146,7 @@ class _Counting(FileUploadHandler):
 def test_an_oversize_web_upload_is_dropped_as_it_arrives(
     owner_client: Client, owner: User, media, settings
 ) -> None:
-    actions.create_model(owner, name="m3", title="M3")
+    actions.create_model(acting_user=owner, name="m3", title="M3")
     settings.MAX_UPLOAD_BYTES = 100 * 1024
     first, *spooling = settings.FILE_UPLOAD_HANDLERS
     settings.FILE_UPLOAD_HANDLERS = [first, f"{__name__}._Counting", *spooling]
@@ -170,7 +170,7 @@ def test_an_oversize_web_upload_is_dropped_as_it_arrives(
 
 
 def test_member_may_read_but_not_change(owner: User, member: User) -> None:
-    actions.create_model(owner, name="shared", title="Shared", visibility="public")
+    actions.create_model(acting_user=owner, name="shared", title="Shared", visibility="public")
     client = Client()
     client.force_login(member)
     assert client.get("/alice/shared/").status_code == 200
@@ -179,12 +179,12 @@ def test_member_may_read_but_not_change(owner: User, member: User) -> None:
     assert client.post("/alice/shared/visibility/", {"visibility": "private"}).status_code == 403
     assert client.post("/alice/shared/delete/", {"confirm_name": "shared"}).status_code == 403
     assert MLModel.objects.get(name="shared").visibility == "public"
-    actions.create_model(owner, name="secret", title="Secret")
+    actions.create_model(acting_user=owner, name="secret", title="Secret")
     assert client.get("/alice/secret/edit/").status_code == 404  # private: not even its existence
 
 
 def test_delete_needs_the_name(owner_client: Client, owner: User) -> None:
-    actions.create_model(owner, name="keepme", title="K")
+    actions.create_model(acting_user=owner, name="keepme", title="K")
     owner_client.post("/alice/keepme/delete/", {"confirm_name": "wrong"})
     assert MLModel.objects.filter(name="keepme").exists()
     owner_client.post("/alice/keepme/delete/", {"confirm_name": "keepme"})
@@ -192,7 +192,7 @@ def test_delete_needs_the_name(owner_client: Client, owner: User) -> None:
 
 
 def test_edit_updates_metadata(owner_client: Client, owner: User) -> None:
-    actions.create_model(owner, name="ed", title="Old", tags="a")
+    actions.create_model(acting_user=owner, name="ed", title="Old", tags="a")
     response = owner_client.post(
         "/alice/ed/edit/",
         {
@@ -215,14 +215,14 @@ def test_edit_updates_metadata(owner_client: Client, owner: User) -> None:
 def test_browse_filters_sorts_and_paginates(owner: User, member: User) -> None:
     for i in range(25):
         actions.create_model(
-            owner,
+            acting_user=owner,
             name=f"m{i:02d}",
             title=f"Model {i}",
             tags="even" if i % 2 == 0 else "odd",
             task="translation" if i < 5 else "other",
             visibility="public",
         )
-    actions.create_model(member, name="quiet", title="Quiet", visibility="unlisted")
+    actions.create_model(acting_user=member, name="quiet", title="Quiet", visibility="unlisted")
     client = Client()
     page1 = client.get("/models/?sort=name").content.decode()
     assert "alice/m00" in page1 and "alice/m19" in page1 and "alice/m20" not in page1 and "quiet" not in page1
@@ -237,7 +237,7 @@ def test_browse_filters_sorts_and_paginates(owner: User, member: User) -> None:
 
 
 def test_feed_and_robots(owner: User) -> None:
-    actions.create_model(owner, name="fresh", title="Fresh", visibility="public")
+    actions.create_model(acting_user=owner, name="fresh", title="Fresh", visibility="public")
     feed = Client().get("/models/feed.atom")
     assert feed["Content-Type"].startswith("application/atom+xml") and b"alice/fresh" in feed.content
     robots = Client().get("/robots.txt").content.decode()
@@ -318,3 +318,11 @@ def test_own_images_and_safe_links_survive() -> None:
     assert '<img src="/alice/m/files/chart.png" alt="chart">' in html
     assert 'href="https://example.org/docs"' in html and 'rel="nofollow noopener noreferrer"' in html
     assert "<b>ok</b>" in html
+
+
+def test_the_delete_page_counts_the_files_it_will_remove(owner: User, owner_client: Client) -> None:
+    model = actions.create_model(acting_user=owner, name="counted", title="Counted")
+    for path in ("a.bin", "b/c.bin"):
+        actions.add_file(model, path, [b"x"], acting_user=owner)
+    page = owner_client.get("/alice/counted/delete/").content.decode()
+    assert "all 2 of its files" in page

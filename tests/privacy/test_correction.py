@@ -198,7 +198,10 @@ def test_the_owner_corrects_it_in_settings_and_through_the_api(
     key, owner: User, owner_client: Client
 ) -> None:
     hub_actions.create_model(
-        owner, name="model-a", visibility="public", **{**MODEL_FORM, "tags": ["old"], "in_popular": True}
+        acting_user=owner,
+        name="model-a",
+        visibility="public",
+        **{**MODEL_FORM, "tags": ["old"], "in_popular": True},
     )
     web, api_change, read, web_value, api_value = CORRECTIONS[key]
     before = read(owner)

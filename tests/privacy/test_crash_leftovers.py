@@ -34,7 +34,7 @@ from candor.api.actions import create_token
 from candor.hub import actions
 user = User.objects.create_user('alice', 'alice@example.org', 'correct-horse-battery-staple-9',
                                 email_verified=True)
-actions.create_model(user, name='big-model', title='Big model')
+actions.create_model(acting_user=user, name='big-model', title='Big model')
 _, token = create_token(user, name='crash', scopes=['read', 'write'], acting_user=user)
 client = Client()
 client.force_login(user)

@@ -36,12 +36,14 @@ def _media(settings, tmp_path) -> None:
 def furnish(user: User, prefix: str) -> dict[str, object]:
     """Give the person models (public and private), files, a token, security events and a session."""
     public = hub_actions.create_model(
-        user, name=f"{prefix}-public-model", visibility="public", tags=["vision", f"{prefix}-tag"]
+        acting_user=user, name=f"{prefix}-public-model", visibility="public", tags=["vision", f"{prefix}-tag"]
     )
-    private = hub_actions.create_model(user, name=f"{prefix}-private-model")
+    private = hub_actions.create_model(acting_user=user, name=f"{prefix}-private-model")
     blobs = [
-        hub_actions.add_file(user, public, "weights.bin", [f"{prefix} weights".encode()]).blob.name,
-        hub_actions.add_file(user, private, "notes.txt", [f"{prefix} notes".encode()]).blob.name,
+        hub_actions.add_file(
+            public, "weights.bin", [f"{prefix} weights".encode()], acting_user=user
+        ).blob.name,
+        hub_actions.add_file(private, "notes.txt", [f"{prefix} notes".encode()], acting_user=user).blob.name,
     ]
     token = create_token(user, name="laptop", scopes=["read", "write"], acting_user=user)[1]
     SecurityEvent.objects.create(user=user, kind="sign_in", ip_address="192.0.2.10")
@@ -241,9 +243,9 @@ for kind in ("sign_in", "sign_in_failed", "password_changed"):
     actions.record_event(user, kind, request)
 names = []
 for i in range(3):
-    model = hub.create_model(user, name=f"zelda-hidden-model-{i}", visibility="public" if i else "private",
-                             summary="zelda summary words")
-    hub.add_file(user, model, f"dir/file-{i}.bin", [b"zelda file body " * 100])
+    model = hub.create_model(acting_user=user, name=f"zelda-hidden-model-{i}",
+                             visibility="public" if i else "private", summary="zelda summary words")
+    hub.add_file(model, f"dir/file-{i}.bin", [b"zelda file body " * 100], acting_user=user)
     names.append(model.name)
 row, token = create_token(user, name="zelda token", scopes=["read"], request=request, acting_user=user)
 from candor.accounts.tasks import send_account_email

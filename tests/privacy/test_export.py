@@ -181,9 +181,9 @@ def fill(user: User, marker: str, year: int) -> Filler:
     """Give the user rows of every kind, then give each declared personal field a value of its own."""
     filler = Filler(marker, year)
     # What the real actions make: a model with two uploaded files, a token, a session.
-    model = hub_actions.create_model(user, name=f"{marker.lower()}-model", title="A model")
+    model = hub_actions.create_model(acting_user=user, name=f"{marker.lower()}-model", title="A model")
     for path in ("weights/model.bin", "config.json"):
-        hub_actions.add_file(user, model, path, [f"{marker} bytes of {path} ".encode() * 50])
+        hub_actions.add_file(model, path, [f"{marker} bytes of {path} ".encode() * 50], acting_user=user)
     _, secret = create_token(user, name="cli", scopes=["read", "write"], acting_user=user)
     filler.hidden.append(secret)
     Client().force_login(user)
@@ -316,12 +316,12 @@ def test_the_export_holds_every_personal_value_of_its_owner_and_nothing_of_anyon
 def test_every_uploaded_model_file_is_in_the_archive_under_a_readable_path(
     owner: User, member: User, run_on_commit: Any
 ) -> None:
-    model = hub_actions.create_model(owner, name="tiny-bert", title="Tiny BERT")
+    model = hub_actions.create_model(acting_user=owner, name="tiny-bert", title="Tiny BERT")
     uploads = {"config.json": b'{"layers": 2}', "weights/model.safetensors": bytes(range(256)) * 4000}
     for path, content in uploads.items():
-        hub_actions.add_file(owner, model, path, [content])
-    theirs = hub_actions.create_model(member, name="other", title="Other")
-    hub_actions.add_file(member, theirs, "x.bin", [b"bob's weights"])
+        hub_actions.add_file(model, path, [content], acting_user=owner)
+    theirs = hub_actions.create_model(acting_user=member, name="other", title="Other")
+    hub_actions.add_file(theirs, "x.bin", [b"bob's weights"], acting_user=member)
 
     zipped = open_zip(built(owner, run_on_commit))
     for path, content in uploads.items():
@@ -338,10 +338,10 @@ def test_a_file_larger_than_one_read_is_streamed_into_the_archive(
     """Small files are read whole through their descriptor; a larger one is streamed, and both arrive."""
     monkeypatch.setattr(zipwriter, "SMALL_FILE", 1000)
     monkeypatch.setattr(zipwriter, "COPY_BUFFER", 700)
-    model = hub_actions.create_model(owner, name="big", title="Big")
+    model = hub_actions.create_model(acting_user=owner, name="big", title="Big")
     uploads = {"large.bin": bytes(range(256)) * 20, "small.txt": b"tiny", "empty.txt": b""}
     for path, content in uploads.items():
-        hub_actions.add_file(owner, model, path, [content])
+        hub_actions.add_file(model, path, [content], acting_user=owner)
     zipped = open_zip(built(owner, run_on_commit))
     assert zipped.testzip() is None
     for path, content in uploads.items():
@@ -414,8 +414,8 @@ def test_the_archive_is_documented(owner: User, run_on_commit: Any) -> None:
 
 
 def test_values_are_autoescaped_in_the_summary_page(owner: User, run_on_commit: Any) -> None:
-    model = hub_actions.create_model(owner, name="m", title="T")
-    hub_actions.add_file(owner, model, "<script>alert(1)</script>.txt", [b"x"])
+    model = hub_actions.create_model(acting_user=owner, name="m", title="T")
+    hub_actions.add_file(model, "<script>alert(1)</script>.txt", [b"x"], acting_user=owner)
     page = open_zip(built(owner, run_on_commit)).read("index.html").decode()
     assert "<script>" not in page and "&lt;script&gt;" in page
 
@@ -792,10 +792,10 @@ def test_streaming_reads_rows_in_chunks(
     monkeypatch.setattr(models.QuerySet, "_fetch_all", evaluate)
     monkeypatch.setattr(builder, "write_zip", write_zip)
     monkeypatch.setattr(records, "ROWS_PER_CHUNK", 2)
-    model = hub_actions.create_model(owner, name="m", title="T")
+    model = hub_actions.create_model(acting_user=owner, name="m", title="T")
     model.tags.set([Tag.objects.create(name=f"t{i}") for i in range(3)])
     for i in range(5):
-        hub_actions.add_file(owner, model, f"f{i}.bin", [b"x"])
+        hub_actions.add_file(model, f"f{i}.bin", [b"x"], acting_user=owner)
     zipped = open_zip(built(owner, run_on_commit))
     assert chunk_sizes and all(size == 2 for size in chunk_sizes)
     assert len(json.loads(zipped.read("data/content.file.json"))["records"]) == 5

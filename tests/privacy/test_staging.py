@@ -45,7 +45,7 @@ def names_in(folder: Path) -> list[str]:
 
 
 def test_an_upload_is_staged_under_its_purpose_and_account_id_only(owner: User, media: Path) -> None:
-    model = hub_actions.create_model(owner, name="secret-project", title="T")
+    model = hub_actions.create_model(acting_user=owner, name="secret-project", title="T")
     seen: list[str] = []
 
     def chunks() -> Iterator[bytes]:
@@ -53,7 +53,7 @@ def test_an_upload_is_staged_under_its_purpose_and_account_id_only(owner: User, 
         seen.extend(names_in(media / staging.FOLDER))  # while the upload is being received
         yield b"second half"
 
-    hub_actions.add_file(owner, model, "weights-of-alice.bin", chunks())
+    hub_actions.add_file(model, "weights-of-alice.bin", chunks(), acting_user=owner)
     assert len(seen) == 1, seen
     name = seen[0]
     assert name.startswith(f"upload.{owner.pk.hex}.")
@@ -257,12 +257,14 @@ def test_a_sqlite_backup_never_writes_a_data_key_even_while_it_is_being_written(
 
 
 def test_tags_no_model_uses_any_more_are_deleted(owner: User, member: User, media: Path) -> None:
-    mine = hub_actions.create_model(owner, name="m1", title="M1", tags="alice-private-topic, vision")
-    hub_actions.create_model(member, name="b1", title="B1", tags="vision")
-    hub_actions.update_model(owner, mine, tags="alice-renamed-topic, vision")
+    mine = hub_actions.create_model(
+        acting_user=owner, name="m1", title="M1", tags="alice-private-topic, vision"
+    )
+    hub_actions.create_model(acting_user=member, name="b1", title="B1", tags="vision")
+    hub_actions.update_model(mine, acting_user=owner, tags="alice-renamed-topic, vision")
     assert set(Tag.objects.values_list("name", flat=True)) == {"alice-renamed-topic", "vision"}
-    second = hub_actions.create_model(owner, name="m2", title="M2", tags="alice-second-topic")
-    hub_actions.delete_model(owner, second)
+    second = hub_actions.create_model(acting_user=owner, name="m2", title="M2", tags="alice-second-topic")
+    hub_actions.delete_model(second, acting_user=owner)
     assert not Tag.objects.filter(name="alice-second-topic").exists()
     erasure.erase_account(owner.pk)
     deliver_on_commit()
@@ -271,7 +273,7 @@ def test_tags_no_model_uses_any_more_are_deleted(owner: User, member: User, medi
 
 def test_the_sweep_removes_tags_left_unused_before(owner: User, media: Path) -> None:
     Tag.objects.create(name="left-by-a-deleted-person")
-    hub_actions.create_model(owner, name="m1", title="M1", tags="kept")
+    hub_actions.create_model(acting_user=owner, name="m1", title="M1", tags="kept")
     outcomes = {o.rule: o.count for o in retention.sweep(dry_run=True)}
     assert outcomes["used by no model any more"] == 1
     assert Tag.objects.filter(name="left-by-a-deleted-person").exists()

@@ -10,18 +10,33 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from django.db.models import Count
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Router, Schema
+from ninja.params.functions import Path, Query
 from pydantic import Field
 
 from candor.analytics import popularity, suppression
 from candor.api.auth import ANYONE, person
+from candor.api.errors import explain_pattern
 from candor.api.schemas import openapi, responses
-from candor.hub.api import NAME, OWNER, ModelOut, _model_out
-from candor.hub.models import ModelFile
+from candor.hub import queries, validators
+from candor.hub.schemas import ModelOut, model_out
 
 router = Router(tags=["analytics"])
+
+# The same path rules as the hub's routes (the same patterns, so the same messages).
+OWNER = Path(
+    ...,
+    min_length=1,
+    max_length=validators.OWNER_MAX,
+    pattern=explain_pattern(validators.OWNER_PATTERN, validators.OWNER_PATTERN_MESSAGE),
+)
+NAME = Path(
+    ...,
+    min_length=1,
+    max_length=validators.NAME_MAX,
+    pattern=explain_pattern(validators.NAME_PATTERN, validators.NAME_PATTERN_MESSAGE),
+)
 
 
 class RankedModel(ModelOut):
@@ -51,19 +66,13 @@ class ModelStats(Schema):
 
 def _ranking(kind: str, limit: int) -> dict[str, Any]:
     entries = popularity.ranking(kind, limit)
-    ids = [e.model.pk for e in entries]
-    files = dict(
-        ModelFile.objects.filter(model_id__in=ids)
-        .values("model_id")
-        .annotate(n=Count("pk"))
-        .values_list("model_id", "n")
-    )
+    files = queries.file_counts(e.model.pk for e in entries)
     return {
         "formula": popularity.FORMULAS[kind],
         "min_count": suppression.min_count(),
         "items": [
             {
-                **_model_out(e.model, files.get(e.model.pk, 0)),
+                **model_out(e.model, files.get(e.model.pk, 0)),
                 "rank": e.rank,
                 "views": e.views,
                 "downloads": e.downloads,

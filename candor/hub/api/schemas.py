@@ -1,0 +1,146 @@
+"""The hub router's inputs (path parameters, request bodies) and its file answers.
+
+A model's own answer shape is :mod:`candor.hub.schemas`, shared with the analytics router.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from django.conf import settings
+from django.urls import reverse
+from ninja import Schema
+from ninja.params.functions import Path
+from pydantic import ConfigDict, Field
+
+from candor.api.errors import explain_pattern
+from candor.api.schemas import NO_NUL, SOME_TEXT, Encodable
+from candor.hub import validators
+from candor.hub.choices import LIBRARIES, LICENSES, TASKS
+from candor.hub.models import MLModel, ModelFile
+from candor.hub.schemas import ModelOut, VisibilityName
+
+if TYPE_CHECKING:
+    type License = str
+    type Library = str
+    type Task = str
+else:
+    License = Literal[tuple(value for value, _ in LICENSES)]
+    Library = Literal[tuple(value for value, _ in LIBRARIES)]
+    Task = Literal[tuple(value for value, _ in TASKS)]
+Sort = Literal["updated", "name", "popular"]
+
+NAME_PATTERN = explain_pattern(validators.NAME_PATTERN, validators.NAME_PATTERN_MESSAGE)
+OWNER_PATTERN = explain_pattern(validators.OWNER_PATTERN, validators.OWNER_PATTERN_MESSAGE)
+TAG_PATTERN = explain_pattern(validators.TAG_PATTERN, validators.TAG_PATTERN_MESSAGE)
+FILE_PATH_PATTERN = explain_pattern(validators.FILE_PATH_PATTERN, validators.FILE_PATH_PATTERN_MESSAGE)
+# The shape of every cursor the server gives (django.core.signing's "payload:time:signature"), so the
+# schema refuses what can never be one; one of that shape that the server did not sign, or signed for
+# another sort order, names no page: 404.
+CURSOR_PATTERN = explain_pattern(
+    r"^[A-Za-z0-9_-]{1,900}:[A-Za-z0-9]{1,13}:[A-Za-z0-9_-]{43}$", "Use the 'next' link as given."
+)
+
+ModelName = Annotated[str, Field(min_length=1, max_length=validators.NAME_MAX, pattern=NAME_PATTERN)]
+Title = Annotated[str, Field(max_length=200, pattern=SOME_TEXT), Encodable]
+Summary = Annotated[str, Field(max_length=300, pattern=NO_NUL), Encodable]
+Card = Annotated[str, Field(max_length=200_000, pattern=NO_NUL), Encodable]
+Tags = Annotated[list[Annotated[str, Field(pattern=TAG_PATTERN)]], Field(max_length=validators.MAX_TAGS)]
+
+OWNER = Path(..., min_length=1, max_length=validators.OWNER_MAX, pattern=OWNER_PATTERN)
+NAME = Path(..., min_length=1, max_length=validators.NAME_MAX, pattern=NAME_PATTERN)
+FILE_PATH = Path(
+    ...,
+    min_length=1,
+    max_length=validators.MAX_PATH,
+    pattern=FILE_PATH_PATTERN,
+    description="Relative, '/' between folders, no empty, '.' or '..' segments, at most 16 deep.",
+)
+
+
+class ModelFields(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    title: Title | None = None
+    summary: Summary | None = None
+    card: Card | None = Field(None, description="The model card, in Markdown.")
+    tags: Tags | None = None
+    license: License | None = None
+    library: Library | None = None
+    task: Task | None = None
+    visibility: VisibilityName | None = None
+    in_popular: bool | None = Field(
+        None, description="Whether the model may appear in the popular and trending lists while public."
+    )
+
+
+class ModelIn(ModelFields):
+    name: ModelName
+
+
+class ModelList(Schema):
+    items: list[ModelOut]
+    next: str | None = Field(description="The next page, or null on the last one.")
+    next_cursor: str | None = Field(
+        description="The cursor of the next page (the 'cursor' parameter of 'next'), or null on the last one."
+    )
+
+
+class FileOut(Schema):
+    path: str
+    size: int
+    sha256: str
+    updated_at: datetime
+    download_url: str
+
+
+class FileList(Schema):
+    items: list[FileOut]
+
+
+def given(schema: Schema) -> dict[str, Any]:
+    """The fields the client sent; null means "leave as it is"."""
+    return {key: value for key, value in schema.model_dump(exclude_unset=True).items() if value is not None}
+
+
+def file_out(model_file: ModelFile, model: MLModel) -> dict[str, Any]:
+    address = reverse("api:download_file", args=[model.owner.username, model.name, model_file.path])
+    return {
+        "path": model_file.path,
+        "size": model_file.size,
+        "sha256": model_file.sha256,
+        "updated_at": model_file.updated_at,
+        "download_url": settings.WEBSITE_URL + address,
+    }
+
+
+def _links(**operations: dict[str, str]) -> dict[str, Any]:
+    """OpenAPI links from a response to the operations it leads to (named by their function in the
+    router), with where each of their parameters comes from: clients and the stateful schemathesis
+    tests follow them."""
+    return {
+        name: {"operationId": f"candor_hub_api_{name}", "parameters": parameters}
+        for name, parameters in operations.items()
+    }
+
+
+_CREATED = {"owner": "$response.body#/owner", "name": "$response.body#/name"}
+_SAME_MODEL = {"owner": "$request.path.owner", "name": "$request.path.name"}
+_STORED = {**_SAME_MODEL, "path": "$response.body#/path"}
+MODEL_LINKS = _links(
+    get_model=_CREATED,
+    update_model=_CREATED,
+    list_files=_CREATED,
+    upload_file=_CREATED,
+    delete_model=_CREATED,
+)
+FILE_LINKS = _links(download_file=_STORED, file_headers=_STORED, delete_file=_STORED)
+NEXT_PAGE_LINKS = {
+    "next_page": {
+        "operationId": "candor_hub_api_list_models",
+        "parameters": {"cursor": "$response.body#/next_cursor", "sort": "$request.query.sort"},
+    }
+}
+BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+NOT_MODIFIED = {"description": "Not modified: the ETag (the file's SHA-256) matched If-None-Match."}

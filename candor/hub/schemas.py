@@ -1,0 +1,69 @@
+"""The one shape of a model in the API's answers: :class:`ModelOut`, built by :func:`model_out`.
+
+Every route that answers with models (the hub's, and analytics' popular and trending lists, which
+extend it) takes both from here, so a model reads the same wherever it appears. Plain pydantic: domain
+code does not import the API's transport.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.conf import settings
+from pydantic import BaseModel, Field
+
+from candor.hub import queries
+from candor.hub.models import MLModel
+
+VisibilityName = Literal["public", "unlisted", "private"]
+
+
+class ModelOut(BaseModel):
+    owner: str
+    name: str
+    full_name: str
+    title: str
+    summary: str
+    card: str
+    tags: list[str]
+    license: str
+    library: str
+    task: str
+    visibility: VisibilityName
+    in_popular: bool = Field(
+        description="Whether the owner lets it appear in the popular and trending lists."
+    )
+    created_at: datetime
+    updated_at: datetime
+    url: str = Field(description="The model's page on the website.")
+    files: int = Field(description="How many files the model has.")
+
+
+def model_out(model: MLModel, files: int | None = None) -> dict[str, Any]:
+    """``model`` as :class:`ModelOut`'s fields. ``files`` is its file count when the caller counted a
+    whole page at once (:func:`candor.hub.queries.file_counts`); otherwise it is counted here."""
+    return {
+        "owner": model.owner.username,
+        "name": model.name,
+        "full_name": model.full_name,
+        "title": model.title,
+        "summary": model.summary,
+        "card": model.card,
+        "tags": sorted(tag.name for tag in model.tags.all()),
+        "license": model.license,
+        "library": model.library,
+        "task": model.task,
+        "visibility": model.visibility,
+        "in_popular": model.in_popular,
+        "created_at": model.created_at,
+        "updated_at": model.updated_at,
+        "url": settings.WEBSITE_URL + model.get_absolute_url(),
+        "files": queries.file_count(model) if files is None else files,
+    }
+
+
+def models_out(models: list[MLModel]) -> list[dict[str, Any]]:
+    """Several models, their files counted in one query."""
+    counts = queries.file_counts(model.pk for model in models)
+    return [model_out(model, counts.get(model.pk, 0)) for model in models]
