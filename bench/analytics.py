@@ -72,7 +72,9 @@ def measure_capture(rounds: int) -> dict[str, float]:
     owner = User.objects.create_user(
         "benchowner", "owner@bench.invalid", "bench-password-1", email_verified=True
     )
-    model = actions.create_model(owner, name="capture-bench", visibility="public", card="# A model\n\nText.")
+    model = actions.create_model(
+        acting_user=owner, name="capture-bench", visibility="public", card="# A model\n\nText."
+    )
     path = model.get_absolute_url()
     handler = WSGIHandler()
     rng = random.Random(7)

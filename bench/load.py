@@ -88,13 +88,14 @@ tokens, models = [], []
 for i in range(%(members)d):
     user = User.objects.create_user(f"load{i}", f"load{i}@bench.invalid", "bench-password-not-secret-1",
                                     email_verified=True)
-    tokens.append([user.username, create_token(user, name="load", scopes=["read", "write"], acting_user=user)[1]])
+    _, secret = create_token(user, name="load", scopes=["read", "write"], acting_user=user)
+    tokens.append([user.username, secret])
 for k in range(%(models)d):
     owner = User.objects.get(username=f"load{k %% %(members)d}")
     title = " ".join(rng.sample(words, 3))
-    model = actions.create_model(owner, name=f"seeded-{k}", visibility="public", title=title,
+    model = actions.create_model(acting_user=owner, name=f"seeded-{k}", visibility="public", title=title,
                                  summary=title)
-    actions.add_file(owner, model, "weights/model.bin", [rng.randbytes(16 * 1024)])
+    actions.add_file(model, "weights/model.bin", [rng.randbytes(16 * 1024)], acting_user=owner)
     models.append([owner.username, model.name])
 print(json.dumps({"tokens": tokens, "models": models}))
 """

@@ -16,7 +16,8 @@ from candor.kernel.refusal import Code
 
 CANDOR = Path(__file__).resolve().parent.parent / "candor"
 # Module names that are entry points, wherever they sit (see docs/architecture.md).
-# Middleware is an entry point too: it sees the request first and shapes the response last.
+# Middleware is an entry point too: it sees the request first and shapes the response last; an app's
+# `http` module holds the HTTP answers its page and its API share.
 ENTRY_POINTS = {
     "views",
     "api",
@@ -24,6 +25,7 @@ ENTRY_POINTS = {
     "urls",
     "forms",
     "middleware",
+    "http",
     "management",
     "templatetags",
     "wsgi",

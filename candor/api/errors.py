@@ -13,7 +13,6 @@ import json
 import logging
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -65,7 +64,7 @@ STATUS: dict[Code, int] = {
     Code.USED_LINK: 400,
     Code.EXPORT_PENDING: 409,
     Code.EXPORT_EXPIRED: 410,
-    Code.BUDGET_SPENT: 409,
+    Code.BUDGET_SPENT: 403,
     Code.THROTTLED: 429,
     Code.RATE_LIMITED: 429,
     Code.BUSY: 503,
@@ -97,22 +96,6 @@ PATTERN_MESSAGES: dict[str, str] = {}
 def explain_pattern(pattern: str, message: str) -> str:
     PATTERN_MESSAGES[pattern] = message
     return pattern
-
-
-# Going: accounts, tokens, authentication and limits raise Refusal. Only hub/api.py, lifecycle/api.py and
-# analytics/api/trends.py still raise this; their branches replace it, and it goes with its handler then.
-@dataclass
-class ApiError(Exception):
-    """A refused request with its own status (see above: on its way out)."""
-
-    message: str
-    code: str = "invalid"
-    status: int = 400
-    fields: dict[str, list[str]] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class ErrorDetail(Schema):
@@ -172,10 +155,6 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
         return error_response(400, "The request body is not valid JSON.")  # ninja's parser failed
     return error_response(exc.status_code, str(exc))
-
-
-def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-    return error_response(exc.status, exc.message, code=exc.code, fields=exc.fields, headers=exc.headers)
 
 
 def refusal_response(exc: Refusal) -> HttpResponse:
@@ -239,7 +218,6 @@ def install(api: NinjaAPI) -> None:
         (AuthenticationError, _unauthenticated),
         (HttpError, _http_error),
         (Refusal, _refusal),
-        (ApiError, _api_error),
         (Http404, _not_found),
         (PermissionError, _forbidden),
         (RequestDataTooBig, _too_big),

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from candor.accounts.models import User
 from candor.analytics import charts, popularity
 from candor.analytics.capture import DOWNLOAD, mark
-from candor.hub import actions, downloads, forms, listing_cache, queries, uploads, visibility
+from candor.hub import actions, forms, http, listing_cache, queries, uploads, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.markdown import render_card
 from candor.hub.models import MLModel
@@ -228,7 +228,7 @@ def file_upload(request: HttpRequest, username: str, name: str) -> HttpResponseB
 def file_download(request: HttpRequest, username: str, name: str, path: str) -> HttpResponseBase:
     model_file = visibility.get_file(request.user, username, name, path)
     mark(request, model_file.model, DOWNLOAD)
-    response = downloads.file_response(request, model_file)
+    response = http.file_response(request, model_file)
     return response if model_file.model.is_indexable else _noindex(response)
 
 

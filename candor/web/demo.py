@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from candor.accounts.models import User
 from candor.analytics import store
-from candor.analytics.buffer import Batch
+from candor.analytics.batch import Batch
 from candor.hub import actions
 from candor.hub.models import MLModel
 

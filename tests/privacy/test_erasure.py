@@ -189,7 +189,7 @@ def test_the_erasure_writes_one_audit_row_of_ids_that_outlives_the_account(owner
 
 
 def test_the_apps_hear_of_the_erasure_before_the_rows_go(owner: User) -> None:
-    model = hub_actions.create_model(owner, name="heard", visibility="public")
+    model = hub_actions.create_model(acting_user=owner, name="heard", visibility="public")
     heard: list[tuple[list[object], bool]] = []
 
     def receiver(gone: hooks.AccountsGone) -> None:

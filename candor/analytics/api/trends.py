@@ -10,15 +10,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router, Schema
+from django.http import HttpRequest
+from ninja import Router, Schema
+from ninja.params.functions import Query
 from pydantic import Field
 
 from candor.analytics.trends import ranges, report
 from candor.api.auth import ANYONE
-from candor.api.errors import explain_pattern, refusal_response
+from candor.api.errors import explain_pattern
 from candor.api.schemas import openapi, responses
-from candor.kernel.refusal import Code, Refusal
 
 router = Router(tags=["analytics"])
 
@@ -124,18 +124,9 @@ def trends_report(
         description="Last day (UTC), YYYY-MM-DD; by default today (yesterday with differential privacy).",
     ),
     granularity: Literal["day", "week", "month"] = "day",
-) -> dict[str, Any] | HttpResponse:
+) -> dict[str, Any]:
     """Visits, unique visitors, browsers, languages, referring sites and top public models over a range
     (default: the last 30 days, by day). No figure counts fewer than k; with differential privacy on,
     each range is released once and then served as recorded."""
     query = ranges.parse(start, to, granularity)
-    try:
-        return report.build(query)
-    except Refusal as refused:
-        if refused.code is not Code.BUDGET_SPENT:
-            raise
-        # Clients have been told 403 for a spent budget (README, changelog, this operation's schema),
-        # while the one status table gives this code 409: keep 403 until the table says so.
-        response = refusal_response(refused)
-        response.status_code = 403
-        return response
+    return report.build(query)

@@ -22,7 +22,7 @@ from candor.analytics.capture import DOWNLOAD, mark
 from candor.api.auth import ANYONE, caller, person
 from candor.api.errors import error_response
 from candor.api.schemas import NO_NUL, openapi, responses
-from candor.hub import actions, downloads, listing_cache, queries, storage, visibility
+from candor.hub import actions, http, listing_cache, queries, storage, visibility
 from candor.hub.api.body import content_length, whole_body
 from candor.hub.api.schemas import (
     BINARY,
@@ -219,7 +219,7 @@ def download_file(
 ) -> HttpResponseBase:
     model_file = visibility.get_file(caller(request).user, owner, name, path)
     mark(request, model_file.model, DOWNLOAD)
-    response = downloads.file_response(request, model_file)
+    response = http.file_response(request, model_file)
     if response.status_code == 416:
         response = error_response(
             416,

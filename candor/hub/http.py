@@ -1,5 +1,8 @@
 """Serving a model file: streamed, with Content-Length, ETag (its SHA-256) and single byte ranges.
 
+Part of the entry tier: the HTTP answer the hub's page and its API share (entry points may not import
+each other, so what both send lives here, beside them).
+
 Django's FileResponse streams but does not answer Range requests, and whitenoise's range support is
 for static files only, so the few lines of RFC 9110 range handling live here.
 """
