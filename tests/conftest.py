@@ -29,6 +29,11 @@ from django.test import Client
 
 from candor.accounts.models import User
 
+# pytest keeps its rewritten test modules as bytecode in __pycache__. Where the environment forbids writing
+# bytecode (PYTHONDONTWRITEBYTECODE), every run would rewrite and compile each test module again, which
+# is most of the time collection takes; the cache is only ever read back by pytest itself.
+sys.dont_write_bytecode = False
+
 PASSWORD = "correct-horse-battery-staple-9"
 ROOT = Path(__file__).resolve().parent.parent
 # Never inherited by a `candor` process a test starts: each names its own database, cache and settings.
