@@ -114,9 +114,10 @@ def measure_export() -> dict[str, float]:
 
     from candor.accounts.models import User
     from candor.lifecycle import export
+    from candor.privacy.models import ExportArchive
 
     user = User.objects.get(username="heavy")
-    archive = export.ExportArchive.objects.create(user=user)
+    archive = ExportArchive.objects.create(user=user)
     started = time.monotonic()
     export.build(archive)
     wall = time.monotonic() - started
@@ -140,7 +141,7 @@ def measure_delete() -> dict[str, float]:
 
     user = User.objects.get(username="heavy")
     started = time.monotonic()
-    outcome = erasure.erase_account(user.pk)  # commits: key destroyed, every row deleted
+    outcome = erasure.erase_account(user.pk, acting_user=user)  # commits: key destroyed, every row deleted
     committed = time.monotonic() - started
     record = DeletionRecord.objects.get(pk=outcome.record_id)
     files = erasure.finish(record)  # what the queued task does: the files, the queue, the checkpoint

@@ -19,6 +19,7 @@ from django.core import mail
 from django.utils import timezone
 
 from candor.accounts.models import User
+from candor.accounts.tasks import send_account_email
 from candor.core import taskqueue
 from candor.kernel.refusal import Refusal
 from candor.lifecycle import export
@@ -80,6 +81,26 @@ def test_a_pending_export_blocks_while_its_build_is_to_come_and_not_once_it_is_l
     second = export.request_export(owner, acting_user=owner)
     first.refresh_from_db()
     assert first.status == ExportArchive.Status.FAILED and second.status == ExportArchive.Status.PENDING
+
+
+def test_the_backend_is_told_apart_in_one_place(settings: Any) -> None:
+    assert taskqueue.backend_kind() == "other"  # the tests' immediate backend keeps no queue
+    use_task_backend(settings, "django_tasks_db.DatabaseBackend")
+    assert taskqueue.backend_kind() == "database"
+    use_task_backend(settings, "django_tasks_rq.RQBackend")
+    assert taskqueue.backend_kind() == "rq"
+
+
+def test_an_erased_accounts_queued_tasks_are_dropped_and_no_others(owner: User, settings: Any) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    use_task_backend(settings, "django_tasks_db.DatabaseBackend")
+    other = User.objects.create_user("other", "other@example.org", "a-long-passphrase-99")
+    send_account_email.enqueue("password-changed", str(owner.pk))
+    send_account_email.enqueue("password-changed", str(other.pk))
+    assert taskqueue.drop_tasks_naming(str(owner.pk)) == 1
+    left = [row["args"] for row in DBTaskResult.objects.values_list("args_kwargs", flat=True)]
+    assert left == [["password-changed", str(other.pk)]]
 
 
 def test_a_just_made_request_blocks_even_before_its_task_is_queued(owner: User, queue: str) -> None:

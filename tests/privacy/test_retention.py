@@ -15,6 +15,8 @@ from candor.accounts.models import EmailConfirmation, User, UserSession
 from candor.api.actions import create_token, revoke_token
 from candor.api.models import ApiToken
 from candor.hub import actions as hub_actions
+from candor.kernel import hooks
+from candor.kernel.hooks import Hook
 from candor.lifecycle import retention
 from candor.privacy import inventory
 from tests.conftest import PASSWORD, make_user
@@ -58,6 +60,61 @@ def test_unconfirmed_accounts_go_after_seven_days_with_their_files(
     assert outcome["accounts never confirmed"] == 1
     assert not User.objects.filter(pk=lazy.pk).exists() and User.objects.filter(pk=keeper.pk).exists()
     assert not default_storage.exists(blob)
+
+
+def test_swept_accounts_are_announced_through_the_typed_hook_before_they_go() -> None:
+    lazy = make_user("lazy", verified=False)
+    make_user("keeper", verified=True)
+    heard: list[tuple[list[object], bool]] = []
+
+    def receiver(gone: hooks.AccountsGone) -> None:
+        heard.append((list(gone.account_ids), User.objects.filter(pk__in=gone.account_ids).exists()))
+
+    hooks.accounts_gone.connect(receiver)
+    try:
+        retention.sweep(now=later(days=6))  # none due: nothing is announced
+        assert heard == []
+        retention.sweep(now=later(days=7, minutes=1))
+    finally:
+        hooks.accounts_gone.disconnect(receiver)
+    assert heard == [([lazy.pk], True)]  # still there when the receivers run
+    assert not User.objects.filter(pk=lazy.pk).exists()
+
+
+def test_a_rule_that_applies_itself_is_run_through_its_hook_and_counted() -> None:
+    rule = inventory.Sweep("things kept elsewhere", field="at", purge=Hook[inventory.Purge]("test"))
+    assert rule.purge is not None
+    runs: list[tuple[bool, bool]] = []
+
+    def purge(run: inventory.Purge) -> None:
+        runs.append((run.dry_run, run.now is moment))
+        run.removed += 4
+
+    rule.purge.connect(purge)
+    declaration = inventory.declaration_for(User)
+    assert declaration is not None
+    moment = later()
+    inventory.declare(
+        User,
+        belongs_to=declaration.belongs_to,
+        fields=declaration.fields,
+        sweeps=(rule,),
+        note=declaration.note,
+        export_path=declaration.export_path,
+    )
+    try:
+        outcomes = [o for o in retention.sweep(now=moment, dry_run=True) if o.rule == rule.rule]
+    finally:
+        inventory.declare(
+            User,
+            belongs_to=declaration.belongs_to,
+            fields=declaration.fields,
+            sweeps=declaration.sweeps,
+            note=declaration.note,
+            export_path=declaration.export_path,
+        )
+    assert runs == [(True, True)]
+    assert [o.count for o in outcomes] == [4]
 
 
 def test_retention_period_is_a_setting(settings) -> None:
