@@ -297,9 +297,6 @@ def test_on_rq_an_erased_accounts_task_waiting_for_its_next_try_is_removed(
 ) -> None:
     import django_rq
 
-    from candor.accounts.tasks import send_account_email
-    from candor.lifecycle import erasure
-
     _use("rq", settings, redis_url)
     try:
         queue = django_rq.get_queue("default")
@@ -307,7 +304,7 @@ def test_on_rq_an_erased_accounts_task_waiting_for_its_next_try_is_removed(
         send_account_email.using(run_after=later).enqueue("password-changed", "erased-account-id")
         send_account_email.using(run_after=later).enqueue("password-changed", "another-account-id")
         assert queue.scheduled_job_registry.count == 2
-        erasure._drop_queued_tasks("erased-account-id")
+        assert taskqueue.drop_tasks_naming("erased-account-id") == 1
         ids = queue.scheduled_job_registry.get_job_ids()
         left = queue.job_class.fetch_many(ids, connection=queue.connection)
         assert [list(job.args) for job in left if job] == [["password-changed", "another-account-id"]]

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+from django.apps import apps
 from django.conf import settings
 from django.db import (
     IntegrityError,
@@ -36,8 +37,6 @@ from django.db import (
     transaction,
 )
 from django.tasks import task_backends
-
-from candor.core.models import TaskStep
 
 logger = logging.getLogger("candor.worker")
 
@@ -344,16 +343,19 @@ def run_once(task_id: str, step: str, action: Callable[[], None]) -> bool:
     side to err on for an email (a person can ask for another; two are a sign of a fault, or worse).
     If the action fails, the mark goes, and the retry carries it out. Returns whether it ran.
     """
+    # Through the registry: this module is imported before the apps are ready (the leases, the
+    # worker's start), when importing a models module fails.
+    steps = apps.get_model("core", "TaskStep")._default_manager
     try:
         with transaction.atomic():
-            TaskStep.objects.create(task_id=task_id, step=step)
+            steps.create(task_id=task_id, step=step)
     except IntegrityError:
         logger.info("task %s: %s was done by an earlier run; not again", task_id, step)
         return False
     try:
         action()
     except BaseException:
-        persist(lambda: TaskStep.objects.filter(task_id=task_id, step=step).delete(), "unmarking a step")
+        persist(lambda: steps.filter(task_id=task_id, step=step).delete(), "unmarking a step")
         raise
     return True
 

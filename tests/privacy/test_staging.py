@@ -221,7 +221,7 @@ def test_a_sqlite_backup_never_writes_a_data_key_even_while_it_is_being_written(
     assert all(w in live.read_bytes() for w in wrapped)  # checkpointed when the shell closed
     looked: list[int] = []
     found: list[str] = []
-    original = backup._sqlite
+    original = backup.sqlite_connection
 
     def watched(target: Any, **options: Any) -> sqlite3.Connection:
         db = original(target, **options)
@@ -238,7 +238,7 @@ def test_a_sqlite_backup_never_writes_a_data_key_even_while_it_is_being_written(
             db.execute("PRAGMA cache_size=2")
         return db
 
-    monkeypatch.setattr(backup, "_sqlite", watched)
+    monkeypatch.setattr(backup, "sqlite_connection", watched)
     monkeypatch.setattr(backup, "vendor", lambda: "sqlite")  # whichever database the suite runs on
     monkeypatch.setattr(backup, "sqlite_path", lambda: live)
     settings.DATA_DIR = tmp_path / "data"

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from candor.lifecycle import backup
+from candor.lifecycle import backup, datakeys
 
 
 def _size(count: int) -> str:
@@ -47,7 +47,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["keys_file"] is not None:
             try:
-                count = backup.write_keys_file(options["keys_file"])
+                count = datakeys.write_keys_file(options["keys_file"])
             except backup.BackupError as error:
                 raise CommandError(str(error)) from None
             self.stdout.write(

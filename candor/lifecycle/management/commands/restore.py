@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from candor.lifecycle import backup
+from candor.lifecycle import backup, datakeys, erasure, restore
 
 
 class Command(BaseCommand):
@@ -60,7 +60,7 @@ class Command(BaseCommand):
                 "Stop the web server and the worker, then run the same command with --yes. "
                 "Nothing was changed."
             )
-        outcome = backup.restore(path, keys_file=keys_file, say=self.stdout.write)
+        outcome = restore.restore(path, keys_file=keys_file, say=self.stdout.write)
         self.stdout.write(f"Restored {outcome.path}.")
         self.report_keys(outcome.keys_restored, outcome.without_key)
         if outcome.unknown:
@@ -73,7 +73,7 @@ class Command(BaseCommand):
                 "The backup's database schema is older than this version of Candor "
                 f"({len(outcome.pending)} migration(s) to apply). Deleted accounts it may hold are not "
                 "erased again yet; the deletion ledger is kept in "
-                f"{backup.erasure.ledger_path()}. Run, in this order:\n"
+                f"{erasure.ledger_path()}. Run, in this order:\n"
                 "  candor migrate\n"
                 "  candor restore --reapply-ledger\n"
                 "and only then start the web server and the worker."
@@ -86,15 +86,15 @@ class Command(BaseCommand):
             )
 
     def reapply_ledger(self) -> None:
-        pending, _ = backup.migration_state()
+        pending, _ = restore.migration_state()
         if pending:
             raise CommandError(
                 f"The database lacks {len(pending)} migration(s): run `candor migrate` first. "
                 "Nothing was changed."
             )
-        restored, _ = backup.put_keys_back()
-        erased_again = backup.reapply()
-        self.report_keys(restored, backup.accounts_without_key())
+        restored, _ = datakeys.put_keys_back()
+        erased_again = restore.reapply()
+        self.report_keys(restored, restore.accounts_without_key())
         self.report(erased_again, None)
 
     def report_keys(self, restored: int, without: int) -> None:
