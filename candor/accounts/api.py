@@ -15,7 +15,6 @@ from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
 from candor.accounts import actions as account_actions
-from candor.accounts import emails
 from candor.api import actions as token_actions
 from candor.api.auth import person
 from candor.api.models import ApiToken
@@ -195,11 +194,9 @@ def delete_me(request: HttpRequest, payload: DeleteIn) -> dict[str, Any]:
     """At once and for good: the account's data key is destroyed, then every row and file of it. A
     receipt goes to the address the account had. The token used for this call stops working with it."""
     user = person(request)
-    account_actions.check_deletion(user, password=payload.password, confirm=payload.confirm, request=request)
-    # Read before the erasure removes them: the receipt goes to the address the account had.
-    address, username = user.email, user.username
-    outcome = erasure.erase_account(user.pk)
-    emails.send_deletion_receipt(address, username, outcome.rows)
+    outcome = erasure.delete_own_account(
+        user, password=payload.password, confirm=payload.confirm, request=request
+    )
     return {
         "deleted": True,
         "records": sum(outcome.rows.values()),

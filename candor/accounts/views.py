@@ -16,7 +16,7 @@ from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from candor.accounts import actions, emails, forms
+from candor.accounts import actions, forms
 from candor.accounts.models import User
 from candor.kernel.forms import show_refusal
 from candor.kernel.refusal import Refusal
@@ -124,7 +124,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     form = forms.DeleteAccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            actions.check_deletion(
+            erasure.delete_own_account(
                 user,
                 password=form.cleaned_data["password"],
                 confirm=form.cleaned_data["confirm"],
@@ -133,10 +133,6 @@ def delete_account(request: HttpRequest) -> HttpResponse:
         except Refusal as refusal:
             show_refusal(form, refusal)
         else:
-            # Read before the erasure removes them: the receipt goes to the address the account had.
-            address, username = user.email, user.username
-            outcome = erasure.erase_account(user.pk)
-            emails.send_deletion_receipt(address, username, outcome.rows)
             logout(request)
             messages.success(
                 request, "Your account and everything in it are deleted. A receipt is on its way to you."

@@ -112,7 +112,7 @@ class Worker(LibraryWorker):
 
     # --- One task ------------------------------------------------------------------------------------
 
-    def run_task(self, db_task_result: DBTaskResult) -> None:
+    def run_task(self, db_task_result: DBTaskResult[..., Any]) -> None:
         try:
             self.running_task = True
             self._run(db_task_result)
@@ -120,7 +120,7 @@ class Worker(LibraryWorker):
             self.running_task = False
             self._run_tasks += 1
 
-    def _run(self, row: DBTaskResult) -> None:
+    def _run(self, row: DBTaskResult[..., Any]) -> None:
         try:
             task = row.task
             task_result = row.task_result
@@ -132,7 +132,7 @@ class Worker(LibraryWorker):
         try:
             task_started.send(sender=sender, task_result=task_result)
             if task.takes_context:
-                context: TaskContext = TaskContext(task_result=task_result)
+                context: TaskContext[..., Any] = TaskContext(task_result=task_result)
                 value = task.call(context, *task_result.args, **task_result.kwargs)
             else:
                 value = task.call(*task_result.args, **task_result.kwargs)
@@ -165,11 +165,11 @@ class Worker(LibraryWorker):
         task_finished.send(sender=sender, task_result=row.task_result)
 
     @staticmethod
-    def _again(row: DBTaskResult, delay: float) -> None:
+    def _again(row: DBTaskResult[..., Any], delay: float) -> None:
         DBTaskResult.objects.filter(pk=row.pk, status="RUNNING").update(
             status="READY", run_after=timezone.now() + timedelta(seconds=delay)
         )
 
 
-def _record_failure(row: DBTaskResult, error: BaseException) -> None:
+def _record_failure(row: DBTaskResult[..., Any], error: BaseException) -> None:
     taskqueue.persist(lambda: row.set_failed(error), "recording a task's failure")

@@ -47,7 +47,7 @@ class Worker(LibraryWorker):
     def run_maintenance_tasks(self) -> None:
         for queue in self.queues:
             taskqueue.reclaim_rq_orphans(queue, self.name)
-        super().run_maintenance_tasks()
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
 
     def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> Any:
         # Taken here, after the scheduler's process was forked: a lock it inherited would outlive us.
@@ -58,7 +58,7 @@ class Worker(LibraryWorker):
 
     def teardown(self) -> None:
         try:
-            super().teardown()
+            super().teardown()  # type: ignore[no-untyped-call]
         finally:
             if self.lease is not None:
                 self.lease.release()

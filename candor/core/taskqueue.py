@@ -87,7 +87,7 @@ class Backoff:
 
 def retry_delay(attempt: int) -> float:
     """How long a task waits before its next attempt after a transient error (5 s, 10 s, 20 s …)."""
-    return min(backoff_max(), 5.0 * 2 ** max(attempt - 1, 0))
+    return min(backoff_max(), 5.0 * 2.0 ** max(attempt - 1, 0))
 
 
 def persist[T](action: Callable[[], T], what: str) -> T:

@@ -10,7 +10,8 @@ from typing import Any, Literal
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django.urls import reverse
-from ninja import Path, Router, Schema
+from ninja import Router, Schema
+from ninja.params.functions import Path
 from ninja.responses import Status
 from pydantic import Field
 

@@ -214,7 +214,7 @@ def sqlite_connection(target: str | Path, **options: Any) -> sqlite3.Connection:
     """A plain sqlite3 connection that can check Candor's constraints: the analytics tables' CHECKs
     call REGEXP, which SQLite leaves to the application (Django registers it on its own connections),
     and VACUUM and quick_check evaluate them."""
-    connection = sqlite3.connect(target, **options)
+    connection: sqlite3.Connection = sqlite3.connect(target, **options)
     connection.create_function("REGEXP", 2, _regexp, deterministic=True)
     return connection
 

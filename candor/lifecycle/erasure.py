@@ -28,9 +28,12 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet, signals
+from django.http import HttpRequest
 from django.tasks import task
 from django.utils import timezone
 
+from candor.accounts import emails
+from candor.accounts.actions import check_deletion
 from candor.accounts.models import User, username_index
 from candor.core import taskqueue
 from candor.hub import listing_cache
@@ -110,6 +113,23 @@ def _delete(rows: QuerySet[Any]) -> int:
         if through._meta.auto_created:
             through._base_manager.filter(**{f"{many.m2m_field_name()}__in": keys})._raw_delete(rows.db)
     return int(rows._raw_delete(rows.db))
+
+
+def delete_own_account(
+    user: User, *, password: str, confirm: str, request: HttpRequest | None = None
+) -> Outcome:
+    """An account holder deleting their own account, from the page or the API: the checks (the password
+    and the username typed again), the erasure, then the receipt to the address the account had.
+
+    The receipt is sent at once rather than queued: a queued task would have to keep the address after
+    the account is gone. Refusals come from the check, before anything is deleted.
+    """
+    check_deletion(user, password=password, confirm=confirm, request=request)
+    # Read before the erasure removes them.
+    address, username = user.email, user.username
+    outcome = erase_account(user.pk, acting_user=user)
+    emails.send_deletion_receipt(address, username, outcome.rows)
+    return outcome
 
 
 @durable

@@ -256,7 +256,7 @@ class EncryptedAttribute(DeferredAttribute):
         instance.__dict__[self.field.attname] = value
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField[str, str]):
     """A text column holding the value encrypted under the data key of the account that owns the row.
 
     ``key_owner`` names the attribute that holds that account's id: ``"pk"`` on the account itself,
