@@ -10,6 +10,7 @@ the transaction that sends it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -47,7 +48,7 @@ class Hook[T]:
 class AccountsGone:
     """Accounts about to be deleted (erased by their owner, or swept by retention): their ids."""
 
-    account_ids: Sequence[int]
+    account_ids: Sequence[uuid.UUID]
 
 
 @dataclass(frozen=True)
