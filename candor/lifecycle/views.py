@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from candor.accounts.models import User
+from candor.analytics import suppression
 from candor.analytics.capture import KEPT
 from candor.kernel import staging
 from candor.kernel.refusal import Code, Refusal
@@ -28,7 +29,7 @@ def data_inventory(request: HttpRequest) -> HttpResponse:
             "rows": inventory.rows(),
             "analytics_kept": KEPT,
             "hourly_days": settings.ANALYTICS_HOURLY_DAYS,
-            "min_count": settings.TRENDS_MIN_COUNT,
+            "min_count": suppression.min_count(),
             "temporary_files": list(staging.PURPOSES.values()),
             "temporary_retention": staging.RETENTION,
         },
