@@ -323,16 +323,19 @@ def delete_file(model: MLModel, path: str, *, acting_user: User) -> None:
     transaction.on_commit(partial(storage.delete, name))
 
 
-def forget_files_of_accounts(accounts: Any) -> None:
+def forget_files_of_accounts(accounts: Any, *, files: bool = True) -> None:
     """Before accounts are deleted wholesale (the retention sweep): their stored files go too, once the
-    deletion commits. The rows themselves go with the accounts, by cascade."""
-    names = list(ModelFile.objects.filter(model__owner__in=accounts).values_list("blob", flat=True))
+    deletion commits, unless ``files`` is False (their deleter removes them). The rows themselves go
+    with the accounts, by cascade."""
     if MLModel.objects.filter(owner__in=accounts, visibility=Visibility.PUBLIC).exists():
         listing_cache.bump()
+    if not files:
+        return
+    names = list(ModelFile.objects.filter(model__owner__in=accounts).values_list("blob", flat=True))
     for name in names:
         transaction.on_commit(partial(storage.delete, name))
 
 
 def forget_files_of_gone_accounts(gone: hooks.AccountsGone) -> None:
     """The receiver of :data:`candor.kernel.hooks.accounts_gone` (connected in the app's ``ready``)."""
-    forget_files_of_accounts(list(gone.account_ids))
+    forget_files_of_accounts(list(gone.account_ids), files=not gone.files_handled)

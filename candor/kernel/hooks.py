@@ -49,6 +49,10 @@ class AccountsGone:
     """Accounts about to be deleted (erased by their owner, or swept by retention): their ids."""
 
     account_ids: Sequence[uuid.UUID]
+    # True when the sender removes the accounts' stored files itself (the erasure, through its ledger,
+    # so that a crash between the commit and the removal cannot leave one behind): receivers then leave
+    # the files to it and only forget the rest.
+    files_handled: bool = False
 
 
 @dataclass(frozen=True)

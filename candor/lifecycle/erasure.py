@@ -146,9 +146,11 @@ def erase_account(user_id: Any, *, acting_user: Any = None) -> Outcome:
     if user is not None:
         RetiredUsername.objects.get_or_create(digest=username_index(user.username))
     _record_erasure(user_id, acting_user)
-    # The apps above the base forget what they keep of the account outside these rows (before the
-    # rows go, so they can still find it).
-    hooks.accounts_gone.send(hooks.AccountsGone(account_ids=[user_id]))
+    # The apps forget what they keep of the account outside these rows (before the rows go, so they can
+    # still find it).
+    # The files are this erasure's to remove (listed on the record below, removed after commit and again
+    # by the finishing task): the receivers leave them alone.
+    hooks.accounts_gone.send(hooks.AccountsGone(account_ids=[user_id], files_handled=True))
     words = subjects.vocabulary_used_by(user_id)
     counts, names = _purge_rows(user_id)
     # The tags only this person used: kept, they would name what the person published.
