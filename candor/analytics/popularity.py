@@ -277,21 +277,6 @@ def in_popular_order(
     return page
 
 
-@dataclass
-class PopularOrder:
-    """``models`` in the popular sort, sliced like a queryset (for the website's numbered pages)."""
-
-    models: QuerySet[MLModel]
-    now: datetime | None = None
-
-    def __getitem__(self, items: slice) -> list[MLModel]:
-        start = items.start or 0
-        assert items.stop is not None and items.step is None, "a page is a plain slice"
-        return [
-            m for m, _ in in_popular_order(self.models, offset=start, limit=items.stop - start, now=self.now)
-        ]
-
-
 def owner_series(model: MLModel, days: int = POPULAR_DAYS, now: datetime | None = None) -> list[DayCount]:
     """Views and downloads of one model per UTC day, the last ``days`` days to today, oldest first, with
     0 for days without counts. For the model's owner: any visibility, no threshold. Only what was counted

@@ -5,10 +5,6 @@ from __future__ import annotations
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 
-def is_sqlite(alias: str = DEFAULT_DB_ALIAS) -> bool:
-    return connections[alias].vendor == "sqlite"
-
-
 def is_postgres(alias: str = DEFAULT_DB_ALIAS) -> bool:
     return connections[alias].vendor == "postgresql"
 

@@ -100,8 +100,3 @@ def record(
         model_id=model_id,
         extra=check_extra(extra or {}),
     )
-
-
-def events_about(subject: Who) -> list[AuditEvent]:
-    """An account's trail, oldest first (for staff tools and the tests)."""
-    return list(AuditEvent.objects.filter(subject_id=_account_id(subject)).order_by("occurred_at", "id"))
