@@ -68,6 +68,7 @@ STATUS: dict[Code, int] = {
     Code.THROTTLED: 429,
     Code.RATE_LIMITED: 429,
     Code.BUSY: 503,
+    Code.DAMAGED: 500,
     Code.METHOD_NOT_ALLOWED: 405,
     Code.SERVER_ERROR: 500,
 }

@@ -18,10 +18,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from candor.accounts.models import User
-from candor.hub import listing_cache, storage, visibility
+from candor.core import objectstore
+from candor.hub import blobs, listing_cache, revisions, tasks, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
-from candor.hub.models import MLModel, ModelFile, Tag
-from candor.hub.validators import clean_file_path, parse_tags, validate_model_name
+from candor.hub.models import Blob, MLModel, ModelFile, Tag
+from candor.hub.validators import parse_tags, validate_model_name
 from candor.kernel import hooks
 from candor.kernel.actions import durable
 from candor.kernel.refusal import Code, Refusal
@@ -219,10 +220,11 @@ def set_visibility_of_all(visibility: str, *, acting_user: User) -> int:
 
 @durable
 def delete_model(model: MLModel, *, acting_user: User) -> None:
-    """Delete a model and its files at once. Stored blobs are removed once the deletion commits."""
+    """Delete a model, every revision and its files at once. The blobs nothing else holds are removed by
+    the worker once the deletion commits (and by the daily sweep if that task is lost)."""
     _require_editor(acting_user, model)
     model_id = model.pk
-    names = list(model.files.values_list("blob", flat=True))
+    held = list(ModelFile.objects.filter(model=model).values_list("blob_id", flat=True).distinct())
     tags = list(model.tags.values_list("pk", flat=True))
     if model.is_public:
         _listing_changed([model_id])
@@ -231,8 +233,7 @@ def delete_model(model: MLModel, *, acting_user: User) -> None:
     )
     model.delete()
     _drop_unused_tags(tags)
-    for name in names:
-        transaction.on_commit(partial(storage.delete, name))
+    tasks.collect_after_commit(held)
 
 
 @durable
@@ -245,82 +246,42 @@ def set_profile(*, acting_user: User, visible: bool | None = None, indexable: bo
     return acting_user
 
 
-def add_file(model: MLModel, path: str, chunks: Iterable[bytes], *, acting_user: User) -> ModelFile:
-    """Store a file in a model, streaming it; replaces the file at the same path.
+def add_file(
+    model: MLModel,
+    path: str,
+    chunks: Iterable[bytes],
+    *,
+    acting_user: User,
+    message: str = "",
+    parent: str | None = None,
+) -> ModelFile:
+    """Store a file in a model, streaming it: one commit on ``main`` (replacing the file at that path).
 
-    The bytes are staged and stored before the transaction opens (an upload may take minutes; no lock
-    is held meanwhile); the row is then recorded by the durable :func:`_record_file`, and the stored
-    blob removed again if that fails.
+    The bytes are sealed and stored before the transaction opens (an upload may take minutes; no lock
+    is held meanwhile); the commit is then made by the durable :func:`revisions.commit`. A blob the
+    commit does not end up holding is removed by the unused-blob sweep.
     """
     _require_editor(acting_user, model)
-    try:
-        path = clean_file_path(path)
-    except ValidationError as error:
-        raise Refusal(
-            Code.INVALID_FIELDS, "The file path is not valid.", fields={"path": list(error.messages)}
-        ) from None
+    path = revisions.clean_path(path)
+    blob = store_blob(model, chunks)
+    revisions.commit(
+        model, [revisions.Put(path, blob)], acting_user=acting_user, message=message, parent=parent
+    )
+    return revisions.file_at(model, path)
+
+
+def store_blob(model: MLModel, chunks: Iterable[bytes]) -> Blob:
+    """Seal and store an upload as a blob of the model's owner (before any commit names it)."""
     limit = settings.MAX_UPLOAD_BYTES
     try:
-        staged = storage.stage(chunks, limit=limit, account=model.owner_id)
-    except storage.TooLarge:
+        return blobs.store(model.owner_id, chunks, limit=limit)
+    except blobs.TooLarge:
         raise Refusal(Code.TOO_LARGE, f"The file is larger than the limit of {limit} bytes.") from None
-    try:
-        stored = storage.save(staged, f"models/{model.storage_key}/{storage.random_name()}")
-    except BaseException:
-        staged.discard()
-        raise
-    try:
-        return _record_file(model, path, staged, stored, acting_user=acting_user)
-    except BaseException:
-        storage.delete(stored)
-        raise
 
 
-@durable
-def _record_file(
-    model: MLModel, path: str, staged: storage.Staged, stored: str, *, acting_user: User
-) -> ModelFile:
-    now = timezone.now()
-    previous = ModelFile.objects.select_for_update().filter(model=model, path=path).first()
-    if previous is not None:
-        old_blob = str(previous.blob.name)
-        previous.size, previous.sha256, previous.blob, previous.updated_at = (
-            staged.size,
-            staged.sha256,
-            stored,
-            now,
-        )
-        previous.save()
-        transaction.on_commit(partial(storage.delete, old_blob))
-        model_file = previous
-    else:
-        model_file = ModelFile.objects.create(
-            model=model,
-            path=path,
-            size=staged.size,
-            sha256=staged.sha256,
-            blob=stored,
-            created_at=now,
-            updated_at=now,
-        )
-    MLModel.objects.filter(pk=model.pk).update(updated_at=now)
-    if model.is_public:
-        _listing_changed([model.pk])  # the file count and the update time show in listings
-    return model_file
-
-
-@durable
-def delete_file(model: MLModel, path: str, *, acting_user: User) -> None:
-    _require_editor(acting_user, model)
-    model_file = ModelFile.objects.filter(model=model, path=path).first()
-    if model_file is None:
-        raise Refusal(Code.NOT_FOUND, "There is no file at this path.")
-    name = str(model_file.blob.name)
-    model_file.delete()
-    MLModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
-    if model.is_public:
-        _listing_changed([model.pk])
-    transaction.on_commit(partial(storage.delete, name))
+def delete_file(model: MLModel, path: str, *, acting_user: User, message: str = "") -> None:
+    """Delete a file from ``main`` (one commit); older revisions keep it until removed from history."""
+    revisions.commit(model, [revisions.Delete(path)], acting_user=acting_user, message=message)
 
 
 def forget_files_of_accounts(accounts: Any, *, files: bool = True) -> None:
@@ -331,9 +292,9 @@ def forget_files_of_accounts(accounts: Any, *, files: bool = True) -> None:
         listing_cache.bump()
     if not files:
         return
-    names = list(ModelFile.objects.filter(model__owner__in=accounts).values_list("blob", flat=True))
+    names = list(Blob.objects.filter(owner__in=accounts).values_list("stored", flat=True))
     for name in names:
-        transaction.on_commit(partial(storage.delete, name))
+        transaction.on_commit(partial(objectstore.delete, name))
 
 
 def forget_files_of_gone_accounts(gone: hooks.AccountsGone) -> None:

@@ -1,4 +1,5 @@
-"""Serving a model file: streamed, with Content-Length, ETag (its SHA-256) and single byte ranges.
+"""Serving a model file: decrypted as it streams, with Content-Length, ETag (its SHA-256) and single byte
+ranges (only the sealed segments a range lies in are read and opened).
 
 Part of the entry tier: the HTTP answer the hub's page and its API share (entry points may not import
 each other, so what both send lives here, beside them).
@@ -9,15 +10,19 @@ for static files only, so the few lines of RFC 9110 range handling live here.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
-from typing import IO
 
-from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
+from candor.core import objectstore
+from candor.hub import blobs
 from candor.hub.models import ModelFile
+from candor.kernel.refusal import Code, Refusal
+
+logger = logging.getLogger("candor.hub")
 
 CHUNK = 256 * 1024
 # ASCII digits only: \d would also take other scripts' digits, which int() reads but RFC 9110 does not.
@@ -30,20 +35,6 @@ _BEYOND = 10**18
 def _position(digits: str) -> int:
     significant = digits.lstrip("0")
     return int(significant or "0") if len(significant) < len(str(_BEYOND)) else _BEYOND
-
-
-def _stream(handle: IO[bytes], start: int, length: int) -> Iterator[bytes]:
-    try:
-        handle.seek(start)
-        remaining = length
-        while remaining > 0:
-            chunk = handle.read(min(CHUNK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
-    finally:
-        handle.close()
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
@@ -65,9 +56,13 @@ def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     return start, min(_position(last), size - 1) if last else size - 1
 
 
-def file_response(
-    request: HttpRequest, model_file: ModelFile
-) -> HttpResponse | StreamingHttpResponse | FileResponse:
+def file_response(request: HttpRequest, model_file: ModelFile) -> HttpResponse | StreamingHttpResponse:
+    """The file's bytes (or the asked-for range), decrypted segment by segment as they are sent.
+
+    A stored copy that fails its check at the start is refused with Refusal(DAMAGED) before any byte is
+    sent; damage found further on ends the response early, so its Content-Length is not met and no
+    client takes what it got for the file.
+    """
     etag = f'"{model_file.sha256}"'
     headers = {
         "ETag": etag,
@@ -90,23 +85,30 @@ def file_response(
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     length = max(0, end - start + 1)
-    handle = default_storage.open(str(model_file.blob.name), "rb")
-    if status == 200:
-        # The whole file: FileResponse lets the WSGI server send it with sendfile() where it can.
-        whole = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=model_file.path.rsplit("/", 1)[-1],
-            content_type="application/octet-stream",
-            headers=headers,
-        )
-        whole["Content-Length"] = str(size)
-        return whole
+    try:
+        body = blobs.read(model_file.blob, start, length) if request.method != "HEAD" else iter(())
+    except blobs.Damaged:
+        raise Refusal(Code.DAMAGED, DAMAGED) from None
+    except objectstore.StoreUnavailable:
+        raise Refusal(
+            Code.BUSY, "The file store cannot be reached just now: try again in a minute."
+        ) from None
     response = StreamingHttpResponse(
-        _stream(handle, start, length),
-        status=status,
-        content_type="application/octet-stream",
-        headers=headers,
+        _checked(body), status=status, content_type="application/octet-stream", headers=headers
     )
     response["Content-Length"] = str(length)
     return response
+
+
+DAMAGED = (
+    "The stored copy of this file is damaged and cannot be served. Its owner can upload it again; the "
+    "operator has been told."
+)
+
+
+def _checked(body: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        yield from body
+    except blobs.Damaged:
+        logger.error("a stored file failed its integrity check while it was being sent")
+        raise

@@ -11,11 +11,27 @@ from django.utils import timezone
 
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.validators import validate_model_name
-from candor.privacy.inventory import NotPersonal, Personal, declare
+from candor.kernel.hooks import Hook
+from candor.privacy.crypto import EncryptedTextField, blind_index
+from candor.privacy.inventory import NotPersonal, Personal, Purge, Sweep, declare
 
 
 def _storage_key() -> str:
     return secrets.token_hex(12)
+
+
+def _commit_id() -> str:
+    return secrets.token_hex(20)
+
+
+def path_index(model_id: object, path: str) -> str:
+    """The keyed hash by which a file's path is found in a model (paths are case-sensitive)."""
+    return blind_index("hub.file.path", f"{model_id}\x00{path}", exact=True)
+
+
+def ref_index(model_id: object, name: str) -> str:
+    """The keyed hash by which a tag or branch name is found in a model."""
+    return blind_index("hub.ref.name", f"{model_id}\x00{name}", exact=True)
 
 
 class Tag(models.Model):
@@ -38,8 +54,12 @@ class MLModel(models.Model):
     library = models.CharField(max_length=20, choices=LIBRARIES, default="other")
     task = models.CharField(max_length=40, choices=TASKS, default="other")
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
-    # Files are stored under this random key, never under the owner's or the model's name.
+    # The folder of the files stored before revisions (read once by the migration that sealed them).
     storage_key = models.CharField(max_length=24, unique=True, default=_storage_key, editable=False)
+    # The ``main`` branch: the commit whose tree is the model's files (None until the first file).
+    head = models.ForeignKey(
+        "hub.Commit", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True, help_text="When it was first made public.")
@@ -79,23 +99,115 @@ class MLModel(models.Model):
         return self.visibility == Visibility.PUBLIC
 
 
-class ModelFile(models.Model):
-    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="files")
-    path = models.CharField(max_length=500)
+class Blob(models.Model):
+    """The bytes of one file, stored once per owner, sealed under the owner's data key.
+
+    Its stored object is named by a keyed hash of the owner and the clear bytes' SHA-256 (``address``),
+    so the same bytes pushed twice by one owner are stored once, while nothing in the name tells anyone
+    without the operator's keys what the file is. There is no sharing across owners: a shared blob would
+    tell one person that another holds the same file, and one person's erasure could not delete it.
+    The stored object is sealed (:mod:`candor.privacy.sealed`): once the owner's key is destroyed, no copy
+    of it, in storage or in any backup of the storage, can be read. ``seal`` is its header's random
+    nonce prefix, which ties the object to this row (an object swapped for another fails to open).
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blobs")
+    address = models.CharField(max_length=64)
+    sha256 = EncryptedTextField(key_owner="owner_id")
     size = models.BigIntegerField()
-    sha256 = models.CharField(max_length=64)
-    blob = models.FileField(max_length=200)
+    seal = models.CharField(max_length=14)
+    stored = models.FileField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint("owner", "address", name="hub_blob_owner_address")]
+
+    def __str__(self) -> str:
+        return f"blob {self.pk} of {self.owner_id}"
+
+
+class Commit(models.Model):
+    """One change to a model's files (an upload, a push, a deletion...), and the tree of files it leaves.
+
+    ``oid`` is 40 random hex digits: it names the revision in URLs, the API and the client, like a Git
+    commit id, but is derived from nothing (a hash of the tree and the message would be a fingerprint of
+    the content that outlives it).
+    """
+
+    oid = models.CharField(max_length=40, unique=True, default=_commit_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="commits")
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    message = EncryptedTextField(key_owner="owner_id", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["model", "-created_at"], name="hub_commit_model_time")]
+
+    def __str__(self) -> str:
+        return self.oid
+
+
+class ModelFile(models.Model):
+    """A file in the tree of one commit: a path and the blob it holds. Each commit has its whole tree."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="entries")
+    commit = models.ForeignKey(Commit, on_delete=models.CASCADE, related_name="files")
+    path = EncryptedTextField(key_owner="owner_id")
+    path_index = models.CharField(max_length=64)
+    # PROTECT: the unused-blob sweep can never remove a blob a revision holds, even one committed a moment
+    # after the sweep looked.
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="entries")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints: ClassVar = [models.UniqueConstraint("model", "path", name="hub_file_model_path_unique")]
+        constraints: ClassVar = [
+            models.UniqueConstraint("commit", "path_index", name="hub_file_commit_path_unique")
+        ]
+        indexes: ClassVar = [models.Index(fields=["model", "path_index"], name="hub_file_model_path")]
 
     def __str__(self) -> str:
         return self.path
 
     def get_absolute_url(self) -> str:
         return reverse("hub:file", args=[self.model.owner.username, self.model.name, self.path])
+
+    @property
+    def size(self) -> int:
+        return int(self.blob.size)
+
+    @property
+    def sha256(self) -> str:
+        return str(self.blob.sha256)
+
+
+class Ref(models.Model):
+    """A named revision other than the ``main`` branch (which is :attr:`MLModel.head`): a tag or a branch."""
+
+    class Kind(models.TextChoices):
+        TAG = "tag"
+        BRANCH = "branch"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="refs")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TAG)
+    name = EncryptedTextField(key_owner="owner_id")
+    name_index = models.CharField(max_length=64)
+    commit = models.ForeignKey(Commit, on_delete=models.CASCADE, related_name="refs")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint("model", "name_index", name="hub_ref_model_name")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of model {self.model_id}"
 
 
 class ListingState(models.Model):
@@ -113,6 +225,10 @@ class ListingState(models.Model):
 
 CONTENT = ("C4", "C6")
 WHILE_PUBLISHED = "until the owner deletes it or the account; gone at once from every page"
+WHILE_STORED = (
+    "until the owner removes it from the model's history, deletes the model or the account; an older "
+    "revision keeps its files until then"
+)
 
 declare(
     Tag,
@@ -166,6 +282,7 @@ declare(
             correctable=True,
         ),
         "storage_key": NotPersonal("a random folder name for the model's files"),
+        "head": NotPersonal("the link to the revision on the model's main branch"),
         "created_at": Personal("content.model", "to show when the model was made", WHILE_PUBLISHED, CONTENT),
         "updated_at": Personal("content.model", "to sort models by recent change", WHILE_PUBLISHED, CONTENT),
         "published_at": Personal(
@@ -174,23 +291,76 @@ declare(
     },
 )
 
+# Sent by the retention sweep; candor.hub.blobs connects its purge in HubConfig.ready (the models cannot
+# import the blob store, which imports them).
+unused_blobs: Hook[Purge] = Hook("unused_blobs")
+
+declare(
+    Blob,
+    belongs_to="owner",
+    # Blobs no revision holds go once their task runs; the sweep removes those a lost task left.
+    sweeps=(Sweep("unused blobs", field="created_at", purge=unused_blobs),),
+    fields={
+        "id": NotPersonal(),
+        "owner": NotPersonal("the link to the account the row belongs to"),
+        "address": NotPersonal(
+            "a keyed hash naming the stored object, meaningless without the operator's keys"
+        ),
+        "sha256": Personal(
+            "content.file", "to check downloads and skip unchanged uploads", WHILE_STORED, CONTENT
+        ),
+        "size": Personal("content.file", "to show and check the file's size", WHILE_STORED, CONTENT),
+        "seal": NotPersonal("a random number tying the sealed object to this row"),
+        "stored": Personal("content.file", "the uploaded file itself", WHILE_STORED, CONTENT, sealed=True),
+        "created_at": Personal(
+            "content.file", "to keep a fresh upload from the unused-file sweep", WHILE_STORED, CONTENT
+        ),
+    },
+)
+
+declare(
+    Commit,
+    belongs_to="model__owner",
+    fields={
+        "id": NotPersonal(),
+        "oid": NotPersonal("a random name for the revision"),
+        "owner": NotPersonal("the link to the account the row belongs to"),
+        "model": NotPersonal("the link to the model the revision belongs to"),
+        "parent": NotPersonal("the link to the revision this one changed"),
+        "author": Personal("content.revision", "to show who made the change", WHILE_STORED, CONTENT),
+        "message": Personal("content.revision", "to say what the change was", WHILE_STORED, CONTENT),
+        "created_at": Personal("content.revision", "to show when the change was made", WHILE_STORED, CONTENT),
+    },
+)
+
 declare(
     ModelFile,
     belongs_to="model__owner",
-    export_path="{model__name}/{path}",
     fields={
         "id": NotPersonal(),
+        "owner": NotPersonal("the link to the account the row belongs to"),
         "model": NotPersonal("the link to the model the file belongs to"),
-        "path": Personal("content.file", "to name the file inside its model", WHILE_PUBLISHED, CONTENT),
-        "size": Personal("content.file", "to show and check the file's size", WHILE_PUBLISHED, CONTENT),
-        "sha256": Personal(
-            "content.file", "to check downloads and skip unchanged uploads", WHILE_PUBLISHED, CONTENT
-        ),
-        "blob": Personal("content.file", "the uploaded file itself", WHILE_PUBLISHED, CONTENT),
-        "created_at": Personal("content.file", "to show when the file was added", WHILE_PUBLISHED, CONTENT),
-        "updated_at": Personal(
-            "content.file", "to show when the file last changed", WHILE_PUBLISHED, CONTENT
-        ),
+        "commit": NotPersonal("the link to the revision whose tree holds the file"),
+        "path": Personal("content.file", "to name the file inside its model", WHILE_STORED, CONTENT),
+        "path_index": NotPersonal("a keyed hash of the path, to find a file without reading every path"),
+        "blob": NotPersonal("the link to the stored bytes"),
+        "created_at": Personal("content.file", "to show when the file was added", WHILE_STORED, CONTENT),
+        "updated_at": Personal("content.file", "to show when the file last changed", WHILE_STORED, CONTENT),
+    },
+)
+
+declare(
+    Ref,
+    belongs_to="model__owner",
+    fields={
+        "id": NotPersonal(),
+        "owner": NotPersonal("the link to the account the row belongs to"),
+        "model": NotPersonal("the link to the model the name belongs to"),
+        "kind": NotPersonal(),
+        "name": Personal("content.revision", "to name a revision", WHILE_STORED, CONTENT),
+        "name_index": NotPersonal("a keyed hash of the name, to find the revision it names"),
+        "commit": NotPersonal("the link to the revision named"),
+        "created_at": Personal("content.revision", "to show when the name was given", WHILE_STORED, CONTENT),
     },
 )
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.core import signing
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from candor.hub import visibility
@@ -93,7 +93,7 @@ def listing(query: ModelQuery) -> QuerySet[MLModel]:
 def file_counts(model_ids: Iterable[int]) -> dict[int, int]:
     """How many files each model has (absent: none), in one query for a whole page."""
     rows = (
-        ModelFile.objects.filter(model_id__in=list(model_ids))
+        ModelFile.objects.filter(model_id__in=list(model_ids), commit_id=F("model__head_id"))
         .order_by()
         .values("model_id")
         .annotate(count=Count("pk"))

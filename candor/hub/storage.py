@@ -1,71 +1,14 @@
-"""Streaming model files into Django's storage while hashing them, and out of it by byte range.
+"""Reading an upload's body in chunks, so a large file is never held in memory.
 
-Uploads are copied chunk by chunk into a file of the staging area (:mod:`candor.kernel.staging`, so a large
-file is never held in memory, and one a crash leaves behind is found and removed), hashed on the way, and
-then handed to the storage backend: on local disk that is a rename, on S3-compatible storage an upload of
-the finished file.
+Where the bytes go from there (sealed, into the object store) is :mod:`candor.hub.blobs`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
-
-from django.core.files import File
-from django.core.files.storage import default_storage
-
-from candor.kernel import staging
+from collections.abc import Iterator
+from typing import IO
 
 CHUNK = 1024 * 1024
-
-
-class TooLarge(Exception):
-    pass
-
-
-@dataclass
-class Staged:
-    """An upload written to a temporary file: its size and SHA-256, ready to be stored."""
-
-    path: Path
-    size: int
-    sha256: str
-    # Held open (and so locked) until the file is stored or discarded: see candor.kernel.staging.
-    handle: staging.StagingFile | None = None
-
-    def discard(self) -> None:
-        if self.handle is not None:
-            self.handle.discard()
-        else:
-            self.path.unlink(missing_ok=True)
-
-
-def staging_dir() -> Path:
-    return staging.root()
-
-
-def stage(chunks: Iterable[bytes], *, limit: int, account: Any = None) -> Staged:
-    """Write chunks to a staging file of ``account``, hashing them; TooLarge once the limit is passed."""
-    digest = hashlib.sha256()
-    size = 0
-    handle = staging.create("upload", account)
-    out = handle.file
-    try:
-        for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
-                raise TooLarge
-            digest.update(chunk)
-            out.write(chunk)
-        out.flush()
-    except BaseException:
-        handle.discard()
-        raise
-    return Staged(path=handle.path, size=size, sha256=digest.hexdigest(), handle=handle)
 
 
 def read_chunks(stream: IO[bytes], length: int | None = None) -> Iterator[bytes]:
@@ -77,41 +20,3 @@ def read_chunks(stream: IO[bytes], length: int | None = None) -> Iterator[bytes]
         if remaining is not None:
             remaining -= len(chunk)
         yield chunk
-
-
-class _LocalFile(File[bytes]):
-    """A finished file on local disk that storage backends may move rather than copy (FileSystemStorage
-    renames it)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(open(path, "rb"), name=path.name)  # noqa: SIM115 - closed by save_path()
-        self.path = path
-
-    def temporary_file_path(self) -> str:
-        return str(self.path)
-
-
-def save_path(path: Path, name: str) -> str:
-    """Move a finished local file into the default storage under ``name``; returns the stored name."""
-    content = _LocalFile(path)
-    try:
-        return default_storage.save(name, content)
-    finally:
-        content.close()
-
-
-def save(staged: Staged, name: str) -> str:
-    """Move a staged upload into the default storage under ``name``; returns the stored name."""
-    try:
-        return save_path(staged.path, name)
-    finally:
-        staged.discard()  # moved already when the storage renamed it; removed if it copied it
-
-
-def random_name() -> str:
-    return secrets.token_hex(16)
-
-
-def delete(name: str) -> None:
-    if name:
-        default_storage.delete(name)

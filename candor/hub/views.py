@@ -15,11 +15,11 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from candor.accounts.models import User
 from candor.analytics import charts, popularity
 from candor.analytics.capture import DOWNLOAD, mark
-from candor.hub import actions, forms, http, listing_cache, queries, uploads, visibility
+from candor.hub import actions, forms, http, listing_cache, queries, revisions, uploads, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.markdown import render_card
 from candor.hub.models import MLModel
-from candor.kernel.refusal import Refusal
+from candor.kernel.refusal import Code, Refusal
 
 PAGE_SIZE = 20
 
@@ -120,7 +120,7 @@ def model_detail(request: HttpRequest, username: str, name: str) -> HttpResponse
     context = {
         "model": model,
         "card_html": render_card(model.card),
-        "files": model.files.order_by("path"),
+        "files": revisions.sorted_files(revisions.head_files(model)),
         "can_edit": can_edit,
         "profile_linked": visibility.profile_is_shown(model.owner),
         "visibility_form": forms.VisibilityForm(initial={"visibility": model.visibility}),
@@ -228,7 +228,12 @@ def file_upload(request: HttpRequest, username: str, name: str) -> HttpResponseB
 def file_download(request: HttpRequest, username: str, name: str, path: str) -> HttpResponseBase:
     model_file = visibility.get_file(request.user, username, name, path)
     mark(request, model_file.model, DOWNLOAD)
-    response = http.file_response(request, model_file)
+    try:
+        response: HttpResponseBase = http.file_response(request, model_file)
+    except Refusal as error:
+        status = 503 if error.code == Code.BUSY else 500
+        context = {"message": error.message, "model": model_file.model}
+        response = render(request, "hub/file_unavailable.html", context, status=status)
     return response if model_file.model.is_indexable else _noindex(response)
 
 

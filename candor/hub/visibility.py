@@ -13,7 +13,7 @@ from django.http import Http404
 
 from candor.accounts.models import User
 from candor.hub.choices import Visibility
-from candor.hub.models import MLModel, ModelFile
+from candor.hub.models import MLModel, ModelFile, path_index
 
 Viewer = User | AnonymousUser | None
 
@@ -51,9 +51,15 @@ def get_model(viewer: Viewer, username: str, name: str) -> MLModel:
 
 
 def get_file(viewer: Viewer, username: str, name: str, path: str) -> ModelFile:
-    """A file, reachable only through its own model's visibility."""
+    """A file on the model's ``main`` branch, reachable only through its own model's visibility."""
     model = get_model(viewer, username, name)
-    model_file = ModelFile.objects.filter(model=model, path=path).select_related("model__owner").first()
+    if model.head_id is None:
+        raise Http404("No such file.")
+    model_file = (
+        ModelFile.objects.filter(commit_id=model.head_id, path_index=path_index(model.pk, path))
+        .select_related("blob", "model__owner")
+        .first()
+    )
     if model_file is None:
         raise Http404("No such file.")
     return model_file

@@ -63,6 +63,8 @@ class Code(StrEnum):
     THROTTLED = "throttled"
     RATE_LIMITED = "rate_limited"
     BUSY = "busy"
+    # What is stored
+    DAMAGED = "damaged"
     # Transport-level answers, raised only by entry points
     METHOD_NOT_ALLOWED = "method_not_allowed"
     SERVER_ERROR = "server_error"

@@ -187,9 +187,9 @@ def is_encrypted(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 
-def blind_index(purpose: str, value: str) -> str:
-    """A keyed hash of the value, lower-cased and trimmed, for equality lookups."""
-    normalised = value.strip().lower()
+def blind_index(purpose: str, value: str, *, exact: bool = False) -> str:
+    """A keyed hash of the value, lower-cased and trimmed (unless ``exact``), for equality lookups."""
+    normalised = value if exact else value.strip().lower()
     message = f"{purpose}\x00{normalised}".encode()
     if not settings.BLIND_INDEX_KEY:  # an empty key would still hash, into indexes that match nothing
         raise KeyringError(_NO_KEYS)

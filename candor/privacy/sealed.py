@@ -75,6 +75,7 @@ class SealingWriter:
         self._header = MAGIC + bytes([len(encoded_id)]) + encoded_id + prefix
         self._associated = self._header + context.encode()
         self._prefix = prefix
+        self.prefix = prefix.hex()  # what binds the sealed file to the row that names it
         self._target = target
         self._buffer = bytearray()
         self._number = 0
@@ -158,6 +159,92 @@ def opened(source: IO[bytes], *, context: str, key: AESGCM | None = None) -> Ite
             number, current = number + 1, upcoming
 
     return segments()
+
+
+def header_size(key_id_length: int) -> int:
+    return len(MAGIC) + 1 + key_id_length + PREFIX_BYTES
+
+
+def segment_count(size: int) -> int:
+    """How many segments seal ``size`` bytes of clear text (an empty file still has its last segment)."""
+    return max(1, -(-size // SEGMENT))
+
+
+def parse_header(head: bytes) -> tuple[str, bytes, int]:
+    """The key id, nonce prefix and length of the header at the start of ``head`` (at least its bytes)."""
+    if len(head) < len(MAGIC) + 1 or not is_sealed(head):
+        raise SealError("Not a sealed file.")
+    length = head[len(MAGIC)]
+    end = header_size(length)
+    if len(head) < end:
+        raise SealError("The sealed file's header is cut short.")
+    key_id = head[len(MAGIC) + 1 : len(MAGIC) + 1 + length].decode("ascii", "replace")
+    return key_id, head[end - PREFIX_BYTES : end], end
+
+
+def span(header_length: int, size: int, start: int, length: int) -> tuple[int, int, int]:
+    """Where the segments holding clear bytes [start, start + length) lie in the sealed file: the offset
+    of the first, how many sealed bytes to read, and the number of the first segment."""
+    first = start // SEGMENT
+    last = min(segment_count(size) - 1, max(start, start + length - 1) // SEGMENT)
+    sealed_size = SEGMENT + TAG_BYTES
+    offset = header_length + first * sealed_size
+    return offset, (last - first + 1) * sealed_size, first
+
+
+def unseal_span(
+    data: Iterator[bytes],
+    *,
+    cipher: AESGCM,
+    header: bytes,
+    context: str,
+    size: int,
+    first: int,
+    start: int,
+    length: int,
+) -> Iterator[bytes]:
+    """The clear bytes [start, start + length) from sealed segments read from segment ``first`` on.
+
+    Each segment is checked before any of its bytes are given: a damaged one raises SealError, so damaged
+    data is never passed on as good. Whether a segment is the last is known from the clear size, so a
+    file cut short or with a segment moved fails too.
+    """
+    prefix = header[-PREFIX_BYTES:]
+    associated = header + context.encode()
+    total = segment_count(size)
+    sealed_size = SEGMENT + TAG_BYTES
+    buffer = bytearray()
+    number = first
+    position = first * SEGMENT  # clear offset of the segment being read
+    end = start + length
+
+    def unseal(segment: bytes) -> bytes:
+        try:
+            return cipher.decrypt(_nonce(prefix, number, number == total - 1), segment, associated)
+        except InvalidTag:
+            raise SealError("The sealed file was damaged, cut short or tampered with.") from None
+
+    def emit(clear: bytes) -> bytes:
+        return clear[max(0, start - position) : max(0, end - position)]
+
+    for chunk in data:
+        buffer += chunk
+        while len(buffer) >= sealed_size and position < end:
+            clear = unseal(bytes(buffer[:sealed_size]))
+            del buffer[:sealed_size]
+            piece = emit(clear)
+            if piece:
+                yield piece
+            number, position = number + 1, position + SEGMENT
+    if position < end and (buffer or number == total - 1):
+        clear = unseal(bytes(buffer))  # the last segment, shorter than the others
+        if len(clear) < min(end, size) - position:
+            raise SealError("The sealed file was cut short.")
+        piece = emit(clear)
+        if piece:
+            yield piece
+    elif position < min(end, size):
+        raise SealError("The sealed file was cut short.")
 
 
 SCRATCH_KEY_ID = "scratch"

@@ -22,7 +22,7 @@ from candor.analytics.capture import DOWNLOAD, mark
 from candor.api.auth import ANYONE, caller, person
 from candor.api.errors import error_response
 from candor.api.schemas import NO_NUL, openapi, responses
-from candor.hub import actions, http, listing_cache, queries, storage, visibility
+from candor.hub import actions, http, listing_cache, queries, revisions, storage, visibility
 from candor.hub.api.body import content_length, whole_body
 from candor.hub.api.schemas import (
     BINARY,
@@ -175,7 +175,8 @@ def list_files(
     model = visibility.get_model(caller(request).user, owner, name)
     mark(request, model)
     _noindex(response, model)
-    return {"items": [file_out(f, model) for f in model.files.order_by("path")]}
+    files = revisions.sorted_files(revisions.head_files(model))
+    return {"items": [file_out(f, model) for f in files]}
 
 
 @router.put(

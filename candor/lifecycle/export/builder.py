@@ -19,7 +19,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from candor.accounts.tasks import send_account_email
-from candor.hub.storage import save_path
+from candor.core.objectstore import save_path
 from candor.kernel import db, staging
 from candor.lifecycle.export import files, records, summary, zipwriter
 from candor.privacy import crypto, inventory, sealed, subjects

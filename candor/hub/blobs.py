@@ -1,0 +1,199 @@
+"""Model files' bytes: stored once per owner, content-addressed, sealed under the owner's data key.
+
+An upload is sealed as it arrives (:class:`candor.privacy.sealed.SealingWriter`, the segmented AEAD the
+exports use) into a file of the staging area, and hashed on the way; the finished file is then handed to
+the object store (:mod:`candor.core.objectstore`) under ``blobs/<address>-<seal>``, where the address is a
+keyed hash of the owner and the SHA-256 of the clear bytes. The same bytes uploaded again by the same owner
+reuse the stored blob (and the new upload is thrown away); the bytes are never on disk in clear.
+
+Reads decrypt only the segments a byte range needs, each checked before any of its bytes are given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from candor.core import objectstore
+from candor.hub.models import Blob
+from candor.kernel import staging
+from candor.privacy import crypto, sealed
+from candor.privacy.inventory import Purge
+
+FOLDER = "blobs"
+# A blob no revision holds is kept this long after it was stored: it may be the upload of a commit that
+# is still being made (the sweep must not take it from under that commit).
+GRACE = timedelta(hours=1)
+_HEAD = 300  # more than any header (the key id is at most 255 bytes)
+
+
+class TooLarge(Exception):
+    pass
+
+
+class Damaged(Exception):
+    """A stored blob that cannot be opened: damaged, cut short, swapped, or its key destroyed."""
+
+
+def context(owner_id: Any) -> str:
+    return f"hub.blob|{owner_id}"
+
+
+def address(owner_id: Any, sha256: str) -> str:
+    return crypto.blind_index("hub.blob", f"{owner_id}\x00{sha256}", exact=True)
+
+
+def find(owner_id: Any, sha256: str) -> Blob | None:
+    """The owner's stored blob of these bytes, if there is one."""
+    return Blob.objects.filter(owner_id=owner_id, address=address(owner_id, sha256)).first()
+
+
+def seal_upload(
+    owner_id: Any, chunks: Iterable[bytes], *, limit: int
+) -> tuple[staging.StagingFile, str, int, str]:
+    """Seal the bytes into a staging file of ``owner_id`` as they arrive, hashing them: the file (still
+    held), the clear bytes' SHA-256, their size, and the seal's nonce prefix. TooLarge past ``limit``."""
+    digest = hashlib.sha256()
+    size = 0
+    handle = staging.create("upload", owner_id)
+    try:
+        writer = sealed.SealingWriter(handle.file, user_id=owner_id, context=context(owner_id))
+        for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge
+            digest.update(chunk)
+            writer.write(chunk)
+        writer.finish()
+        handle.file.flush()
+    except BaseException:
+        handle.discard()
+        raise
+    return handle, digest.hexdigest(), size, writer.prefix
+
+
+def stored_name(where: str, seal: str) -> str:
+    return f"{FOLDER}/{where}-{seal}"
+
+
+def store(owner_id: Any, chunks: Iterable[bytes], *, limit: int) -> Blob:
+    """Seal and store the bytes as a blob of ``owner_id``: a new one, or the one already holding them.
+
+    Raises TooLarge once more than ``limit`` bytes arrive (nothing is kept), and
+    :class:`~candor.core.objectstore.StoreUnavailable` when the store cannot take it (nothing is kept).
+    """
+    handle, sha256, size, seal = seal_upload(owner_id, chunks, limit=limit)
+    where = address(owner_id, sha256)
+    try:
+        existing = Blob.objects.filter(owner_id=owner_id, address=where).first()
+        if existing is not None:
+            return existing
+        name = objectstore.save_path(handle.path, stored_name(where, seal))
+    finally:
+        handle.discard()  # moved already when the storage renamed it
+    try:
+        with transaction.atomic():
+            return Blob.objects.create(
+                owner_id=owner_id, address=where, sha256=sha256, size=size, seal=seal, stored=name
+            )
+    except IntegrityError:
+        # The same bytes, stored a moment ago by a concurrent upload of the same owner: use that one.
+        objectstore.delete(name)
+        return Blob.objects.get(owner_id=owner_id, address=where)
+
+
+def _header(blob: Blob) -> tuple[bytes, Any]:
+    head = b"".join(objectstore.read(str(blob.stored.name), 0, _HEAD))
+    try:
+        key_id, prefix, length = sealed.parse_header(head)
+    except sealed.SealError as error:
+        raise Damaged(str(error)) from None
+    if prefix.hex() != blob.seal:
+        raise Damaged("The stored file is not the one this revision recorded.")
+    cipher = crypto.cipher_for_key_id(key_id)
+    if cipher is None:
+        raise Damaged("The key of this file was destroyed: it can no longer be read.")
+    return head[:length], cipher
+
+
+def read(blob: Blob, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+    """The clear bytes [start, start + length) of the blob, decrypting only the segments they lie in.
+
+    The header is checked, and the first segment opened, before this returns, so a damaged or swapped
+    blob is refused (Damaged) before a response starts; damage further on raises Damaged while reading,
+    and the bytes of a damaged segment are never given.
+    """
+    size = int(blob.size)
+    length = size - start if length is None else length
+    header, cipher = _header(blob)
+    offset, count, first = sealed.span(len(header), size, start, length)
+    data = objectstore.read(str(blob.stored.name), offset, count)
+    clear = sealed.unseal_span(
+        data,
+        cipher=cipher,
+        header=header,
+        context=context(blob.owner_id),
+        size=size,
+        first=first,
+        start=start,
+        length=length,
+    )
+
+    def checked() -> Iterator[bytes]:
+        try:
+            yield from clear
+        except sealed.SealError as error:
+            raise Damaged(str(error)) from None
+
+    stream = checked()
+    if length <= 0:
+        return iter(())
+    try:
+        first_piece = next(stream)
+    except StopIteration:
+        return iter(())
+
+    def rest() -> Iterator[bytes]:
+        yield first_piece
+        yield from stream
+
+    return rest()
+
+
+def unused(*, now: Any = None, owner_id: Any = None) -> Any:
+    """Blobs no revision holds, stored before the grace period."""
+    now = now or timezone.now()
+    rows = Blob.objects.filter(entries__isnull=True, created_at__lt=now - GRACE)
+    return rows if owner_id is None else rows.filter(owner_id=owner_id)
+
+
+def collect(blob_ids: Iterable[int] | None = None, *, now: Any = None) -> int:
+    """Remove blobs no revision holds: those of ``blob_ids`` at once, or (None) every one older than the
+    grace period. Rows go in a transaction; their stored objects after it commits. Returns how many."""
+    rows = Blob.objects.filter(entries__isnull=True)
+    rows = rows.filter(pk__in=list(blob_ids)) if blob_ids is not None else unused(now=now)
+    removed = 0
+    for blob in rows.only("pk", "stored").iterator(chunk_size=500):
+        try:
+            with transaction.atomic():
+                # PROTECT stops this if a commit took the blob meanwhile.
+                Blob.objects.filter(pk=blob.pk, entries__isnull=True).delete()
+        except models.ProtectedError:
+            continue
+        transaction.on_commit(partial(objectstore.delete, str(blob.stored.name)))
+        removed += 1
+    return removed
+
+
+def purge_for_retention(purge: Purge) -> None:
+    """The receiver of the blobs' retention rule: the daily sweep removes what a lost task left."""
+    if purge.dry_run:
+        purge.removed += unused(now=purge.now).count()
+    else:
+        purge.removed += collect(now=purge.now)
