@@ -35,7 +35,8 @@ from pytest_django.live_server_helper import LiveServer
 
 from candor.accounts.models import User
 from candor.api.actions import create_token
-from candor.hub.models import MLModel, ModelFile
+from candor.hub import revisions
+from candor.hub.models import MLModel, ModelFile, path_index
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "cnd_unit-test-secret-0123456789abcdef"
@@ -417,7 +418,7 @@ def test_push_pull_round_trip(site: LiveServer, token: str, owner: User, tmp_pat
     assert pushed.stderr == "", "no progress bar when stderr is not a terminal"
     model = MLModel.objects.get(owner=owner, name="tiny")
     assert model.visibility == "private", "new models are private"
-    assert sorted(model.files.values_list("path", flat=True)) == sorted(files)
+    assert sorted(f.path for f in revisions.head_files(model)) == sorted(files)
 
     copy = tmp_path / "copy"
     pulled = client(["pull", "alice/tiny", str(copy)], tmp_path, server=site.url, token=token)
@@ -632,8 +633,11 @@ def test_pull_refuses_a_tampered_file(site: LiveServer, token: str, tmp_path: Pa
     source.mkdir()
     (source / "w.bin").write_bytes(b"the real weights")
     assert client(["push", str(source), "alice/m"], tmp_path, server=site.url, token=token).returncode == 0
-    stored = ModelFile.objects.get(path="w.bin")
-    Path(stored.blob.path).write_bytes(b"the fake weights")  # same size, other bytes
+    # A server that says one SHA-256 and sends other bytes (its stored copy cannot be changed unseen:
+    # a damaged blob is refused by the server itself).
+    blob = ModelFile.objects.get().blob
+    blob.sha256 = hashlib.sha256(b"the fake weights").hexdigest()
+    blob.save()
 
     out = tmp_path / "out"
     result = client(["pull", "alice/m", str(out)], tmp_path, server=site.url, token=token)
@@ -649,9 +653,14 @@ def test_pull_refuses_paths_that_leave_the_folder(site: LiveServer, token: str, 
     (source / "ok.txt").write_bytes(b"fine")
     assert client(["push", str(source), "alice/m"], tmp_path, server=site.url, token=token).returncode == 0
     # A hostile or broken server: the row bypasses the server's own path check.
-    good = ModelFile.objects.get(path="ok.txt")
+    good = ModelFile.objects.get()
     ModelFile.objects.create(
-        model=good.model, path="../escaped.txt", size=4, sha256=good.sha256, blob=good.blob
+        owner=good.owner,
+        model=good.model,
+        commit=good.commit,
+        path="../escaped.txt",
+        path_index=path_index(good.model_id, "../escaped.txt"),
+        blob=good.blob,
     )
 
     out = tmp_path / "out"

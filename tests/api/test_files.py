@@ -14,8 +14,8 @@ from django.test import RequestFactory
 from django.urls import resolve
 
 from candor.accounts.models import User
-from candor.hub import storage
-from candor.hub.models import ModelFile
+from candor.hub import blobs, revisions, storage
+from candor.hub.models import MLModel, ModelFile
 from tests.api.conftest import Api, assert_error, body, publish, token_for
 
 pytestmark = pytest.mark.django_db
@@ -30,19 +30,19 @@ def blob() -> bytes:
 
 @pytest.fixture
 def chunk_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The sizes of the chunks add_file received, recorded on their way into storage.stage."""
+    """The sizes of the chunks add_file received, recorded on their way into blobs.seal_upload."""
     sizes: list[int] = []
-    real_stage = storage.stage
+    real_seal = blobs.seal_upload
 
-    def recording(chunks: Any, *, limit: int, account: Any = None) -> storage.Staged:
+    def recording(owner_id: Any, chunks: Any, *, limit: int) -> Any:
         def spy() -> Any:
             for chunk in chunks:
                 sizes.append(len(chunk))
                 yield chunk
 
-        return real_stage(spy(), limit=limit, account=account)
+        return real_seal(owner_id, spy(), limit=limit)
 
-    monkeypatch.setattr(storage, "stage", recording)
+    monkeypatch.setattr(blobs, "seal_upload", recording)
     return sizes
 
 
@@ -87,7 +87,10 @@ def test_upload_and_download_round_trip(
     replaced = alice.put("/models/alice/big/files/weights/model.safetensors", b"smaller")
     assert replaced.status_code == 200 and replaced.json()["size"] == 7
     assert body(alice.get("/models/alice/big/files/weights/model.safetensors")) == b"smaller"
-    assert ModelFile.objects.count() == 1
+    model = MLModel.objects.get(pk=owner.ml_models.get().pk)
+    # Two revisions: the replaced version stays readable in the first one.
+    assert revisions.head_files(model).count() == 1 and model.commits.count() == 2
+    assert ModelFile.objects.count() == 2
 
 
 def test_ranges_and_etags(owner: User, alice: Api) -> None:
@@ -151,7 +154,7 @@ def test_too_large_is_refused_before_reading(
     def must_not_stage(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the body was read")
 
-    monkeypatch.setattr(storage, "stage", must_not_stage)
+    monkeypatch.setattr(blobs, "seal_upload", must_not_stage)
     assert_error(alice.put("/models/alice/m/files/w.bin", b"x" * 1001), 413, "too_large")
     assert ModelFile.objects.count() == 0 and stored_files(media) == []
 
@@ -181,7 +184,7 @@ def test_a_put_without_a_body_is_refused_and_keeps_the_file(owner: User, alice: 
     assert_error(alice.put("/models/alice/m/files/w.bin", b""), 411, "length_required")
     assert_error(alice.put("/models/alice/m/files/new.bin", b""), 411, "length_required")
     assert body(alice.get("/models/alice/m/files/w.bin")) == b"kept"
-    assert list(ModelFile.objects.values_list("path", flat=True)) == ["w.bin"]
+    assert [f.path for f in ModelFile.objects.all()] == ["w.bin"]
 
 
 def test_a_body_shorter_than_its_length_keeps_the_file(owner: User, alice: Api) -> None:
@@ -244,9 +247,14 @@ def test_deleting_a_file(
     assert_error(bob.delete("/models/alice/m/files/w.bin"), 403)
     with django_capture_on_commit_callbacks(execute=True):
         assert alice.delete("/models/alice/m/files/w.bin").status_code == 204
-    assert stored_files(media) == []
     assert_error(alice.delete("/models/alice/m/files/w.bin"), 404, "not_found")
     assert alice.get("/models/alice/m/files").json() == {"items": []}
+    # The first revision still holds the file; removing it from history removes the stored bytes.
+    assert len(stored_files(media)) == 1
+    model = owner.ml_models.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert revisions.purge_path(model, "w.bin", acting_user=owner) == 1
+    assert stored_files(media) == []
 
 
 def wsgi(method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

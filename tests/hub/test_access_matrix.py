@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from candor.accounts.models import User
-from candor.hub import actions
+from candor.hub import actions, revisions
 from candor.hub.models import MLModel
 from tests.hub.access import PERSONAS, absent, check, client_for, observe
 
@@ -44,7 +44,7 @@ def test_deleted_model_is_gone_everywhere_and_from_storage(
     owner: User, member: User, django_capture_on_commit_callbacks
 ) -> None:
     model = publish(owner, "public")
-    blob = model.files.get().blob.name
+    blob = str(revisions.head_files(model).get().blob.stored.name)
     assert default_storage.exists(blob)
     name, title = model.name, model.title
     with django_capture_on_commit_callbacks(execute=True):

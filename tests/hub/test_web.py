@@ -13,7 +13,7 @@ from django.core.files.uploadhandler import FileUploadHandler
 from django.test import Client
 
 from candor.accounts.models import User
-from candor.hub import actions
+from candor.hub import actions, revisions
 from candor.hub.markdown import render_card
 from candor.hub.models import MLModel, ModelFile
 
@@ -88,7 +88,8 @@ def test_upload_publish_download_and_delete(owner_client: Client, owner: User, m
     stored = ModelFile.objects.get(model=model)
     assert stored.path == "ckpt/weights.bin" and stored.size == len(payload)
     assert stored.sha256 == hashlib.sha256(payload).hexdigest()
-    assert "alice" not in stored.blob.name and "m1" not in stored.blob.name  # storage names are random
+    name = str(stored.blob.stored.name)
+    assert "alice" not in name and "m1" not in name and stored.sha256 not in name  # names are keyed hashes
 
     owner_client.post("/alice/m1/visibility/", {"visibility": "public"})
     anonymous = Client()
@@ -109,7 +110,8 @@ def test_upload_publish_download_and_delete(owner_client: Client, owner: User, m
     assert cached.status_code == 304
 
     owner_client.post("/alice/m1/files-delete/", {"path": "ckpt/weights.bin"})
-    assert not ModelFile.objects.exists()
+    model.refresh_from_db()
+    assert not revisions.head_files(model).exists() and model.commits.count() == 2
     assert anonymous.get("/alice/m1/files/ckpt/weights.bin").status_code == 404
 
 
