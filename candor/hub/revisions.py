@@ -32,6 +32,7 @@ from candor.hub.validators import clean_file_path
 from candor.kernel import hooks
 from candor.kernel.actions import durable
 from candor.kernel.refusal import Code, Refusal
+from candor.privacy import audit
 
 MAIN = "main"
 MAX_MESSAGE = 2000
@@ -276,6 +277,13 @@ def commit(
     MLModel.objects.filter(pk=model.pk).update(head=made, updated_at=now)
     model.head, model.updated_at = made, now
     _listing_changed(model)
+    audit.record(
+        audit.EventType.MODEL_FILES_CHANGED,
+        acting_user=acting_user,
+        subject=model.owner_id,
+        model_id=model.pk,
+        extra={"changes": len(changes), "rebased": bool(parent and head is not None and parent != head.oid)},
+    )
     return made
 
 
@@ -290,6 +298,13 @@ def purge_path(model: MLModel, path: str, *, acting_user: User) -> int:
     if not held:
         raise Refusal(Code.NOT_FOUND, "No revision of this model has a file at this path.")
     rows.delete()
+    audit.record(
+        audit.EventType.MODEL_HISTORY_PURGED,
+        acting_user=acting_user,
+        subject=model.owner_id,
+        model_id=model.pk,
+        extra={"revisions": len(held)},
+    )
     MLModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
     _listing_changed(model)
     tasks.collect_after_commit(held)
