@@ -4,19 +4,20 @@ Part of the entry tier: the HTTP answer the hub's page and its API share (entry 
 each other, so what both send lives here, beside them).
 
 Django's FileResponse streams but does not answer Range requests, and whitenoise's range support is
-for static files only, so the few lines of RFC 9110 range handling live here.
+for static files only, so the few lines of RFC 9110 range handling live here. The bytes come from the
+object store (:func:`candor.core.objectstore.read`: a seek on local disk, one ranged GET on S3), streamed
+in chunks whether the whole file or a range is asked for, so a download never holds the file in memory
+and works the same on every storage.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import IO
 
-from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
+from candor.core import objectstore
 from candor.hub.models import ModelFile
 
 CHUNK = 256 * 1024
@@ -30,20 +31,6 @@ _BEYOND = 10**18
 def _position(digits: str) -> int:
     significant = digits.lstrip("0")
     return int(significant or "0") if len(significant) < len(str(_BEYOND)) else _BEYOND
-
-
-def _stream(handle: IO[bytes], start: int, length: int) -> Iterator[bytes]:
-    try:
-        handle.seek(start)
-        remaining = length
-        while remaining > 0:
-            chunk = handle.read(min(CHUNK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
-    finally:
-        handle.close()
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
@@ -65,9 +52,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     return start, min(_position(last), size - 1) if last else size - 1
 
 
-def file_response(
-    request: HttpRequest, model_file: ModelFile
-) -> HttpResponse | StreamingHttpResponse | FileResponse:
+def file_response(request: HttpRequest, model_file: ModelFile) -> HttpResponse | StreamingHttpResponse:
     etag = f'"{model_file.sha256}"'
     headers = {
         "ETag": etag,
@@ -90,23 +75,11 @@ def file_response(
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     length = max(0, end - start + 1)
-    handle = default_storage.open(str(model_file.blob.name), "rb")
-    if status == 200:
-        # The whole file: FileResponse lets the WSGI server send it with sendfile() where it can.
-        whole = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=model_file.path.rsplit("/", 1)[-1],
-            content_type="application/octet-stream",
-            headers=headers,
-        )
-        whole["Content-Length"] = str(size)
-        return whole
+    # Asked for before the answer starts: a missing object or an unreachable store is raised here
+    # (StoreUnavailable is answered 503 by the entry points), not half-way through the body.
+    pieces = objectstore.read(str(model_file.blob.name), start, length, chunk=CHUNK)
     response = StreamingHttpResponse(
-        _stream(handle, start, length),
-        status=status,
-        content_type="application/octet-stream",
-        headers=headers,
+        pieces, status=status, content_type="application/octet-stream", headers=headers
     )
     response["Content-Length"] = str(length)
     return response

@@ -2,23 +2,24 @@
 
 Uploads are copied chunk by chunk into a file of the staging area (:mod:`candor.kernel.staging`, so a large
 file is never held in memory, and one a crash leaves behind is found and removed), hashed on the way, and
-then handed to the storage backend: on local disk that is a rename, on S3-compatible storage an upload of
-the finished file.
+then handed to the object store (:mod:`candor.core.objectstore`): on local disk that is a rename, on
+S3-compatible storage a multipart upload of the finished file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from django.core.files import File
-from django.core.files.storage import default_storage
-
+from candor.core import objectstore
 from candor.kernel import staging
+
+logger = logging.getLogger("candor.hub")
 
 CHUNK = 1024 * 1024
 
@@ -79,25 +80,9 @@ def read_chunks(stream: IO[bytes], length: int | None = None) -> Iterator[bytes]
         yield chunk
 
 
-class _LocalFile(File[bytes]):
-    """A finished file on local disk that storage backends may move rather than copy (FileSystemStorage
-    renames it)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(open(path, "rb"), name=path.name)  # noqa: SIM115 - closed by save_path()
-        self.path = path
-
-    def temporary_file_path(self) -> str:
-        return str(self.path)
-
-
 def save_path(path: Path, name: str) -> str:
-    """Move a finished local file into the default storage under ``name``; returns the stored name."""
-    content = _LocalFile(path)
-    try:
-        return default_storage.save(name, content)
-    finally:
-        content.close()
+    """Move a finished local file into the object store under ``name``; returns the stored name."""
+    return objectstore.save_path(path, name)
 
 
 def save(staged: Staged, name: str) -> str:
@@ -113,5 +98,12 @@ def random_name() -> str:
 
 
 def delete(name: str) -> None:
-    if name:
-        default_storage.delete(name)
+    """Remove a stored file whose row is gone. Called once the change is committed, so a store that is
+    down is logged rather than raised: the change stands, and the object is left behind."""
+    if not name:
+        return
+    try:
+        objectstore.delete(name)
+    except objectstore.StoreUnavailable:
+        # No name: it is random, but says which model the file belonged to.
+        logger.warning("a stored file could not be removed: the store is unreachable")

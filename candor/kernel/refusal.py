@@ -63,6 +63,7 @@ class Code(StrEnum):
     THROTTLED = "throttled"
     RATE_LIMITED = "rate_limited"
     BUSY = "busy"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
     # Transport-level answers, raised only by entry points
     METHOD_NOT_ALLOWED = "method_not_allowed"
     SERVER_ERROR = "server_error"

@@ -81,6 +81,7 @@ EXIT_CODES: dict[str, int] = {
     "throttled": EXIT_LATER,
     "rate_limited": EXIT_LATER,
     "busy": EXIT_LATER,
+    "storage_unavailable": EXIT_LATER,
     # Transport-level answers
     "method_not_allowed": EXIT_ERROR,
     "server_error": EXIT_ERROR,
