@@ -196,7 +196,7 @@ class S3:
     prefix: str
     url: str
 
-    def keys(self) -> list[str]:
+    def stored(self) -> list[str]:
         """Every key under the test's prefix, without the prefix."""
         client = self.store.client()
         found = client.list_objects_v2(Bucket=self.store.bucket, Prefix=f"{self.prefix}/").get("Contents", [])

@@ -135,12 +135,10 @@ def test_a_small_file_goes_up_in_one_piece(s3: S3, tmp_path: Path) -> None:
     objectstore.save_path(finished_file(tmp_path, CONTENT), "models/small/weights")
     assert "-" not in s3.head("models/small/weights")["ETag"]
     assert s3.body("models/small/weights") == CONTENT  # stored as the bytes themselves, under the prefix
-    assert s3.keys() == ["models/small/weights"]
+    assert s3.stored() == ["models/small/weights"]
 
 
-def test_with_the_store_down_every_operation_says_so_and_the_file_is_not_kept(
-    s3: S3, tmp_path: Path
-) -> None:
+def test_with_the_store_down_every_operation_says_so_and_the_file_is_not_kept(s3: S3, tmp_path: Path) -> None:
     objectstore.save_path(finished_file(tmp_path, b"before"), "models/m/kept")
     with s3.store.down():
         path = finished_file(tmp_path, CONTENT)
@@ -157,7 +155,7 @@ def test_with_the_store_down_every_operation_says_so_and_the_file_is_not_kept(
         ):
             with pytest.raises(objectstore.StoreUnavailable):
                 call()
-    assert s3.keys() == ["models/m/kept"]  # nothing half written, nothing lost
+    assert s3.stored() == ["models/m/kept"]  # nothing half written, nothing lost
     assert b"".join(objectstore.read("models/m/kept")) == b"before"
 
 
@@ -165,7 +163,8 @@ def test_what_counts_as_the_store_being_unavailable() -> None:
     from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
     def client_error(status: int, code: str) -> ClientError:
-        return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+        answer: Any = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return ClientError(answer, "GetObject")
 
     assert objectstore.is_unavailable(EndpointConnectionError(endpoint_url="http://x"))
     assert objectstore.is_unavailable(ReadTimeoutError(endpoint_url="http://x"))
