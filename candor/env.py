@@ -224,7 +224,7 @@ class Env:
         if len(options) != len(query) or not set(options) <= known:
             raise self.error(name, f"{_S3_FORMAT} (options once each, among {', '.join(sorted(known))})")
         prefix = options.get("prefix", "").strip("/")
-        if prefix and not _PREFIX.fullmatch(prefix):
+        if prefix and (not _PREFIX.fullmatch(prefix) or {".", ".."} & set(prefix.split("/"))):
             raise self.error(name, f"{_S3_FORMAT} (a prefix of letters, digits, ., _, - and /)")
         region = options.get("region", "us-east-1")
         if not re.fullmatch(r"[a-z0-9-]{1,40}", region):
