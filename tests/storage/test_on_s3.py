@@ -171,3 +171,27 @@ def test_an_export_build_is_tried_again_by_the_worker_once_the_store_is_back(
     archive.refresh_from_db()
     assert archive.status == ExportArchive.Status.READY and s3.stored() == [archive.archive.name]
     assert len(row.worker_ids) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_client_s_push_and_pull_go_through_the_store_and_exit_5_while_it_is_down(
+    s3: S3, owner: User, live_server: Any, tmp_path: Path
+) -> None:
+    from tests.test_client import client, make_model_folder, new_token, tree
+
+    token = new_token(owner)
+    source, target = tmp_path / "tiny", tmp_path / "pulled"
+    source.mkdir()
+    files = make_model_folder(source)
+    pushed = client(["push", str(source), "alice/tiny"], tmp_path, server=live_server.url, token=token)
+    assert pushed.returncode == 0, pushed.stderr
+    assert len(s3.stored()) == len(files)
+    pulled = client(["pull", "alice/tiny", str(target)], tmp_path, server=live_server.url, token=token)
+    assert pulled.returncode == 0, pulled.stderr
+    assert tree(target) == files
+    (source / "new.bin").write_bytes(b"a new file")
+    with s3.store.down():
+        refused = client(["push", str(source), "alice/tiny"], tmp_path, server=live_server.url, token=token)
+        assert refused.returncode == 5, (refused.stdout, refused.stderr)
+        assert "File storage is unreachable" in refused.stderr and token not in refused.stderr
+    assert len(s3.stored()) == len(files) and ModelFile.objects.count() == len(files)
