@@ -412,8 +412,11 @@ def _names_local(root: Path, prefix: str) -> Iterator[str]:
 
 def _names_generic(storage: Storage, prefix: str) -> Iterator[str]:
     def walk(folder: str) -> Iterator[str]:
-        with guarded():
-            subfolders, files = storage.listdir(folder)
+        try:
+            with guarded():
+                subfolders, files = storage.listdir(folder)
+        except FileNotFoundError:
+            return
         for file in files:
             yield posixpath.join(folder, file) if folder else file
         for sub in subfolders:

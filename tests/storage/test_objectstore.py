@@ -16,12 +16,17 @@ from tests.storage.conftest import S3
 CONTENT = random.Random(12).randbytes(3 * 1024 * 1024 + 777)  # past three 1 MiB chunks, not on a boundary
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "other"])
 def backend(request: pytest.FixtureRequest, settings: Any, tmp_path: Path) -> Iterator[str]:
+    """The data folder, SeaweedFS, and another storage of Django's (in memory), used through the Storage
+    API alone."""
     if request.param == "local":
         settings.MEDIA_ROOT = tmp_path / "media"
-    else:
+    elif request.param == "s3":
         request.getfixturevalue("s3")
+    else:
+        default = {"BACKEND": "django.core.files.storage.InMemoryStorage"}
+        settings.STORAGES = {**settings.STORAGES, "default": default}
     yield request.param
 
 
