@@ -17,6 +17,7 @@ A missing object is FileNotFoundError, as with files.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import posixpath
@@ -168,7 +169,7 @@ def _move_local(storage: FileSystemStorage, path: Path, name: str) -> None:
     try:
         os.replace(path, target)
     except OSError as error:
-        if error.errno != 18:  # EXDEV: the staging area is on another file system
+        if error.errno != errno.EXDEV:  # the staging area is on another file system
             raise
         # Copied beside the target under a hidden name, then renamed: never a half-written `name`.
         descriptor, spare = tempfile.mkstemp(dir=folder, prefix=".incoming-")
@@ -251,7 +252,7 @@ def read(name: str, start: int = 0, length: int | None = None, *, chunk: int = C
     if _s3(storage):
         return _read_s3(storage, name, start, length, chunk)
     if isinstance(storage, FileSystemStorage):
-        handle: IO[bytes] = open(storage.path(name), "rb")  # noqa: SIM115 - closed by _pieces()
+        handle: IO[bytes] = open(storage.path(name), "rb")  # noqa: SIM115 - closed by Pieces
     else:
         with guarded():
             handle = storage.open(name, "rb")

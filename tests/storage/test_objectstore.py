@@ -194,3 +194,17 @@ def test_the_local_move_keeps_the_storage_modes(settings: Any, tmp_path: Path) -
     os.chmod(path, 0o600)
     objectstore.save_path(path, "deep/er/name")
     assert (Path(settings.MEDIA_ROOT) / "deep/er/name").stat().st_mode & 0o777 == 0o640
+
+
+def test_a_file_on_another_file_system_is_copied_in_whole_then_renamed(settings: Any, tmp_path: Path) -> None:
+    other = Path("/dev/shm")
+    if not other.is_dir() or other.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a file system of its own (a tmpfs)")  # the rename path is tested above
+    settings.MEDIA_ROOT = tmp_path / "media"
+    path = other / f"candor-test-{os.getpid()}-{random.randrange(10**9)}"
+    path.write_bytes(CONTENT)
+    objectstore.save_path(path, "models/m/copied")
+    assert not path.exists()
+    folder = Path(settings.MEDIA_ROOT) / "models/m"
+    assert sorted(p.name for p in folder.iterdir()) == ["copied"]  # no spare copy left beside it
+    assert (folder / "copied").read_bytes() == CONTENT
