@@ -318,7 +318,8 @@ def report(
         f"Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, SQLite, "
         f"`candor serve` with {args.workers} workers, a {args.size_mib} MiB file "
         f"({args.size_mib * 1024 * 1024 / 1e6:,.0f} MB) in {work.parent}; `cp` of it on the same disk: "
-        f"{cp_mb_s:.0f} MB/s.",
+        f"{cp_mb_s:.0f} MB/s. Load average when it ended: {os.getloadavg()[0]:.1f} (other work on the "
+        "machine shares its cores and disk).",
         "",
         "| storage | upload MB/s (share of cp) | download MB/s (share of cp) "
         "| server RSS idle / peak up / peak down (MiB) | store RSS peak up / down (MiB) |",
