@@ -15,6 +15,7 @@ import re
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
@@ -356,7 +357,7 @@ FILE_UPLOAD_HANDLERS = [
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static" if PRODUCTION else None
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # In production `candor serve` collects the assets under hashed names that can be cached for ever;
     # elsewhere they are served straight from the apps, so no collect step is needed.
@@ -366,6 +367,13 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Model files and export archives: the data folder's media/ by default, or an S3-compatible store
+# (CANDOR_S3_URL), which every machine of a site shares. Candor never hands out the store's own URLs
+# (every download goes through its access checks), sets no ACLs, and keeps names as given: they are
+# random or content-addressed, so an existing name is overwritten rather than renamed.
+OBJECT_STORE = env.object_store("CANDOR_S3_URL")
+if OBJECT_STORE is not None:
+    STORAGES["default"] = OBJECT_STORE.storage()
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = DEBUG
 

@@ -87,6 +87,9 @@ class TestEnv:
         ("CANDOR_MASTER_KEYS", f"k1:{'A' * 43},k1:{'B' * 43}"),
         ("CANDOR_MASTER_KEYS", f"bad id!:{'A' * 43}"),
         ("CANDOR_BLIND_INDEX_KEY", "hunter2"),
+        ("CANDOR_S3_URL", "ftp://key:hunter2@s3.example.org/bucket"),
+        ("CANDOR_S3_URL", "https://key:hunter2@s3.example.org/"),
+        ("CANDOR_S3_URL", "https://key:hunter2@s3.example.org/bucket?region=us-east-1&colour=red"),
     ],
 )
 def test_a_malformed_variable_stops_start_up_and_is_named(tmp_path: Path, name: str, value: str) -> None:

@@ -45,7 +45,7 @@ import json, os
 from django.core.files.storage import default_storage
 from candor.hub.models import ModelFile
 row = ModelFile.objects.filter(model__owner__username="zed").order_by("pk").last()
-path = default_storage.path(row.blob.name)
+path = default_storage.path(row.blob.stored.name)
 keep = path + ".original"
 os.rename(path, keep)
 os.mkfifo(path)

@@ -21,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from candor.core.objectstore import RETRY_AFTER_SECONDS, StoreUnavailable
 from candor.kernel import locks
 from candor.kernel.refusal import Code, Refusal
 
@@ -69,6 +70,7 @@ STATUS: dict[Code, int] = {
     Code.RATE_LIMITED: 429,
     Code.BUSY: 503,
     Code.DAMAGED: 500,
+    Code.STORAGE_UNAVAILABLE: 503,
     Code.METHOD_NOT_ALLOWED: 405,
     Code.SERVER_ERROR: 500,
 }
@@ -207,6 +209,29 @@ def busy_response(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def store_unavailable_response(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After, for a request the file store could not serve (nothing was changed)."""
+    note_store_unavailable(request)
+    response = refusal_response(
+        Refusal(Code.STORAGE_UNAVAILABLE, str(StoreUnavailable()), retry_after=RETRY_AFTER_SECONDS)
+    )
+    response["Cache-Control"] = "no-store"
+    # Logged without the path; Django would log it again, with it.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+def note_store_unavailable(request: HttpRequest) -> None:
+    """Log a request answered "storage unavailable": its route's pattern, never the path."""
+    match = getattr(request, "resolver_match", None)
+    route = match.route if match is not None else "?"
+    logger.warning("file store unreachable: %s %s answered 503", request.method, route)
+
+
+def _store_unavailable(request: HttpRequest, exc: StoreUnavailable) -> HttpResponse:
+    return store_unavailable_response(request)
+
+
 def _database_error(request: HttpRequest, exc: OperationalError) -> HttpResponse:
     if locks.is_lock_timeout(exc):
         return busy_response(request)
@@ -223,6 +248,7 @@ def install(api: NinjaAPI) -> None:
         (PermissionError, _forbidden),
         (RequestDataTooBig, _too_big),
         (OperationalError, _database_error),
+        (StoreUnavailable, _store_unavailable),
         (Exception, server_error),
     ]
     for exc_class, handler in handlers:

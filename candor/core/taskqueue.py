@@ -38,6 +38,8 @@ from django.db import (
 )
 from django.tasks import task_backends
 
+from candor.core import objectstore
+
 logger = logging.getLogger("candor.worker")
 
 # A signal that arrives this soon after a first one is the same request delivered twice: Ctrl-C in a
@@ -58,8 +60,8 @@ def backoff_max() -> float:
 
 
 def is_transient(error: BaseException) -> bool:
-    """Whether waiting may cure the error: the database or the broker unavailable for now."""
-    if isinstance(error, OperationalError | InterfaceError):
+    """Whether waiting may cure the error: the database, the broker or the file store unavailable for now."""
+    if isinstance(error, OperationalError | InterfaceError | objectstore.StoreUnavailable):
         return True
     try:
         import redis

@@ -21,6 +21,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from candor.core import objectstore
+from candor.hub import storage
 from candor.hub.models import Blob
 from candor.kernel import staging
 from candor.privacy import crypto, sealed
@@ -186,7 +187,7 @@ def collect(blob_ids: Iterable[int] | None = None, *, now: Any = None) -> int:
                 Blob.objects.filter(pk=blob.pk, entries__isnull=True).delete()
         except models.ProtectedError:
             continue
-        transaction.on_commit(partial(objectstore.delete, str(blob.stored.name)))
+        transaction.on_commit(partial(storage.delete, str(blob.stored.name)))
         removed += 1
     return removed
 

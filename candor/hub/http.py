@@ -5,7 +5,10 @@ Part of the entry tier: the HTTP answer the hub's page and its API share (entry 
 each other, so what both send lives here, beside them).
 
 Django's FileResponse streams but does not answer Range requests, and whitenoise's range support is
-for static files only, so the few lines of RFC 9110 range handling live here.
+for static files only, so the few lines of RFC 9110 range handling live here. The bytes come from the
+object store (:func:`candor.core.objectstore.read`: a seek on local disk, one ranged GET on S3), streamed
+in chunks whether the whole file or a range is asked for, so a download never holds the file in memory
+and works the same on every storage.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from collections.abc import Iterator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
-from candor.core import objectstore
 from candor.hub import blobs
 from candor.hub.models import ModelFile
 from candor.kernel.refusal import Code, Refusal
@@ -89,10 +91,6 @@ def file_response(request: HttpRequest, model_file: ModelFile) -> HttpResponse |
         body = blobs.read(model_file.blob, start, length) if request.method != "HEAD" else iter(())
     except blobs.Damaged:
         raise Refusal(Code.DAMAGED, DAMAGED) from None
-    except objectstore.StoreUnavailable:
-        raise Refusal(
-            Code.BUSY, "The file store cannot be reached just now: try again in a minute."
-        ) from None
     response = StreamingHttpResponse(
         _checked(body), status=status, content_type="application/octet-stream", headers=headers
     )

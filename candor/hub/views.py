@@ -19,7 +19,7 @@ from candor.hub import actions, forms, http, listing_cache, queries, revisions, 
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.markdown import render_card
 from candor.hub.models import MLModel
-from candor.kernel.refusal import Code, Refusal
+from candor.kernel.refusal import Refusal
 
 PAGE_SIZE = 20
 
@@ -231,7 +231,7 @@ def file_download(request: HttpRequest, username: str, name: str, path: str) -> 
     try:
         response: HttpResponseBase = http.file_response(request, model_file)
     except Refusal as error:
-        status = 503 if error.code == Code.BUSY else 500
+        status = 500  # DAMAGED: a store that is down is answered 503 by the site's own handler
         context = {"message": error.message, "model": model_file.model}
         response = render(request, "hub/file_unavailable.html", context, status=status)
     return response if model_file.model.is_indexable else _noindex(response)

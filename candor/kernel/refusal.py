@@ -65,6 +65,7 @@ class Code(StrEnum):
     BUSY = "busy"
     # What is stored
     DAMAGED = "damaged"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
     # Transport-level answers, raised only by entry points
     METHOD_NOT_ALLOWED = "method_not_allowed"
     SERVER_ERROR = "server_error"

@@ -35,7 +35,7 @@ from django.utils import timezone
 from candor.accounts import emails
 from candor.accounts.actions import check_deletion
 from candor.accounts.models import User, username_index
-from candor.core import taskqueue
+from candor.core import objectstore, taskqueue
 from candor.hub import listing_cache
 from candor.kernel import db, hooks, staging
 from candor.kernel.actions import durable
@@ -198,7 +198,7 @@ def _after_commit(record: DeletionRecord) -> None:
 
 def finish(record: DeletionRecord) -> int:
     """Remove the files still listed on the record, the account's queued tasks, and mark it complete."""
-    removed = subjects.delete_stored(record.storage_names)
+    removed = subjects.delete_stored(record.storage_names, remove=objectstore.delete)
     staging.erase_account(record.account_id)
     taskqueue.drop_tasks_naming(str(record.account_id))
     db.checkpoint_wal()

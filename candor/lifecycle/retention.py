@@ -21,6 +21,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
+from candor.core import objectstore
 from candor.kernel import hooks, staging
 from candor.privacy import inventory, subjects
 
@@ -74,7 +75,8 @@ def sweep(*, now: datetime | None = None, dry_run: bool = False) -> list[Outcome
                     names = stored_files(declaration, rows)
                     rows.delete()
                     if names:
-                        transaction.on_commit(partial(subjects.delete_stored, names))
+                        removal = partial(subjects.delete_stored, names, remove=objectstore.delete)
+                        transaction.on_commit(removal)
             outcomes.append(Outcome(declaration.label, rule.rule, count))
     for model, relations in subjects.vocabularies():
         with transaction.atomic():

@@ -6,7 +6,7 @@ declared personal field is exported, erased and swept without code of its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import batched
 from typing import Any
 
@@ -55,20 +55,25 @@ def stored_names(declaration: inventory.Declaration, rows: models.QuerySet[Any])
         yield from (name for name in values if name)
 
 
-def delete_stored(names: Iterable[str]) -> int:
-    """Remove files from storage; a file already gone counts as removed.
+def delete_stored(names: Iterable[str], *, remove: Callable[[str], None] | None = None) -> int:
+    """Remove files from storage with ``remove`` (one name at a time); a file already gone counts as
+    removed. The callers above the privacy base pass the object store's delete
+    (``candor.core.objectstore.delete``), which this tier may not import; without one, Django's
+    default storage is asked directly.
 
     Several at a time: each removal waits on the disk (or the object store), not on Python, and an
-    account may have tens of thousands of files.
+    account may have tens of thousands of files. The first failure (the store unreachable) is raised
+    once the removals in flight end, so the caller can try the whole list again.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from django.core.files.storage import default_storage
 
+    removing = remove or default_storage.delete
     count = 0
     with ThreadPoolExecutor(max_workers=8) as pool:
         for batch in batched(names, 500):  # a bounded number of removals in flight
-            count += sum(1 for _ in pool.map(default_storage.delete, batch))
+            count += sum(1 for _ in pool.map(removing, batch))
     return count
 
 

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_safe
 
 from candor.analytics import popularity
 from candor.api import errors as api_errors
+from candor.core.objectstore import RETRY_AFTER_SECONDS, StoreUnavailable
 from candor.kernel import locks
 from candor.web.context_processors import platform
 
@@ -55,6 +56,22 @@ def busy(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def storage_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After when the file store cannot be reached: the API's JSON error under /api/, a
+    page elsewhere. Nothing was changed (an upload that could not be stored leaves no row)."""
+    if request.path.startswith("/api/"):
+        return api_errors.store_unavailable_response(request)
+    api_errors.note_store_unavailable(request)
+    page = loader.get_template("503-storage.html").render(
+        {**platform(request), "retry_after": RETRY_AFTER_SECONDS}
+    )
+    response = HttpResponse(page, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "404.html", status=404)
 
@@ -65,6 +82,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     # (a view, or a middleware saving the session).
     if locks.is_lock_timeout(sys.exc_info()[1]):
         return busy(request)
+    if isinstance(sys.exc_info()[1], StoreUnavailable):
+        return storage_unavailable(request)
     # A 500 page must not depend on the database or the session, which may be what failed, so it is
     # rendered without the request's context processors.
     return HttpResponse(loader.get_template("500.html").render(platform(request)), status=500)

@@ -82,6 +82,7 @@ EXIT_CODES: dict[str, int] = {
     "rate_limited": EXIT_LATER,
     "busy": EXIT_LATER,
     "damaged": EXIT_ERROR,
+    "storage_unavailable": EXIT_LATER,
     # Transport-level answers
     "method_not_allowed": EXIT_ERROR,
     "server_error": EXIT_ERROR,

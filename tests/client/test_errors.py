@@ -41,6 +41,7 @@ def test_every_code_of_the_server_has_an_exit_code() -> None:
         ("unauthenticated", 401, EXIT_AUTH),
         ("rate_limited", 429, EXIT_LATER),
         ("busy", 503, EXIT_LATER),
+        ("storage_unavailable", 503, EXIT_LATER),
         ("insufficient_scope", 403, EXIT_ERROR),
         ("not_found", 404, EXIT_ERROR),
         # A code this client does not know yet: its status decides, else the default.

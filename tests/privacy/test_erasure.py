@@ -209,7 +209,7 @@ def test_a_deletion_that_stopped_after_its_commit_is_finished_by_a_rerun(owner: 
     stuff = furnish(owner, "alice")
     real_delete = subjects.delete_stored
 
-    def storage_down(names) -> int:
+    def storage_down(names, **options) -> int:
         raise OSError("storage unavailable")
 
     monkeypatch.setattr(subjects, "delete_stored", storage_down)

@@ -11,7 +11,6 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -20,6 +19,7 @@ from django.utils.text import slugify
 
 from candor.accounts.actions import record_event
 from candor.accounts.models import SecurityEvent, User
+from candor.core import objectstore
 from candor.core.taskqueue import is_waiting_or_running
 from candor.kernel.actions import durable
 from candor.kernel.refusal import Code, Refusal
@@ -149,15 +149,15 @@ def open_archive(archive: ExportArchive) -> ArchivePieces | None:
     (sealed.SealError; damage further on raises it while the pieces are read). An archive stored before
     exports were sealed is given as it is.
     """
+    name = str(archive.archive.name)
     try:
-        handle = default_storage.open(str(archive.archive.name), "rb")
+        head = b"".join(objectstore.read(name, 0, len(sealed.MAGIC)))
+        handle = objectstore.as_file(objectstore.read(name, chunk=COPY_BUFFER))
     except FileNotFoundError:
         return None
     try:
-        if not sealed.is_sealed(handle.read(len(sealed.MAGIC))):
-            handle.seek(0)
+        if not sealed.is_sealed(head):
             return ArchivePieces(handle, None)
-        handle.seek(0)
         return ArchivePieces(handle, sealed.opened(handle, context=seal_context(archive)))
     except sealed.SealError as error:
         handle.close()

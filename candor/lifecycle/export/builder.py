@@ -3,6 +3,7 @@ is written, stored under a random name, and the person is told it is ready."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import traceback
@@ -13,13 +14,12 @@ from pathlib import PurePosixPath
 from typing import IO, Any, cast
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.tasks import task
 from django.utils import timezone
 
 from candor.accounts.tasks import send_account_email
-from candor.core.objectstore import save_path
+from candor.core import objectstore
 from candor.kernel import db, staging
 from candor.lifecycle.export import files, records, summary, zipwriter
 from candor.privacy import crypto, inventory, sealed, subjects
@@ -59,22 +59,19 @@ def build_export(archive_id: int) -> str:
 def remove_leftovers() -> int:
     """Remove the archives in storage that no export names (see LEFTOVER_AGE); returns how many."""
     folder = str(PurePosixPath(export_storage_name()).parent)
-    try:
-        _, names = default_storage.listdir(folder)
-    except FileNotFoundError:
-        return 0
     known = set(ExportArchive.objects.exclude(archive="").values_list("archive", flat=True))
+    storage = objectstore.backend()
     removed = 0
-    for name in names:
-        stored = f"{folder}/{name}"
+    for stored in objectstore.names(f"{folder}/"):
         if stored in known:
             continue
         try:
-            age = timezone.now() - default_storage.get_modified_time(stored)
+            with objectstore.guarded():
+                age = timezone.now() - storage.get_modified_time(stored)
         except (FileNotFoundError, NotImplementedError):
             continue
         if age > LEFTOVER_AGE:
-            default_storage.delete(stored)
+            objectstore.delete(stored)
             removed += 1
     return removed
 
@@ -93,15 +90,24 @@ def build(archive: ExportArchive) -> ExportArchive:
             write_zip(cast("IO[bytes]", sealing), user, generated_at=timezone.now())
             sealing.finish()
         size = sealing.size  # the ZIP's own size, as downloaded
-        stored = save_path(spool.path, export_storage_name())
+        stored = objectstore.save_path(spool.path, export_storage_name())
         if not _mark_ready(archive, stored, size):
-            default_storage.delete(stored)  # the request was withdrawn (account deleted) meanwhile
+            objectstore.delete(stored)  # the request was withdrawn (account deleted) meanwhile
+    except objectstore.StoreUnavailable:
+        # Not the build's fault: the request stays pending and the worker tries the task again later
+        # (the task queue counts this as transient), up to CANDOR_TASK_ATTEMPTS in all.
+        logger.warning("export archive %s: the file store is unreachable; to be tried again", archive.pk)
+        if stored:
+            with contextlib.suppress(objectstore.StoreUnavailable):
+                objectstore.delete(stored)
+        raise
     except Exception as exc:
         # The class and the frames only: an exception's message may quote a value of the person.
         where = "".join(traceback.format_tb(exc.__traceback__))
         logger.error("export archive %s failed: %s\n%s", archive.pk, type(exc).__name__, where)
         if stored:
-            default_storage.delete(stored)
+            with contextlib.suppress(objectstore.StoreUnavailable):
+                objectstore.delete(stored)
         ExportArchive.objects.filter(pk=archive.pk).update(
             status=ExportArchive.Status.FAILED, expires_at=timezone.now() + ttl()
         )
@@ -145,7 +151,7 @@ def _mark_ready(archive: ExportArchive, stored: str, size: int) -> bool:
     names = list(subjects.stored_names(declaration, earlier))
     earlier.delete()
     if names:
-        transaction.on_commit(partial(subjects.delete_stored, names))
+        transaction.on_commit(partial(subjects.delete_stored, names, remove=objectstore.delete))
     transaction.on_commit(partial(_tell, str(archive.user_id)))
     return True
 

@@ -8,8 +8,9 @@ import string
 import zipfile
 from typing import Any
 
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage
 
+from candor.core import objectstore
 from candor.lifecycle.export import records, zipwriter
 from candor.lifecycle.export.paths import file_place, local_path, unique
 from candor.lifecycle.export.summary import StoredFile
@@ -25,7 +26,7 @@ def write_files(
     places: dict[records.FileKey, str] = {}
     listing: list[StoredFile] = []
     used: set[str] = set()
-    location = storage_folder()  # once: default_storage is a lazy object, slow to ask 50,000 times
+    location = storage_folder()  # once: asking the storage for each of 50,000 files is slow
     for declaration in subjects.owned_declarations():
         personal = declaration.personal_fields()
         names = [n for n in subjects.file_fields(declaration) if personal[n].export == "value"]
@@ -51,8 +52,10 @@ def write_files(
 
 
 def storage_folder() -> str | None:
-    """The storage's folder when it is a local one, else None (a remote storage)."""
-    return getattr(default_storage, "location", None)
+    """The storage's folder when it is a local one, else None (a remote storage: an S3 storage's
+    ``location`` is its key prefix, not a folder)."""
+    storage = objectstore.backend()
+    return str(storage.location) if isinstance(storage, FileSystemStorage) else None
 
 
 def copy_into(
@@ -66,11 +69,8 @@ def copy_into(
     entry = zipwriter.entry(target, stamp, zipfile.ZIP_STORED)
     local = local_path(stored, location)
     if local is None:
-        with default_storage.open(stored, "rb") as source:
-            try:
-                size = default_storage.size(stored)
-            except (OSError, NotImplementedError):
-                size = zipfile.ZIP64_LIMIT
+        size = objectstore.size(stored)
+        with objectstore.as_file(objectstore.read(stored, chunk=zipwriter.COPY_BUFFER)) as source:
             return zipwriter.copy_stream(archive, entry, source, size)
     # A local file is read through its descriptor: a file object per file made three more system calls
     # (its own fstat calls, a seek) and a measurable share of an export of many small files.
