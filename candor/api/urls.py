@@ -26,6 +26,7 @@ from candor.analytics.api.trends import router as trends_router
 from candor.api import errors
 from candor.api.auth import SIGNED_IN
 from candor.hub.api import router as hub_router
+from candor.hub.api.commits import router as revisions_router
 from candor.lifecycle.api import router as privacy_router
 
 View = Callable[..., HttpResponseBase]
@@ -47,6 +48,7 @@ api = NinjaAPI(
 )
 errors.install(api)
 api.add_router("", hub_router)
+api.add_router("", revisions_router)
 api.add_router("", accounts_router)
 api.add_router("", privacy_router)
 api.add_router("", popular_router)

@@ -175,8 +175,9 @@ def list_files(
     model = visibility.get_model(caller(request).user, owner, name)
     mark(request, model)
     _noindex(response, model)
-    files = revisions.sorted_files(revisions.head_files(model))
-    return {"items": [file_out(f, model) for f in files]}
+    head = revisions.resolve(model)
+    files = revisions.sorted_files(revisions.tree(head))
+    return {"commit": head.oid if head else None, "items": [file_out(f, model) for f in files]}
 
 
 @router.put(
