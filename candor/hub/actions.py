@@ -301,7 +301,7 @@ def commit_changes(
     made: list[revisions.Change] = []
     seen: set[str] = set()
     for change in changes:
-        path = revisions.clean_path(change.get("path", ""))
+        path = _checked_path(change.get("path", ""))
         if path in seen:
             raise Refusal(Code.INVALID, f"The commit names {path} more than once.")
         seen.add(path)
@@ -317,10 +317,19 @@ def commit_changes(
         elif op == "delete":
             made.append(revisions.Delete(path))
         elif op == "rename":
-            made.append(revisions.Rename(path, revisions.clean_path(change.get("to", ""))))
+            made.append(revisions.Rename(path, _checked_path(change.get("to", ""))))
         else:
             raise Refusal(Code.INVALID, "Each change is a put, a delete or a rename.")
     return revisions.commit(model, made, acting_user=acting_user, message=message, parent=parent)
+
+
+def _checked_path(path: str) -> str:
+    """A path of a batch, or a refusal that says which one of the batch is wrong (the owner's own)."""
+    try:
+        return revisions.clean_path(path)
+    except Refusal as error:
+        shown = path if len(path) <= 200 else path[:199] + "…"
+        raise Refusal(error.code, f"The file path {shown!r} is not valid.", fields=error.fields) from None
 
 
 def delete_file(model: MLModel, path: str, *, acting_user: User, message: str = "") -> None:

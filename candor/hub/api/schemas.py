@@ -118,9 +118,8 @@ REVISION = Path(
 )
 OID = Path(..., min_length=40, max_length=40, pattern=OID_PATTERN, description="A commit id.")
 TAG = Path(..., min_length=1, max_length=100, pattern=REVISION_PATTERN, description="A tag's name.")
-RepoPath = Annotated[
-    str, Field(min_length=1, max_length=validators.MAX_PATH, pattern=FILE_PATH_PATTERN), Encodable
-]
+# Checked by the action, whose refusal names the path of the batch that is wrong.
+RepoPath = Annotated[str, Field(min_length=1, max_length=validators.MAX_PATH, pattern=NO_NUL), Encodable]
 
 
 class BlobOut(Schema):
