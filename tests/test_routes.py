@@ -237,6 +237,22 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
         public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
     ),
     "POST /<name:username>/<name:name>/files/<path:path>": answers(405),
+    "GET /<name:username>/<name:name>/commits/": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
+    ),
+    "POST /<name:username>/<name:name>/commits/": answers(405),
+    "GET /<name:username>/<name:name>/commit/<str:oid>/": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
+    ),
+    "POST /<name:username>/<name:name>/commit/<str:oid>/": answers(405),
+    "GET /<name:username>/<name:name>/resolve/<str:revision>/<path:path>": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
+    ),
+    "POST /<name:username>/<name:name>/resolve/<str:revision>/<path:path>": answers(405),
+    "GET /<name:username>/<name:name>/remove-from-history/": answers(405, visitors=302),
+    "POST /<name:username>/<name:name>/remove-from-history/": by_target(
+        public=answers(302, others=403), unlisted=answers(302, others=403), private=answers(302, others=404)
+    ),
     "GET /<name:username>/<name:name>/upload/": answers(405, visitors=302),
     "POST /<name:username>/<name:name>/upload/": by_target(
         public=answers(302, others=403), unlisted=answers(302, others=403), private=answers(302, others=404)
