@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 
 from candor_client.api import CHUNK, Api
 from candor_client.args import ModelRef
-from candor_client.errors import EXIT_USAGE, ClientError
+from candor_client.errors import EXIT_USAGE, ClientError, explained
 from candor_client.output import Progress, human, note, plural, shown
 from candor_client.session import connect
 from candor_client.syncplan import (
@@ -121,6 +122,24 @@ def ensure_model(api: Api, ref: ModelRef, me: dict[str, Any]) -> dict[str, Any]:
 
 
 CONFLICT = "the model changed meanwhile in the same files: pull, then push again"
+_CHANGE_FIELD = re.compile(r"changes\.(\d+)\.(?:\w+\.)?(\w+)")
+
+
+def _per_file(error: ClientError, changes: list[dict[str, str]]) -> ClientError:
+    """A refused commit's field errors named by the file they are about ("path of config json: …"),
+    not by their place in the request ("changes.3.put.path")."""
+    named: dict[object, object] = {}
+    for field, problems in error.fields.items():
+        match = _CHANGE_FIELD.fullmatch(str(field))
+        index = int(match.group(1)) if match else -1
+        if match and 0 <= index < len(changes):
+            named[f"{match.group(2)} of {shown(changes[index].get('path', '?'))}"] = problems
+        else:
+            named[field] = problems
+    words = explained("", named)
+    return ClientError(
+        f"the server refused the commit: {words}", error.exit_code, status=error.status, code=error.code
+    )
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -181,6 +200,8 @@ def cmd_push(args: argparse.Namespace) -> int:
             except ClientError as error:
                 if error.status == 409:
                     raise ClientError(CONFLICT, error.exit_code, status=409, code=error.code) from None
+                if error.status == 422 and error.fields:
+                    raise _per_file(error, changes) from None
                 raise
 
     summary = (

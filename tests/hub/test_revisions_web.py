@@ -11,6 +11,7 @@ from django.test import Client
 from candor.accounts.models import User
 from candor.hub import actions, revisions
 from candor.hub.models import Commit, ModelFile
+from candor.kernel.refusal import Code, Refusal
 from tests.api.conftest import publish
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +163,21 @@ def test_only_the_owner_removes_from_history(member: User, history: dict[str, An
     assert revisions.revisions_holding(history["model"], "weights.bin") == 3
     assert Client().post(f"{BASE}/remove-from-history/", {"path": "weights.bin"}).status_code == 302
     assert other.get(f"{BASE}/remove-from-history/").status_code == 405
+
+
+def test_a_batch_names_its_bad_path(owner: User) -> None:
+    """Callers other than the API (which checks paths in its schema) are told which path is wrong."""
+    model = publish(owner, "tiny")
+    blob = actions.store_blob(model, [b"x"])
+    with pytest.raises(Refusal) as refused:
+        actions.commit_changes(
+            model,
+            [
+                {"op": "put", "path": "ok", "sha256": blob.sha256},
+                {"op": "put", "path": "a//b", "sha256": blob.sha256},
+            ],
+            acting_user=owner,
+        )
+    assert refused.value.code == Code.INVALID_FIELDS and "'a//b'" in refused.value.message
+    assert refused.value.fields["path"]
+    assert not Commit.objects.filter(model=model).exists(), "nothing of the batch is stored"

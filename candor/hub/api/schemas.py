@@ -108,7 +108,7 @@ class FileList(Schema):
 SHA256_PATTERN = explain_pattern(r"^[0-9a-f]{64}$", "64 lowercase hexadecimal digits.")
 OID_PATTERN = explain_pattern(r"^[0-9a-f]{40}$", "A commit id: 40 lowercase hexadecimal digits.")
 # A revision in a path: main, a commit id or a tag's name (no slash, no white space).
-REVISION_PATTERN = explain_pattern(r"^[^\s/\\\x00]{1,100}$", "main, a commit id or a tag.")
+REVISION_PATTERN = explain_pattern(r"^[^\x00-\x20\x7f/\\]{1,100}$", "main, a commit id or a tag.")
 REVISION = Path(
     ...,
     min_length=1,
@@ -118,8 +118,9 @@ REVISION = Path(
 )
 OID = Path(..., min_length=40, max_length=40, pattern=OID_PATTERN, description="A commit id.")
 TAG = Path(..., min_length=1, max_length=100, pattern=REVISION_PATTERN, description="A tag's name.")
-# Checked by the action, whose refusal names the path of the batch that is wrong.
-RepoPath = Annotated[str, Field(min_length=1, max_length=validators.MAX_PATH, pattern=NO_NUL), Encodable]
+RepoPath = Annotated[
+    str, Field(min_length=1, max_length=validators.MAX_PATH, pattern=FILE_PATH_PATTERN), Encodable
+]
 
 
 class BlobOut(Schema):
