@@ -1,4 +1,4 @@
-"""The API's models and files, /api/v1/models/…
+"""The API's models and files on main, /api/v1/models/… (revisions, commits and tags: :mod:`.commits`)
 
 Every look-up goes through candor.hub.visibility, every listing through candor.hub.queries and every
 change through candor.hub.actions; the handlers here parse, call one of them and shape the answer with
