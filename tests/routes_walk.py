@@ -40,6 +40,7 @@ MEMBER_MODELS = {
 ABSENT = "absent"  # the target of a model that never existed, to compare a refusal with
 FILE_PATH = "weights.bin"
 CHART = "visits"
+TAG = "v1"  # a tag of each of the owner's models, on its one commit
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)  # persona -> bearer token
     owner_token_id: str = ""
     owner_export_id: str = ""
+    commits: dict[str, str] = field(default_factory=dict)  # model name -> its one commit's id
 
 
 def build_world() -> World:
@@ -159,6 +161,12 @@ def build_world() -> World:
                 content_type="application/octet-stream",
             )
             assert uploaded.status_code == 201, uploaded.content
+            listed = client.get(f"/api/v1/models/{user.username}/{name}/files")
+            world.commits[name] = listed.json()["commit"]
+            tagged = client.post(
+                f"/api/v1/models/{user.username}/{name}/tags", {"name": TAG}, content_type="application/json"
+            )
+            assert tagged.status_code == 201, tagged.content
         if persona == "owner":
             exported = client.post("/api/v1/me/export")
             assert exported.status_code == 202, exported.content
@@ -180,11 +188,16 @@ def client_for(persona: str, world: World, *, signed_in: bool = True) -> Client:
 def fill(route: Route, target: str | None, world: World) -> str:
     """The route's path with each parameter given a value that exists (the owner's, where it matters)."""
     owner = world.users["owner"]
+    model_name = OWNER_MODELS.get(target or "public", ("never-existed", ""))[0]
     values = {
         "username": owner.username,
         "owner": owner.username,
-        "name": OWNER_MODELS.get(target or "public", ("never-existed", ""))[0],
+        "name": model_name,
         "path": FILE_PATH,
+        # A model that never existed is asked for a commit id of the same shape.
+        "oid": world.commits.get(model_name, "0" * 40),
+        "revision": world.commits.get(model_name, "0" * 40),
+        "tag": TAG,
         "chart": CHART,
         "public_id": world.owner_export_id if "export" in route.template else "no-such-confirmation",
         "id": world.owner_export_id if "export" in route.template else world.owner_token_id,

@@ -588,8 +588,8 @@ def test_refusals_403_413_422(
     (source / "back\\slash.txt").write_bytes(b"x")
     bad_path = client(["push", str(source), "alice/m"], tmp_path, server=site.url, token=write_token)
     assert bad_path.returncode == 1
-    assert "the server refused the request: " in bad_path.stderr
-    assert "— path: A file path is relative" in bad_path.stderr
+    assert "the server refused the commit: " in bad_path.stderr
+    assert "path of back\\slash.txt: A file path is relative" in bad_path.stderr
     bad_name = client(["push", str(source), "alice/no..dots"], tmp_path, server=site.url, token=write_token)
     assert bad_name.returncode == 1 and "the server refused the request" in bad_name.stderr
     assert "name:" in bad_name.stderr and "Traceback" not in bad_name.stderr

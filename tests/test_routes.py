@@ -93,6 +93,9 @@ BODIES = {
     "POST /api/v1/models": {"name": "walked-model", "title": "Walked"},
     "PATCH /api/v1/models/{owner}/{name}": {"title": "Walked over"},
     "PUT /api/v1/models/{owner}/{name}/files/{path}": b"walked",
+    "POST /api/v1/models/{owner}/{name}/blobs": b"walked",
+    "POST /api/v1/models/{owner}/{name}/commits": {"changes": [{"op": "delete", "path": "weights.bin"}]},
+    "POST /api/v1/models/{owner}/{name}/tags": {"name": "walked"},
     "PATCH /api/v1/me": {},
     "DELETE /api/v1/me": {"password": "not-the-password-0", "confirm": "nobody"},
     "POST /api/v1/me/email": {"email": "walker@example.org", "password": "not-the-password-0"},
@@ -150,6 +153,49 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
         private=answers(404, visitors=401, owner=200),
     ),
     "GET /api/v1/models/{owner}/{name}/stats": answers(404, visitors=401, owner=200),
+    "POST /api/v1/models/{owner}/{name}/blobs": by_target(
+        public=answers(403, visitors=401, owner=201),
+        unlisted=answers(403, visitors=401, owner=201),
+        private=answers(404, visitors=401, owner=201),
+    ),
+    "GET /api/v1/models/{owner}/{name}/commits": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
+    ),
+    "POST /api/v1/models/{owner}/{name}/commits": by_target(
+        public=answers(403, visitors=401, owner=201),
+        unlisted=answers(403, visitors=401, owner=201),
+        private=answers(404, visitors=401, owner=201),
+    ),
+    "GET /api/v1/models/{owner}/{name}/commits/{oid}": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
+    ),
+    "GET /api/v1/models/{owner}/{name}/revisions/{revision}/files": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
+    ),
+    "GET /api/v1/models/{owner}/{name}/revisions/{revision}/files/{path}": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
+    ),
+    "HEAD /api/v1/models/{owner}/{name}/revisions/{revision}/files/{path}": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
+    ),
+    "DELETE /api/v1/models/{owner}/{name}/history/{path}": by_target(
+        public=answers(403, visitors=401, owner=200),
+        unlisted=answers(403, visitors=401, owner=200),
+        private=answers(404, visitors=401, owner=200),
+    ),
+    "GET /api/v1/models/{owner}/{name}/refs": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
+    ),
+    "POST /api/v1/models/{owner}/{name}/tags": by_target(
+        public=answers(403, visitors=401, owner=201),
+        unlisted=answers(403, visitors=401, owner=201),
+        private=answers(404, visitors=401, owner=201),
+    ),
+    "DELETE /api/v1/models/{owner}/{name}/tags/{tag}": by_target(
+        public=answers(403, visitors=401, owner=204),
+        unlisted=answers(403, visitors=401, owner=204),
+        private=answers(404, visitors=401, owner=204),
+    ),
     "GET /api/v1/privacy/inventory": answers(200),
     "GET /api/v1/tokens": answers(200, visitors=401),
     "POST /api/v1/tokens": answers(201, visitors=401),
@@ -191,6 +237,22 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
         public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
     ),
     "POST /<name:username>/<name:name>/files/<path:path>": answers(405),
+    "GET /<name:username>/<name:name>/commits/": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
+    ),
+    "POST /<name:username>/<name:name>/commits/": answers(405),
+    "GET /<name:username>/<name:name>/commit/<str:oid>/": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
+    ),
+    "POST /<name:username>/<name:name>/commit/<str:oid>/": answers(405),
+    "GET /<name:username>/<name:name>/resolve/<str:revision>/<path:path>": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
+    ),
+    "POST /<name:username>/<name:name>/resolve/<str:revision>/<path:path>": answers(405),
+    "GET /<name:username>/<name:name>/remove-from-history/": answers(405, visitors=302),
+    "POST /<name:username>/<name:name>/remove-from-history/": by_target(
+        public=answers(302, others=403), unlisted=answers(302, others=403), private=answers(302, others=404)
+    ),
     "GET /<name:username>/<name:name>/upload/": answers(405, visitors=302),
     "POST /<name:username>/<name:name>/upload/": by_target(
         public=answers(302, others=403), unlisted=answers(302, others=403), private=answers(302, others=404)

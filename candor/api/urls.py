@@ -26,13 +26,14 @@ from candor.analytics.api.trends import router as trends_router
 from candor.api import errors
 from candor.api.auth import SIGNED_IN
 from candor.hub.api import router as hub_router
+from candor.hub.api.commits import router as revisions_router
 from candor.lifecycle.api import router as privacy_router
 
 View = Callable[..., HttpResponseBase]
 
 api = NinjaAPI(
     title=f"{settings.PLATFORM_NAME} API",
-    version="1.2.0",
+    version="1.3.0",
     description=(
         "Read public and unlisted models without an account; publish with a personal access token "
         "(Authorization: Bearer cnd_…) or the website's session. Every error answers "
@@ -47,6 +48,7 @@ api = NinjaAPI(
 )
 errors.install(api)
 api.add_router("", hub_router)
+api.add_router("", revisions_router)
 api.add_router("", accounts_router)
 api.add_router("", privacy_router)
 api.add_router("", popular_router)

@@ -8,7 +8,7 @@ its audit row inside its own transaction, and leaves file deletions and the list
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -21,7 +21,7 @@ from candor.accounts.models import User
 from candor.core import objectstore
 from candor.hub import blobs, listing_cache, revisions, tasks, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
-from candor.hub.models import Blob, MLModel, ModelFile, Tag
+from candor.hub.models import Blob, Commit, MLModel, ModelFile, Tag
 from candor.hub.validators import parse_tags, validate_model_name
 from candor.kernel import hooks
 from candor.kernel.actions import durable
@@ -277,6 +277,59 @@ def store_blob(model: MLModel, chunks: Iterable[bytes]) -> Blob:
         return blobs.store(model.owner_id, chunks, limit=limit)
     except blobs.TooLarge:
         raise Refusal(Code.TOO_LARGE, f"The file is larger than the limit of {limit} bytes.") from None
+
+
+# The most changes one commit may carry (the API refuses more before this is reached).
+MAX_CHANGES = 10_000
+
+
+def commit_changes(
+    model: MLModel,
+    changes: Sequence[Mapping[str, str]],
+    *,
+    acting_user: User,
+    message: str = "",
+    parent: str | None = None,
+) -> Commit | None:
+    """One commit of a batch of changes from a client: ``{"op": "put", "path", "sha256"}`` (a blob of
+    the owner's, stored beforehand with :func:`store_blob`), ``{"op": "delete", "path"}`` or
+    ``{"op": "rename", "path", "to"}``. Every path is checked and every blob found before the commit
+    (the durable :func:`revisions.commit`) is made; any refusal stores nothing."""
+    _require_editor(acting_user, model)
+    if len(changes) > MAX_CHANGES:
+        raise Refusal(Code.TOO_LARGE, f"A commit changes at most {MAX_CHANGES} files: split it.")
+    made: list[revisions.Change] = []
+    seen: set[str] = set()
+    for change in changes:
+        path = _checked_path(change.get("path", ""))
+        if path in seen:
+            raise Refusal(Code.INVALID, f"The commit names {path} more than once.")
+        seen.add(path)
+        op = change.get("op")
+        if op == "put":
+            blob = blobs.find(model.owner_id, str(change.get("sha256", "")))
+            if blob is None:
+                raise Refusal(
+                    Code.NOT_FOUND,
+                    f"No stored file has the SHA-256 given for {path}: upload its bytes first.",
+                )
+            made.append(revisions.Put(path, blob))
+        elif op == "delete":
+            made.append(revisions.Delete(path))
+        elif op == "rename":
+            made.append(revisions.Rename(path, _checked_path(change.get("to", ""))))
+        else:
+            raise Refusal(Code.INVALID, "Each change is a put, a delete or a rename.")
+    return revisions.commit(model, made, acting_user=acting_user, message=message, parent=parent)
+
+
+def _checked_path(path: str) -> str:
+    """A path of a batch, or a refusal that says which one of the batch is wrong (the owner's own)."""
+    try:
+        return revisions.clean_path(path)
+    except Refusal as error:
+        shown = path if len(path) <= 200 else path[:199] + "…"
+        raise Refusal(error.code, f"The file path {shown!r} is not valid.", fields=error.fields) from None
 
 
 def delete_file(model: MLModel, path: str, *, acting_user: User, message: str = "") -> None:

@@ -126,6 +126,11 @@ def file_at(model: MLModel, path: str, revision: str | None = None) -> ModelFile
     raise Refusal(Code.NOT_FOUND, "There is no file at this path.")
 
 
+def revisions_holding(model: MLModel, path: str) -> int:
+    """How many revisions of the model have a file at ``path`` (what "remove from history" would touch)."""
+    return ModelFile.objects.filter(model=model, path_index=path_index(model.pk, path)).count()
+
+
 def history(model: MLModel) -> QuerySet[Commit]:
     """The model's commits, newest first."""
     return Commit.objects.filter(model=model).order_by("-created_at", "-pk").select_related("author")

@@ -31,4 +31,16 @@ urlpatterns = [
     path("<name:username>/<name:name>/upload/", views.file_upload, name="upload"),
     path("<name:username>/<name:name>/files-delete/", views.file_delete, name="file_delete"),
     path("<name:username>/<name:name>/files/<path:path>", views.file_download, name="file"),
+    path("<name:username>/<name:name>/commits/", views.model_commits, name="commits"),
+    path("<name:username>/<name:name>/commit/<str:oid>/", views.commit_detail, name="commit"),
+    path(
+        "<name:username>/<name:name>/resolve/<str:revision>/<path:path>",
+        views.file_at_revision,
+        name="file_at_revision",
+    ),
+    path(
+        "<name:username>/<name:name>/remove-from-history/",
+        views.remove_from_history,
+        name="remove_from_history",
+    ),
 ]

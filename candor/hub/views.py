@@ -18,8 +18,8 @@ from candor.analytics.capture import DOWNLOAD, mark
 from candor.hub import actions, forms, http, listing_cache, queries, revisions, uploads, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.markdown import render_card
-from candor.hub.models import MLModel
-from candor.kernel.refusal import Refusal
+from candor.hub.models import MLModel, ModelFile
+from candor.kernel.refusal import Code, Refusal
 
 PAGE_SIZE = 20
 
@@ -121,6 +121,7 @@ def model_detail(request: HttpRequest, username: str, name: str) -> HttpResponse
         "model": model,
         "card_html": render_card(model.card),
         "files": revisions.sorted_files(revisions.head_files(model)),
+        "head": revisions.resolve(model),
         "can_edit": can_edit,
         "profile_linked": visibility.profile_is_shown(model.owner),
         "visibility_form": forms.VisibilityForm(initial={"visibility": model.visibility}),
@@ -227,14 +228,102 @@ def file_upload(request: HttpRequest, username: str, name: str) -> HttpResponseB
 @require_safe
 def file_download(request: HttpRequest, username: str, name: str, path: str) -> HttpResponseBase:
     model_file = visibility.get_file(request.user, username, name, path)
-    mark(request, model_file.model, DOWNLOAD)
+    return _send_file(request, model_file.model, model_file)
+
+
+def _send_file(request: HttpRequest, model: MLModel, model_file: ModelFile) -> HttpResponseBase:
+    mark(request, model, DOWNLOAD)
     try:
         response: HttpResponseBase = http.file_response(request, model_file)
     except Refusal as error:
         status = 500  # DAMAGED: a store that is down is answered 503 by the site's own handler
-        context = {"message": error.message, "model": model_file.model}
+        context = {"message": error.message, "model": model}
         response = render(request, "hub/file_unavailable.html", context, status=status)
-    return response if model_file.model.is_indexable else _noindex(response)
+    return response if model.is_indexable else _noindex(response)
+
+
+def _not_found(request: HttpRequest, model: MLModel, error: Refusal) -> HttpResponseBase:
+    """The 404 page with the refusal's words (no such revision; a file only other revisions have)."""
+    response = render(request, "404.html", {"message": error.message, "model": model}, status=404)
+    return response if model.is_indexable else _noindex(response)
+
+
+def _commit_rows(commits: Any) -> list[dict[str, Any]]:
+    return [{"commit": c, "changes": revisions.changes_of(c)} for c in commits]
+
+
+@require_safe
+def model_commits(request: HttpRequest, username: str, name: str) -> HttpResponseBase:
+    """The model's history, newest first: each commit with the files it added, modified or deleted."""
+    model = visibility.get_model(request.user, username, name)
+    page = queries.offset_page(revisions.history(model), request.GET.get("page", 1), PAGE_SIZE)
+    context = {"model": model, "page": page, "rows": _commit_rows(page.object_list)}
+    response = render(request, "hub/model_commits.html", context)
+    return response if model.is_indexable else _noindex(response)
+
+
+@require_safe
+def commit_detail(request: HttpRequest, username: str, name: str, oid: str) -> HttpResponseBase:
+    """One commit: what it changed, and the whole tree it left, each file downloadable as it was."""
+    model = visibility.get_model(request.user, username, name)
+    found = (
+        revisions.history(model).select_related("parent").filter(oid=oid).first()
+        if revisions.OID.fullmatch(oid)
+        else None
+    )
+    if found is None:
+        return _not_found(request, model, Refusal(Code.NOT_FOUND, "This model has no such commit."))
+    context = {
+        "model": model,
+        "commit": found,
+        "changes": revisions.changes_of(found),
+        "files": revisions.sorted_files(revisions.tree(found)),
+        "is_head": found.pk == model.head_id,
+        "can_edit": visibility.can_edit(request.user, model),
+    }
+    response = render(request, "hub/commit_detail.html", context)
+    return response if model.is_indexable else _noindex(response)
+
+
+@require_safe
+def file_at_revision(
+    request: HttpRequest, username: str, name: str, revision: str, path: str
+) -> HttpResponseBase:
+    """A file as it is at a revision (main, a commit id or a tag), with the download's own answer."""
+    model = visibility.get_model(request.user, username, name)
+    try:
+        model_file = revisions.file_at(model, path, revision)
+    except Refusal as error:
+        return _not_found(request, model, error)
+    return _send_file(request, model, model_file)
+
+
+@login_required
+@require_POST
+def remove_from_history(request: HttpRequest, username: str, name: str) -> HttpResponseBase:
+    """The owner's "Remove from history": a confirmation page naming the file and how many revisions
+    hold it, then (confirmed) the file is removed from every one. The path travels in the form only,
+    never in the address."""
+    model = _owned(request, username, name)
+    if isinstance(model, HttpResponse):
+        return model
+    path = request.POST.get("path", "")
+    held = revisions.revisions_holding(model, path) if path else 0
+    if held == 0:
+        messages.error(request, "No revision of this model has a file at this path.")
+        return redirect(model.get_absolute_url())
+    if request.POST.get("confirm") != "yes":
+        context = {"model": model, "path": path, "held": held}
+        return _noindex(render(request, "hub/remove_from_history.html", context))
+    try:
+        removed = revisions.purge_path(model, path, acting_user=_user(request))
+    except Refusal as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request, f"{path} is removed from {removed} revision{'s' if removed != 1 else ''}, for good."
+        )
+    return redirect(model.get_absolute_url())
 
 
 @login_required

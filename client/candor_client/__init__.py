@@ -11,7 +11,22 @@ from importlib.util import find_spec
 
 # The words ``candor`` hands to the client; every other word goes to Django's management commands.
 COMMANDS = frozenset(
-    {"login", "logout", "whoami", "push", "pull", "ls", "popular", "stats", "visibility", "rm", "export"}
+    {
+        "login",
+        "logout",
+        "whoami",
+        "push",
+        "pull",
+        "ls",
+        "popular",
+        "stats",
+        "visibility",
+        "rm",
+        "export",
+        "log",
+        "forget",
+        "tag",
+    }
 )
 
 

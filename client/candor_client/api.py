@@ -240,55 +240,77 @@ class Api:
     # --- Files ------------------------------------------------------------------------------------
 
     def list_files(self, owner: str, name: str) -> list[dict[str, Any]]:
-        path = self._model_path(owner, name) + "/files"
-        result = self._json("GET", path, not_found=self._no_model(owner, name))
+        return self.list_revision(owner, name)[1]
+
+    def list_revision(
+        self, owner: str, name: str, revision: str | None = None
+    ) -> tuple[str | None, list[dict[str, Any]]]:
+        """The commit id of a revision (main by default) and its files; (None, []) for a model with no
+        file yet."""
+        if revision is None:
+            path, not_found = self._model_path(owner, name) + "/files", self._no_model(owner, name)
+        else:
+            path = f"{self._model_path(owner, name)}/revisions/{quote_path(revision)}/files"
+            not_found = None  # the server says whether the model or the revision is missing
+        result = self._json("GET", path, not_found=not_found)
         items = result.get("items") if isinstance(result, dict) else None
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise ClientError(f"unexpected answer from {self.server}: no list of files")
-        return items
+        commit = result.get("commit")
+        return (commit if isinstance(commit, str) else None), items
 
-    def delete_file(self, owner: str, name: str, path: str) -> None:
-        url = f"{self._model_path(owner, name)}/files/{quote_path(*path.split('/'))}"
-        self._json(
-            "DELETE", url, not_found=f"no file {shown(path)} in {shown(owner, 100)}/{shown(name, 100)}"
-        )
-
-    def upload(
-        self,
-        owner: str,
-        name: str,
-        path: str,
-        handle: IO[bytes],
-        size: int,
-        on_chunk: Callable[[int], None],
+    def upload_blob(
+        self, owner: str, name: str, path: str, handle: IO[bytes], size: int, on_chunk: Callable[[int], None]
     ) -> dict[str, Any]:
-        def body() -> Iterator[bytes]:
-            remaining = size
-            while remaining > 0:
-                chunk = handle.read(min(CHUNK, remaining))
-                if not chunk:
-                    return
-                remaining -= len(chunk)
-                on_chunk(len(chunk))
-                yield chunk
-
-        url = f"{self._model_path(owner, name)}/files/{quote_path(*path.split('/'))}"
-        # An explicit Content-Length makes httpx stream the generator without chunked encoding, which
-        # WSGI servers do not all accept.
+        """Store a file's bytes for the coming commit: {"sha256", "size"}."""
         result: dict[str, Any] = self._json(
-            "PUT",
-            url,
-            content=body(),
+            "POST",
+            self._model_path(owner, name) + "/blobs",
+            content=_body(handle, size, on_chunk),
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
             not_found=self._no_model(owner, name),
             body_changed=f"{shown(path)} changed size while it was uploaded: push again",
-            # The server hashes and stores a large file after its last byte arrives, before it answers.
             timeout=httpx.Timeout(60.0, connect=10.0, read=600.0),
         )
         return result
 
-    def download(self, owner: str, name: str, path: str) -> Iterator[bytes]:
-        url = f"{self._model_path(owner, name)}/files/{quote_path(*path.split('/'))}"
+    def commit(
+        self, owner: str, name: str, changes: list[dict[str, str]], *, message: str, parent: str | None
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {"changes": changes, "message": message}
+        if parent is not None:
+            payload["parent"] = parent
+        result: dict[str, Any] = self._json(
+            "POST", self._model_path(owner, name) + "/commits", json=payload, timeout=600.0
+        )
+        return result
+
+    def list_commits(self, owner: str, name: str, *, limit: int, after: str | None = None) -> dict[str, Any]:
+        params: dict[str, str | int] = {"limit": limit}
+        if after:
+            params["after"] = after
+        result = self._json("GET", self._model_path(owner, name) + "/commits", params=params, not_found=None)
+        if not isinstance(result, dict) or not isinstance(result.get("items"), list):
+            raise ClientError(f"unexpected answer from {self.server}: no list of commits")
+        return result
+
+    def remove_from_history(self, owner: str, name: str, path: str) -> dict[str, Any]:
+        url = f"{self._model_path(owner, name)}/history/{quote_path(*path.split('/'))}"
+        result: dict[str, Any] = self._json("DELETE", url)
+        return result
+
+    def tag(self, owner: str, name: str, tag: str, revision: str | None) -> dict[str, Any]:
+        payload = {"name": tag} | ({"revision": revision} if revision else {})
+        result: dict[str, Any] = self._json("POST", self._model_path(owner, name) + "/tags", json=payload)
+        return result
+
+    def delete_tag(self, owner: str, name: str, tag: str) -> None:
+        self._json("DELETE", f"{self._model_path(owner, name)}/tags/{quote_path(tag)}")
+
+    def download(self, owner: str, name: str, path: str, revision: str | None = None) -> Iterator[bytes]:
+        """A file's bytes on main, or at ``revision`` (a commit id, best: it cannot move meanwhile)."""
+        where = "files" if revision is None else f"revisions/{quote_path(revision)}/files"
+        url = f"{self._model_path(owner, name)}/{where}/{quote_path(*path.split('/'))}"
         not_found = f"no file {shown(path)} in {shown(owner, 100)}/{shown(name, 100)} (deleted meanwhile?)"
         # identity: the bytes are hashed as they arrive and must be the stored ones, not a re-encoding.
         headers = {"Accept-Encoding": "identity"}
@@ -299,3 +321,15 @@ class Api:
             raise self._unreachable(error) from None
         finally:
             response.close()
+
+
+def _body(handle: IO[bytes], size: int, on_chunk: Callable[[int], None]) -> Iterator[bytes]:
+    """An upload's body, read from the file as it is sent, at most ``size`` bytes."""
+    remaining = size
+    while remaining > 0:
+        chunk = handle.read(min(CHUNK, remaining))
+        if not chunk:
+            return
+        remaining -= len(chunk)
+        on_chunk(len(chunk))
+        yield chunk

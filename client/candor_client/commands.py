@@ -20,6 +20,7 @@ from candor_client.catalog import cmd_ls, cmd_popular, cmd_rm, cmd_stats, cmd_vi
 from candor_client.config import SERVER_ENV
 from candor_client.errors import EXIT_ERROR, ClientError, exit_codes_help
 from candor_client.export import cmd_export
+from candor_client.history import cmd_forget, cmd_log, cmd_tag
 from candor_client.sync import cmd_pull, cmd_push
 
 EPILOG = f"""\
@@ -83,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_push,
         "Every regular file under DIR is sent, with its path relative to DIR, unless the server already\n"
         "has the same bytes (compared by SHA-256). .git/ folders and links that lead out of DIR are\n"
-        "skipped. A new model is private until `candor visibility` publishes it.",
+        "skipped. A new model is private until `candor visibility` publishes it.\n"
+        "The push is one commit on main, made on the revision it listed: if someone changed the same\n"
+        "files meanwhile, it is refused (pull, then push again); other files' changes are kept.",
     )
     push.add_argument("dir", metavar="DIR", help="the folder to upload")
     push.add_argument(
@@ -91,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     push.add_argument(
         "--delete", action="store_true", help="also delete files on the server that are not in DIR"
+    )
+    push.add_argument(
+        "-m", "--message", metavar="MESSAGE", default="", help="what the commit changes (default: its files)"
     )
 
     pull = command(
@@ -102,6 +108,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pull.add_argument("model", metavar="OWNER/NAME", type=model_ref, help="the model")
     pull.add_argument("dir", metavar="DIR", nargs="?", help="where to put the files (default: NAME)")
+    pull.add_argument(
+        "--revision", metavar="REV", help="the files of this revision: a commit id or a tag (default: main)"
+    )
+
+    log = command(
+        "log",
+        "List a model's commits, newest first.",
+        cmd_log,
+        "Each commit: its id (short, then in full), date, author, how many files it changed and its\n"
+        "message. Any commit id can be given to `candor pull --revision`.",
+    )
+    log.add_argument("model", metavar="OWNER/NAME", type=model_ref, help="the model")
+    log.add_argument(
+        "--limit", type=positive_limit, default=20, help="how many commits to list (1-100, default 20)"
+    )
+    log.add_argument("--json", action="store_true", help="print the API's JSON instead of a list")
+
+    forget = command(
+        "forget",
+        "Remove a file from every revision of a model, for good.",
+        cmd_forget,
+        "Deleting a file (push --delete) keeps it in older revisions; forget removes it from all of\n"
+        "them, and its stored bytes with them. Asks you to type the path first, unless --yes is given.",
+    )
+    forget.add_argument("model", metavar="OWNER/NAME", type=model_ref, help="your model")
+    forget.add_argument("path", metavar="PATH", help="the file's path in the model")
+    forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    tag = command(
+        "tag",
+        "Name a revision of a model with a tag (or delete a tag).",
+        cmd_tag,
+        "The tag names main's latest commit unless --revision names another; `candor pull --revision\n"
+        "TAG` then downloads that revision's files.",
+    )
+    tag.add_argument("model", metavar="OWNER/NAME", type=model_ref, help="your model")
+    tag.add_argument("tag", metavar="TAG", help="the tag's name (no spaces or slashes)")
+    tag.add_argument("--revision", metavar="REV", help="the commit id or tag to name (default: main)")
+    tag.add_argument("--delete", action="store_true", help="delete the tag instead (its revision stays)")
 
     ls = command(
         "ls",

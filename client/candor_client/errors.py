@@ -125,11 +125,13 @@ class ClientError(Exception):
         *,
         status: int | None = None,
         code: str | None = None,
+        fields: Mapping[object, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.exit_code = exit_code
         self.status = status  # the HTTP status that caused it, if any
         self.code = code  # the server's refusal code, if it gave one
+        self.fields = dict(fields or {})  # the server's field errors, if it gave any
 
 
 def retry_after(header: str | None, now: float | None = None) -> str:
@@ -170,7 +172,7 @@ def _parse(body: object) -> tuple[str | None, str, dict[object, object]]:
     return None, "", {}
 
 
-def _explained(message: str, fields: Mapping[object, object]) -> str:
+def explained(message: str, fields: Mapping[object, object]) -> str:
     """The server's message, then each field's errors: ``Message — name: what is wrong``."""
     problems = "; ".join(
         f"{shown(name, 60)}: {' '.join(shown(m, 200) for m in _as_list(messages))}"
@@ -195,11 +197,11 @@ def refused(
     expected (the same for "hidden" and "absent")."""
     code, message, fields = _parse(body)
     exit_code = exit_code_for(code, status)
-    explained = _explained(message, fields)
-    detail = f": {explained}" if explained else ""
+    words = explained(message, fields)
+    detail = f": {words}" if words else ""
 
     def error(text: str) -> ClientError:
-        return ClientError(text, exit_code, status=status, code=code)
+        return ClientError(text, exit_code, status=status, code=code, fields=fields)
 
     if status == 401:
         if origin == "login":
@@ -221,7 +223,7 @@ def refused(
     if status == 413:
         return error(f"too large for the server{detail}")
     if status in (400, 422):
-        return error(f"the server refused the request: {explained or f'status {status}'}")
+        return error(f"the server refused the request: {words or f'status {status}'}")
     if status == 429:
         return error(f"too many requests: retry {retry_after(retry_header)}")
     if 300 <= status < 400:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 
 from candor_client.api import CHUNK, Api
 from candor_client.args import ModelRef
-from candor_client.errors import EXIT_USAGE, ClientError
+from candor_client.errors import EXIT_USAGE, ClientError, explained
 from candor_client.output import Progress, human, note, plural, shown
 from candor_client.session import connect
 from candor_client.syncplan import (
@@ -120,6 +121,27 @@ def ensure_model(api: Api, ref: ModelRef, me: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
+CONFLICT = "the model changed meanwhile in the same files: pull, then push again"
+_CHANGE_FIELD = re.compile(r"changes\.(\d+)\.(?:\w+\.)?(\w+)")
+
+
+def _per_file(error: ClientError, changes: list[dict[str, str]]) -> ClientError:
+    """A refused commit's field errors named by the file they are about ("path of config json: …"),
+    not by their place in the request ("changes.3.put.path")."""
+    named: dict[object, object] = {}
+    for field, problems in error.fields.items():
+        match = _CHANGE_FIELD.fullmatch(str(field))
+        index = int(match.group(1)) if match else -1
+        if match and 0 <= index < len(changes):
+            named[f"{match.group(2)} of {shown(changes[index].get('path', '?'))}"] = problems
+        else:
+            named[field] = problems
+    words = explained("", named)
+    return ClientError(
+        f"the server refused the commit: {words}", error.exit_code, status=error.status, code=error.code
+    )
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     root = Path(args.dir)
     if not root.is_dir():
@@ -133,7 +155,10 @@ def cmd_push(args: argparse.Namespace) -> int:
         me = api.me()
         model = ensure_model(api, ref, me)
         owner, name = str(model.get("owner", ref.owner)), str(model.get("name", ref.name))
-        remote = push_listing(api.list_files(owner, name))
+        # The revision the push is made on: the commit names it as its parent, so that a push made
+        # meanwhile is never undone (the server rebases this one, or refuses it).
+        parent, listed = api.list_revision(owner, name)
+        remote = push_listing(listed)
 
         hashing = Progress(sum(f.location.stat().st_size for f in files))
         try:
@@ -144,24 +169,40 @@ def cmd_push(args: argparse.Namespace) -> int:
             hashing.close()
         plan = plan_push((FileState(f.path, f.size, f.sha256) for f in files), remote, delete=args.delete)
         by_path = {f.path: f for f in files}
+        # Bytes the model already holds on main, at any path, are not sent again: the commit names them.
+        held = {item.sha256 for item in remote if item.sha256}
 
-        uploading = Progress(sum(f.size for f in plan.upload))
+        to_send = [p for p in plan.upload if p.sha256 not in held]
+        uploading = Progress(sum(p.size for p in to_send))
         sent = 0
         try:
             for planned in plan.upload:
                 item = by_path[planned.path]
+                if item.sha256 in held:
+                    continue
                 uploading.describe(item.path)
                 with open(item.location, "rb") as handle:
                     size = os.fstat(handle.fileno()).st_size
-                    result = api.upload(owner, name, item.path, handle, size, uploading.advance)
+                    result = api.upload_blob(owner, name, item.path, handle, size, uploading.advance)
                 if result.get("sha256") != item.sha256:
                     raise ClientError(f"{shown(item.path)} changed while it was uploaded: push again")
+                held.add(item.sha256)
                 sent += size
         finally:
             uploading.close()
 
-        for path in plan.delete:
-            api.delete_file(owner, name, path)
+        changes = [{"op": "put", "path": p.path, "sha256": p.sha256 or ""} for p in plan.upload]
+        changes += [{"op": "delete", "path": path} for path in plan.delete]
+        made: dict[str, Any] | None = None
+        if changes:
+            try:
+                made = api.commit(owner, name, changes, message=args.message or "", parent=parent)
+            except ClientError as error:
+                if error.status == 409:
+                    raise ClientError(CONFLICT, error.exit_code, status=409, code=error.code) from None
+                if error.status == 422 and error.fields:
+                    raise _per_file(error, changes) from None
+                raise
 
     summary = (
         f"Uploaded {plural(len(plan.upload), 'file')} ({human(sent)}), "
@@ -170,6 +211,9 @@ def cmd_push(args: argparse.Namespace) -> int:
     if plan.delete:
         summary += f", deleted {plural(len(plan.delete), 'file')} no longer in {args.dir}"
     print(summary + ".")
+    if made is not None:
+        oid = str(made.get("oid", ""))
+        print(f"Commit {shown(oid[:12])}: {shown(made.get('message', ''), 200)}")
     if plan.kept:
         count = len(plan.kept)
         note(
@@ -201,7 +245,9 @@ def _local_state(target: Path, remote: FileState) -> FileState | None:
     return FileState(remote.path, info.st_size, sha256)
 
 
-def _download(api: Api, ref: ModelRef, item: FileState, target: Path, progress: Progress) -> None:
+def _download(
+    api: Api, ref: ModelRef, item: FileState, target: Path, progress: Progress, revision: str | None
+) -> None:
     # Streamed to a hidden file beside the target and renamed only once its SHA-256 checks out, so a
     # failed or tampered download never takes the place of a good file.
     expected = item.sha256 or ""
@@ -209,7 +255,7 @@ def _download(api: Api, ref: ModelRef, item: FileState, target: Path, progress: 
     try:
         digest = hashlib.sha256()
         with os.fdopen(descriptor, "wb") as out:
-            for chunk in api.download(ref.owner, ref.name, item.path):
+            for chunk in api.download(ref.owner, ref.name, item.path, revision):
                 out.write(chunk)
                 digest.update(chunk)
                 progress.advance(len(chunk))
@@ -238,7 +284,10 @@ def cmd_pull(args: argparse.Namespace) -> int:
         raise ClientError(f"{root} exists and is not a folder", EXIT_USAGE)
     _, _, api = connect(args)
     with api:
-        remote = pull_listing(api.list_files(ref.owner, ref.name))
+        commit, listed = api.list_revision(ref.owner, ref.name, args.revision)
+        remote = pull_listing(listed)
+        # Each file is fetched from the commit listed, even if main moves on during the pull.
+        revision = commit
         targets = {item.path: safe_target(root, item.path) for item in remote}
 
         root.mkdir(parents=True, exist_ok=True)
@@ -263,12 +312,13 @@ def cmd_pull(args: argparse.Namespace) -> int:
         try:
             for item in plan.download:
                 progress.describe(item.path)
-                _download(api, ref, item, targets[item.path], progress)
+                _download(api, ref, item, targets[item.path], progress, revision)
                 received += item.size
         finally:
             progress.close()
+    at = f" at {shown(args.revision, 100)}" if args.revision is not None else ""
     print(
-        f"Downloaded {plural(len(plan.download), 'file')} ({human(received)}) to {root}, "
+        f"Downloaded {plural(len(plan.download), 'file')} ({human(received)}) to {root}{at}, "
         f"skipped {len(plan.unchanged)} unchanged."
     )
     return 0

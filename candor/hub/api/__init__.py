@@ -1,4 +1,4 @@
-"""The API's models and files, /api/v1/models/…
+"""The API's models and files on main, /api/v1/models/… (revisions, commits and tags: :mod:`.commits`)
 
 Every look-up goes through candor.hub.visibility, every listing through candor.hub.queries and every
 change through candor.hub.actions; the handlers here parse, call one of them and shape the answer with
@@ -175,8 +175,9 @@ def list_files(
     model = visibility.get_model(caller(request).user, owner, name)
     mark(request, model)
     _noindex(response, model)
-    files = revisions.sorted_files(revisions.head_files(model))
-    return {"items": [file_out(f, model) for f in files]}
+    head = revisions.resolve(model)
+    files = revisions.sorted_files(revisions.tree(head))
+    return {"commit": head.oid if head else None, "items": [file_out(f, model) for f in files]}
 
 
 @router.put(

@@ -96,7 +96,119 @@ class FileOut(Schema):
 
 
 class FileList(Schema):
+    commit: str | None = Field(
+        description="The id of the revision listed (null for a model with no file yet): send it as the "
+        "parent of a commit made on it."
+    )
     items: list[FileOut]
+
+
+# --- Revisions -------------------------------------------------------------------------------------
+
+SHA256_PATTERN = explain_pattern(r"^[0-9a-f]{64}$", "64 lowercase hexadecimal digits.")
+OID_PATTERN = explain_pattern(r"^[0-9a-f]{40}$", "A commit id: 40 lowercase hexadecimal digits.")
+# A revision in a path: main, a commit id or a tag's name (no slash, no white space).
+REVISION_PATTERN = explain_pattern(r"^[^\x00-\x20\x7f/\\]{1,100}$", "main, a commit id or a tag.")
+REVISION = Path(
+    ...,
+    min_length=1,
+    max_length=100,
+    pattern=REVISION_PATTERN,
+    description="main, a commit id (40 hexadecimal digits) or a tag's name.",
+)
+OID = Path(..., min_length=40, max_length=40, pattern=OID_PATTERN, description="A commit id.")
+TAG = Path(..., min_length=1, max_length=100, pattern=REVISION_PATTERN, description="A tag's name.")
+RepoPath = Annotated[
+    str, Field(min_length=1, max_length=validators.MAX_PATH, pattern=FILE_PATH_PATTERN), Encodable
+]
+
+
+class BlobOut(Schema):
+    sha256: str
+    size: int
+
+
+class PutChange(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    op: Literal["put"]
+    path: RepoPath
+    sha256: Annotated[str, Field(pattern=SHA256_PATTERN)] = Field(
+        description="The SHA-256 of a file stored with POST …/blobs (or already in the model)."
+    )
+
+
+class DeleteChange(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    op: Literal["delete"]
+    path: RepoPath
+
+
+class RenameChange(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    op: Literal["rename"]
+    path: RepoPath
+    to: RepoPath
+
+
+ChangeIn = Annotated[PutChange | DeleteChange | RenameChange, Field(discriminator="op")]
+
+
+class CommitIn(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    message: Annotated[str, Field(max_length=2000, pattern=NO_NUL), Encodable] = ""
+    parent: Annotated[str, Field(pattern=OID_PATTERN)] | None = Field(
+        None,
+        description="The commit the changes were made on (the 'commit' of the file list). When main "
+        "moved on since, the commit is rebased if it touches no file changed meanwhile, else refused "
+        "with 409. Null: on main as it is.",
+    )
+    changes: list[ChangeIn] = Field(min_length=1, max_length=10_000)
+
+
+class FileChangeOut(Schema):
+    path: str
+    kind: Literal["added", "modified", "deleted"]
+
+
+class CommitOut(Schema):
+    oid: str
+    parent: str | None
+    message: str
+    author: str | None = Field(description="The username of who made it (null once their account is gone).")
+    created_at: datetime
+    changes: list[FileChangeOut]
+
+
+class CommitList(Schema):
+    items: list[CommitOut]
+    next_cursor: str | None = Field(
+        description="Send as 'after' for the next (older) page; null on the last one."
+    )
+
+
+class TagIn(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=REVISION_PATTERN), Encodable]
+    revision: Annotated[str, Field(min_length=1, max_length=100, pattern=REVISION_PATTERN)] | None = None
+
+
+class RefOut(Schema):
+    name: str
+    kind: Literal["branch", "tag"]
+    commit: str
+
+
+class RefList(Schema):
+    items: list[RefOut]
+
+
+class PurgeOut(Schema):
+    revisions: int = Field(description="How many revisions held the file (none holds it now).")
 
 
 def given(schema: Schema) -> dict[str, Any]:
@@ -104,8 +216,14 @@ def given(schema: Schema) -> dict[str, Any]:
     return {key: value for key, value in schema.model_dump(exclude_unset=True).items() if value is not None}
 
 
-def file_out(model_file: ModelFile, model: MLModel) -> dict[str, Any]:
-    address = reverse("api:download_file", args=[model.owner.username, model.name, model_file.path])
+def file_out(model_file: ModelFile, model: MLModel, revision: str | None = None) -> dict[str, Any]:
+    """A file's answer; its download address is on main, or at ``revision`` (a commit id) if given."""
+    if revision is None:
+        address = reverse("api:download_file", args=[model.owner.username, model.name, model_file.path])
+    else:
+        address = reverse(
+            "api:download_revision_file", args=[model.owner.username, model.name, revision, model_file.path]
+        )
     return {
         "path": model_file.path,
         "size": model_file.size,
