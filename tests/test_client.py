@@ -36,6 +36,7 @@ from pytest_django.live_server_helper import LiveServer
 from candor.accounts.models import User
 from candor.api.actions import create_token
 from candor.hub.models import MLModel, ModelFile
+from tests.conftest import models_named
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "cnd_unit-test-secret-0123456789abcdef"
@@ -415,7 +416,7 @@ def test_push_pull_round_trip(site: LiveServer, token: str, owner: User, tmp_pat
     assert "Created alice/tiny" in pushed.stdout
     assert "Uploaded 4 files (1.6 MB), skipped 0 unchanged." in pushed.stdout
     assert pushed.stderr == "", "no progress bar when stderr is not a terminal"
-    model = MLModel.objects.get(owner=owner, name="tiny")
+    model = MLModel.objects.named(owner, "tiny").get()
     assert model.visibility == "private", "new models are private"
     assert sorted(model.files.values_list("path", flat=True)) == sorted(files)
 
@@ -483,10 +484,10 @@ def test_visibility_listing_and_rm(site: LiveServer, token: str, owner: User, tm
 
     refused = client(["rm", "alice/vis"], tmp_path, server=site.url, token=token, stdin="wrong\n")
     assert refused.returncode == 1 and "not deleted" in refused.stderr
-    assert MLModel.objects.filter(name="vis").exists()
+    assert models_named("vis").exists()
     removed = client(["rm", "alice/vis"], tmp_path, server=site.url, token=token, stdin="vis\n")
     assert removed.returncode == 0 and "Deleted alice/vis." in removed.stdout
-    assert not MLModel.objects.filter(name="vis").exists()
+    assert not models_named("vis").exists()
     gone = client(["ls", "alice/vis"], tmp_path, server=site.url, token=token)
     assert gone.returncode == 1 and "no model alice/vis, or you cannot see it" in gone.stderr
 

@@ -18,9 +18,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from candor.accounts.models import User
-from candor.hub import listing_cache, storage, visibility
+from candor.hub import listing_cache, projection, storage, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
-from candor.hub.models import MLModel, ModelFile, Tag
+from candor.hub.models import MLModel, ModelFile
 from candor.hub.validators import clean_file_path, parse_tags, validate_model_name
 from candor.kernel import hooks
 from candor.kernel.actions import durable
@@ -79,21 +79,6 @@ def _clean_fields(data: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def _drop_unused_tags(ids: Iterable[int]) -> None:
-    """Tags no model uses any more are deleted: a word only one person ever used points at them."""
-    Tag.objects.filter(pk__in=list(ids), models__isnull=True).delete()
-
-
-def _set_tags(model: MLModel, names: list[str]) -> None:
-    before = set(model.tags.values_list("pk", flat=True))
-    tags = []
-    for name in names:
-        tag, _ = Tag.objects.get_or_create(name=name)
-        tags.append(tag)
-    model.tags.set(tags)
-    _drop_unused_tags(before - {tag.pk for tag in tags})
-
-
 def _check_may_share(acting_user: User, visibility: str) -> None:
     if visibility != Visibility.PRIVATE and not acting_user.can_publish:
         raise Refusal(
@@ -120,7 +105,7 @@ def create_model(*, acting_user: User, name: str, title: str = "", **data: Any) 
     taken = Refusal(
         Code.CONFLICT, f"You already have a model named {name}.", fields={"name": ["This name is taken."]}
     )
-    if MLModel.objects.filter(owner=acting_user, name__iexact=name).exists():
+    if MLModel.objects.named(acting_user, name).exists():
         raise taken
     now = timezone.now()
     try:
@@ -132,11 +117,11 @@ def create_model(*, acting_user: User, name: str, title: str = "", **data: Any) 
                 created_at=now,
                 updated_at=now,
                 published_at=now if visibility == Visibility.PUBLIC else None,
+                tags=tags,
                 **cleaned,
             )
     except IntegrityError:
         raise taken from None
-    _set_tags(model, tags)
     audit.record(
         audit.EventType.MODEL_CREATED,
         acting_user=acting_user,
@@ -145,6 +130,7 @@ def create_model(*, acting_user: User, name: str, title: str = "", **data: Any) 
         extra={"visibility": model.visibility},
     )
     if model.is_public:
+        projection.refresh(model)
         _listing_changed([model.pk])
     return model
 
@@ -160,12 +146,12 @@ def update_model(model: MLModel, *, acting_user: User, **data: Any) -> MLModel:
     tags = cleaned.pop("tags", None)
     for key, value in cleaned.items():
         setattr(model, key, value)
+    if tags is not None:
+        model.tags = tags
     if visibility is not None:
         _apply_visibility(acting_user, model, visibility)
     model.updated_at = timezone.now()
     model.save()
-    if tags is not None:
-        _set_tags(model, tags)
     if model.visibility != previous:
         audit.record(
             audit.EventType.MODEL_VISIBILITY_CHANGED,
@@ -175,6 +161,7 @@ def update_model(model: MLModel, *, acting_user: User, **data: Any) -> MLModel:
             extra={"visibility": model.visibility, "previous_visibility": previous},
         )
     if was_public or model.is_public:
+        projection.refresh(model)
         # Any change to a public model can change a listing: its text, its visibility, or (through
         # in_popular) its place in the popular sort and lists.
         _listing_changed([model.pk])
@@ -213,6 +200,7 @@ def set_visibility_of_all(visibility: str, *, acting_user: User) -> int:
             extra={"visibility": visibility, "previous_visibility": previous},
         )
     if before:
+        projection.refresh_many(pk for pk, _ in before)
         _listing_changed(pk for pk, _ in before)
     return len(before)
 
@@ -223,14 +211,12 @@ def delete_model(model: MLModel, *, acting_user: User) -> None:
     _require_editor(acting_user, model)
     model_id = model.pk
     names = list(model.files.values_list("blob", flat=True))
-    tags = list(model.tags.values_list("pk", flat=True))
     if model.is_public:
         _listing_changed([model_id])
     audit.record(
         audit.EventType.MODEL_DELETED, acting_user=acting_user, subject=model.owner_id, model_id=model_id
     )
-    model.delete()
-    _drop_unused_tags(tags)
+    model.delete()  # and its projection, by cascade
     for name in names:
         transaction.on_commit(partial(storage.delete, name))
 
@@ -304,6 +290,7 @@ def _record_file(
             updated_at=now,
         )
     MLModel.objects.filter(pk=model.pk).update(updated_at=now)
+    projection.refresh(model)
     if model.is_public:
         _listing_changed([model.pk])  # the file count and the update time show in listings
     return model_file
@@ -318,6 +305,7 @@ def delete_file(model: MLModel, path: str, *, acting_user: User) -> None:
     name = str(model_file.blob.name)
     model_file.delete()
     MLModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
+    projection.refresh(model)
     if model.is_public:
         _listing_changed([model.pk])
     transaction.on_commit(partial(storage.delete, name))

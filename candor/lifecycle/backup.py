@@ -29,9 +29,9 @@ from typing import Any
 from django.conf import settings
 
 from candor.kernel import staging
+from candor.privacy import inventory
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-DATA_KEY_TABLE = "privacy_datakey"
 KEYS_FORMAT = "candor-data-keys"
 PGDUMP_MAGIC = b"PGDMP"
 
@@ -247,8 +247,9 @@ def _backup_sqlite(target_path: Path) -> None:
         for kind, name, sql in schema:
             if kind == "table" and name in tables:
                 target.execute(sql)
+        left_out = set(inventory.tables_not_backed_up())
         for name in tables:
-            if name == DATA_KEY_TABLE:
+            if name in left_out:
                 continue
             quoted = '"' + name.replace('"', '""') + '"'
             # Names come from the live database's own schema, not from outside.
@@ -273,7 +274,8 @@ def _backup_sqlite(target_path: Path) -> None:
 def _backup_postgres(fd: int) -> None:
     pg_dump = pg_tool("pg_dump")
     # Connection parameters travel in the environment (PGHOST, PGPASSWORD…), never in argv.
-    argv = [pg_dump, "--format=custom", "--no-owner", f"--exclude-table-data={DATA_KEY_TABLE}"]
+    argv = [pg_dump, "--format=custom", "--no-owner"]
+    argv += [f"--exclude-table-data={table}" for table in inventory.tables_not_backed_up()]
     result = run_pg(argv, stdout=fd, stderr=subprocess.PIPE)
     if result.returncode != 0:
         raise BackupError(f"pg_dump failed; no backup was written. It said:\n{stderr_of(result)}")

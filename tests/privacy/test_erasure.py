@@ -16,7 +16,7 @@ from candor.accounts.models import SecurityEvent, User, UserSession
 from candor.api.actions import create_token
 from candor.api.models import ApiToken
 from candor.hub import actions as hub_actions
-from candor.hub.models import MLModel, ModelFile
+from candor.hub.models import MLModel, ModelFile, PublicModel
 from candor.kernel import hooks
 from candor.lifecycle import erasure
 from candor.privacy import audit, crypto, subjects
@@ -83,8 +83,10 @@ def test_deletion_removes_everything_everywhere_and_sends_a_receipt(
         field = "owner" if model is MLModel else "user"
         assert not model.objects.filter(**{f"{field}_id": owner.pk}).exists(), model
     assert not ModelFile.objects.filter(model__owner_id=owner.pk).exists()
-    assert not MLModel.tags.through.objects.filter(mlmodel_id__in=[m.pk for m in stuff["models"]]).exists()
-    assert MLModel.tags.through.objects.filter(mlmodel__owner=member).count() == 2
+    # Her public model's projection went with it; his stays, with its tags.
+    assert not PublicModel.objects.filter(pk__in=[m.pk for m in stuff["models"]]).exists()
+    assert not PublicModel.objects.filter(owner_id=owner.pk).exists()
+    assert PublicModel.objects.get(owner=member).tag_names == ["bob-tag", "vision"]
     for name in stuff["blobs"]:
         assert not default_storage.exists(name), name
     record = DeletionRecord.objects.get(account_id=owner.pk)
