@@ -266,9 +266,9 @@ declare(
 )
 
 
-def _projected(purpose: str) -> Personal:
+def _projected(purpose: str, category: str = "content.model") -> Personal:
     return Personal(
-        "content.public_model",
+        category,
         f"{purpose}, in the public lists, search, sitemap and feed (a copy of the public model's own field)",
         WHILE_PUBLIC,
         CONTENT,
@@ -291,7 +291,7 @@ declare(
         "name": _projected("to give the model its address"),
         "title": _projected("to describe the model"),
         "summary": _projected("to describe the model"),
-        "card": _projected("to document the model"),
+        "card": _projected("to document the model", "content.model_card"),
         "tags": _projected("to find models by topic"),
         "license": NotPersonal(),
         "library": NotPersonal(),

@@ -16,9 +16,10 @@ read plain indexed columns. The projection is derived, never the source:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from candor.hub.choices import Visibility
 from candor.hub.models import MLModel, ModelFile, PublicModel
@@ -83,7 +84,9 @@ def refresh_many(model_ids: Iterable[int]) -> int:
     with transaction.atomic():
         PublicModel.objects.filter(pk__in=ids).delete()
         public = list(
-            MLModel.objects.filter(pk__in=ids, visibility=Visibility.PUBLIC).select_related("owner")
+            MLModel.objects.filter(pk__in=ids, visibility=Visibility.PUBLIC)
+            .select_related("owner")
+            .order_by("owner_id", "pk")  # each owner's models together: their key is unwrapped once
         )
         counts = _file_counts([model.pk for model in public]) if public else {}
         rows = [row for model in public if (row := _projected(model, counts.get(model.pk, 0))) is not None]
@@ -100,17 +103,21 @@ def rebuild_projection(*, batch: int = BATCH) -> int:
     """Make the whole projection again from the encrypted models; returns how many rows it holds.
 
     Idempotent, and batched: rows of models that are no longer public are deleted first, then the
-    public models are projected ``batch`` at a time, each batch in a transaction of its own. Run after
-    a restore (backups hold no projection) and by ``candor privacy rebuild-projection``.
+    public models are projected ``batch`` at a time, each batch in a transaction of its own, owner by
+    owner (so each account's key is unwrapped once, not once per model). Run after a restore (backups
+    hold no projection) and by ``candor privacy rebuild-projection``.
     """
     with transaction.atomic():
         PublicModel.objects.exclude(model__visibility=Visibility.PUBLIC).delete()
-    public = MLModel.objects.filter(visibility=Visibility.PUBLIC).order_by("pk").values_list("pk", flat=True)
+    public = MLModel.objects.filter(visibility=Visibility.PUBLIC).order_by("owner_id", "pk")
     total = 0
-    after = 0
+    last: tuple[Any, int] | None = None
     while True:
-        ids = list(public.filter(pk__gt=after)[:batch])
-        if not ids:
+        page = public
+        if last is not None:
+            page = page.filter(Q(owner_id__gt=last[0]) | Q(owner_id=last[0], pk__gt=last[1]))
+        keys = list(page.values_list("owner_id", "pk")[:batch])
+        if not keys:
             return total
-        total += refresh_many(ids)
-        after = ids[-1]
+        total += refresh_many(pk for _, pk in keys)
+        last = keys[-1]
