@@ -219,7 +219,14 @@ declare(
     fields={
         "id": NotPersonal(),
         "owner": NotPersonal("the link to the account the row belongs to"),
-        "name_index": NotPersonal("a keyed hash of the owner's id and the name, to find it by name"),
+        "name_index": Personal(
+            "content.model",
+            "to find the model by its name without keeping the name in clear (a keyed hash of the "
+            "owner's id and the name)",
+            WHILE_PUBLISHED,
+            ("C18",),
+            export="metadata",
+        ),
         "name": Personal(
             "content.model",
             "to give the published model its address",

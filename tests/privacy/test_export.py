@@ -35,7 +35,7 @@ from candor.kernel.refusal import Refusal
 from candor.lifecycle import export, retention
 from candor.lifecycle.export import access, builder, encoding, records, zipwriter
 from candor.privacy import audit, inventory, subjects
-from candor.privacy.crypto import EncryptedTextField
+from candor.privacy.crypto import EncryptedJSONField, EncryptedTextField
 from candor.privacy.models import AuditEvent, ExportArchive
 from tests.api.conftest import Api, assert_error, token_for
 from tests.conftest import Mailbox, make_user
@@ -122,6 +122,9 @@ class Filler:
         if isinstance(model_field, models.GenericIPAddressField):
             value = f"203.0.113.{n}" if self.year == 2001 else f"198.51.100.{n}"
             return value, value
+        if isinstance(model_field, EncryptedJSONField):  # a list of words (a model's tags)
+            word = self.text().lower()
+            return [word], word
         if isinstance(model_field, EncryptedTextField | models.CharField | models.TextField):
             value = self.text(model_field.max_length)
             return value, value
