@@ -4,9 +4,11 @@
 transaction (so the copy is a single point in time), PostgreSQL through
 ``pg_dump --format=custom``. The copy is written to a staging file (:mod:`candor.kernel.staging`) and renamed
 once complete, so a file with a backup's name is always a whole backup, and one a crash cuts short is
-removed by the next recovery pass. Backups hold personal data as the database holds it, with one
-exception: the accounts' data keys are left out, never written even to the partial file (and the master
-keys were never in the database).
+removed by the next recovery pass. Backups hold personal data as the database holds it, except the
+tables the data inventory declares ``backed_up=False``
+(:func:`candor.privacy.inventory.tables_not_backed_up`), whose rows are never written, not even to the
+partial file: the accounts' data keys (the master keys were never in the database), and the public
+projection of the models (rebuilt after a restore), so a backup holds no model's words in clear.
 A backup's encrypted fields can therefore only be read with the data keys of a live database, or of a
 keys file (``candor backup --keys-file``), which is why deleting an account (destroying its key) makes its
 encrypted fields unreadable in every backup too.

@@ -55,6 +55,15 @@ def encrypt_existing(apps, schema_editor):
         _project(MLModel, PublicModel, ModelFile, ids, in_clear)
 
 
+def _username(stored, owner):
+    """The owner's name in clear, should a migration of the accounts have encrypted it already."""
+    from candor.privacy import crypto
+
+    if not crypto.is_encrypted(stored):
+        return stored
+    return crypto.decrypt(stored, context=crypto.associated_data("accounts.User", "username", owner))
+
+
 def _project(MLModel, PublicModel, ModelFile, ids, in_clear):
     """The projection of the public ones among ``ids``, written over whatever it held for them."""
     PublicModel.objects.filter(pk__in=ids).delete()
@@ -73,7 +82,7 @@ def _project(MLModel, PublicModel, ModelFile, ids, in_clear):
             PublicModel(
                 model_id=m["pk"],
                 owner_id=owner,
-                owner_username=m["owner__username"],
+                owner_username=_username(m["owner__username"], owner),
                 name=in_clear(m["name"], "name", owner),
                 title=in_clear(m["title"], "title", owner),
                 summary=in_clear(m["summary"], "summary", owner),
