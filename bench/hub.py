@@ -213,7 +213,14 @@ def main() -> None:
         # Cache misses: an unknown parameter changes the cache key but not the work, so each request is a
         # first page over every public model, as after a change to any public model.
         uncached = {
-            path: sequential_latencies(f"{base}{path}", 60) for path in ("/models/", "/api/v1/models")
+            path: sequential_latencies(f"{base}{path}", 60)
+            for path in (
+                "/models/",
+                "/api/v1/models",
+                "/models/?q=vision+fast",
+                "/models/?tag=medical&sort=name",
+                "/api/v1/models?q=tiny&sort=name",
+            )
         }
         print("uncached", uncached)
 

@@ -24,10 +24,12 @@ import pytest
 from asgiref.local import Local
 from django.core import mail
 from django.db import connections
+from django.db.models import QuerySet
 from django.tasks import task_backends
 from django.test import Client
 
 from candor.accounts.models import User
+from candor.hub.models import MLModel, name_index
 
 # pytest keeps its rewritten test modules as bytecode in __pycache__. Where the environment forbids writing
 # bytecode (PYTHONDONTWRITEBYTECODE), every run would rewrite and compile each test module again, which
@@ -54,6 +56,13 @@ def run_candor(
         text=True,
         timeout=timeout,
     )
+
+
+def models_named(name: str) -> QuerySet[MLModel]:
+    """The models called ``name`` (any case), of any owner: names are stored encrypted, so they are
+    found by each owner's blind index of the name, as the hub finds them."""
+    owners = User.objects.values_list("pk", flat=True)
+    return MLModel.objects.filter(name_index__in=[name_index(owner, name) for owner in owners])
 
 
 def use_task_backend(settings: object, backend: str) -> None:

@@ -116,7 +116,7 @@ def test_errors_and_redirects_for_anonymous_visitors_say_no_cache(published: Non
 def test_a_proxy_revalidating_after_the_model_went_private_gets_a_404(owner: User, published: None) -> None:
     proxy = Client()
     cached = {url: proxy.get(url) for url in ("/alice/m/", "/alice/m/files/w.bin", "/api/v1/models/alice/m")}
-    model = MLModel.objects.get(owner=owner, name="m")
+    model = MLModel.objects.named(owner, "m").get()
     actions.set_visibility(model, "private", acting_user=owner)
     for url, first in cached.items():
         assert_revalidated(first)
@@ -126,7 +126,7 @@ def test_a_proxy_revalidating_after_the_model_went_private_gets_a_404(owner: Use
 
 def test_a_changed_page_gets_a_new_etag(owner: User, published: None) -> None:
     first = Client().get("/alice/m/")
-    actions.update_model(MLModel.objects.get(owner=owner, name="m"), acting_user=owner, title="Renamed")
+    actions.update_model(MLModel.objects.named(owner, "m").get(), acting_user=owner, title="Renamed")
     again = Client().get("/alice/m/", headers={"If-None-Match": first["ETag"]})
     assert again.status_code == 200 and b"Renamed" in again.content
     assert again["ETag"] != first["ETag"]

@@ -37,6 +37,7 @@ from candor.accounts.models import User
 from candor.api.actions import create_token
 from candor.hub import revisions
 from candor.hub.models import MLModel, ModelFile, path_index
+from tests.conftest import models_named
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "cnd_unit-test-secret-0123456789abcdef"
@@ -416,7 +417,7 @@ def test_push_pull_round_trip(site: LiveServer, token: str, owner: User, tmp_pat
     assert "Created alice/tiny" in pushed.stdout
     assert "Uploaded 4 files (1.6 MB), skipped 0 unchanged." in pushed.stdout
     assert pushed.stderr == "", "no progress bar when stderr is not a terminal"
-    model = MLModel.objects.get(owner=owner, name="tiny")
+    model = MLModel.objects.named(owner, "tiny").get()
     assert model.visibility == "private", "new models are private"
     assert sorted(f.path for f in revisions.head_files(model)) == sorted(files)
 
@@ -484,10 +485,10 @@ def test_visibility_listing_and_rm(site: LiveServer, token: str, owner: User, tm
 
     refused = client(["rm", "alice/vis"], tmp_path, server=site.url, token=token, stdin="wrong\n")
     assert refused.returncode == 1 and "not deleted" in refused.stderr
-    assert MLModel.objects.filter(name="vis").exists()
+    assert models_named("vis").exists()
     removed = client(["rm", "alice/vis"], tmp_path, server=site.url, token=token, stdin="vis\n")
     assert removed.returncode == 0 and "Deleted alice/vis." in removed.stdout
-    assert not MLModel.objects.filter(name="vis").exists()
+    assert not models_named("vis").exists()
     gone = client(["ls", "alice/vis"], tmp_path, server=site.url, token=token)
     assert gone.returncode == 1 and "no model alice/vis, or you cannot see it" in gone.stderr
 

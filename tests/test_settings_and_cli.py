@@ -208,7 +208,7 @@ def test_demo_prints_accounts_and_is_idempotent(tmp_path: Path) -> None:
             "shell",
             "-c",
             "from candor.hub.models import MLModel\n"
-            "print(sorted(MLModel.objects.values_list('name', 'visibility')))",
+            "print(sorted((m.name, m.visibility) for m in MLModel.objects.all()))",  # names decrypted
         ],
         tmp_path,
     )

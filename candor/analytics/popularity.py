@@ -28,7 +28,7 @@ from django.http import Http404
 from candor.analytics import suppression, tasks
 from candor.analytics.models import ModelDaily, ModelHourly
 from candor.hub import visibility
-from candor.hub.models import MLModel
+from candor.hub.models import MLModel, PublicModel
 from candor.kernel.refusal import Code, Refusal
 
 POPULAR = "popular"
@@ -78,7 +78,7 @@ class Ranked:
 @dataclass(frozen=True)
 class Entry:
     rank: int
-    model: MLModel
+    model: PublicModel  # the model's public projection
     views: int
     downloads: int
     score: int | float
@@ -171,7 +171,7 @@ def _ranked(kind: str, now: datetime | None, depth: int) -> list[Ranked]:
     return [Ranked(*row) for row in stored]
 
 
-def eligible_models() -> QuerySet[MLModel]:
+def eligible_models() -> QuerySet[PublicModel]:
     """The models that may be shown in the popular and trending lists right now."""
     return visibility.listed_models().filter(in_popular=True)
 
@@ -182,7 +182,7 @@ def _shown(ranked: list[Ranked], limit: int, kind: str) -> list[Entry]:
     while start < len(ranked):
         chunk = ranked[start : start + size]
         start, size = start + size, CHUNK
-        models = eligible_models().filter(pk__in=[r.model_id for r in chunk]).prefetch_related("tags")
+        models = eligible_models().filter(pk__in=[r.model_id for r in chunk])
         found = {m.pk: m for m in models}
         for r in chunk:
             model = found.get(r.model_id)
@@ -232,7 +232,7 @@ def freshness_seconds() -> int:
 # or further down) by owner and name, as if its score were 0.
 
 
-def _ranked_in(models: QuerySet[MLModel], now: datetime | None) -> list[tuple[int, str, str, int]]:
+def _ranked_in(models: QuerySet[PublicModel], now: datetime | None) -> list[tuple[int, str, str, int]]:
     """(score, owner, name, id) of the ranked models among ``models`` that are opted in, in sort order."""
     scores = {r.model_id: int(r.score) for r in _ranked(POPULAR, now, DEPTH)}
     if not scores:
@@ -240,7 +240,7 @@ def _ranked_in(models: QuerySet[MLModel], now: datetime | None) -> list[tuple[in
     rows = (
         models.order_by()
         .filter(pk__in=list(scores), in_popular=True)
-        .values_list("pk", "owner__username", "name")
+        .values_list("pk", "owner_username", "name")
     )
     return sorted(
         ((scores[pk], owner, name, pk) for pk, owner, name in set(rows)), key=lambda r: (-r[0], r[1], r[2])
@@ -248,13 +248,13 @@ def _ranked_in(models: QuerySet[MLModel], now: datetime | None) -> list[tuple[in
 
 
 def in_popular_order(
-    models: QuerySet[MLModel],
+    models: QuerySet[PublicModel],
     *,
     limit: int,
     offset: int = 0,
     after: tuple[int, str, str] | None = None,
     now: datetime | None = None,
-) -> list[tuple[MLModel, int]]:
+) -> list[tuple[PublicModel, int]]:
     """A page of ``models`` (already narrowed by the visibility helper) in the popular sort, with each
     model's score: from ``offset``, or after the model whose (score, owner, name) is ``after``."""
     ranked = _ranked_in(models, now)
@@ -267,11 +267,9 @@ def in_popular_order(
     page = [(by_id[r[3]], r[0]) for r in chosen if r[3] in by_id]
     wanted = limit - len(page)
     if wanted > 0:
-        rest = models.exclude(pk__in=[r[3] for r in ranked]).order_by("owner__username", "name")
+        rest = models.exclude(pk__in=[r[3] for r in ranked]).order_by("owner_username", "name")
         if after is not None and after[0] <= 0:
-            rest = rest.filter(
-                Q(owner__username__gt=after[1]) | Q(owner__username=after[1], name__gt=after[2])
-            )
+            rest = rest.filter(Q(owner_username__gt=after[1]) | Q(owner_username=after[1], name__gt=after[2]))
         skip = max(0, offset - len(head))
         page += [(m, 0) for m in rest[skip : skip + wanted]]
     return page

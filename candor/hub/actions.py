@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from candor.accounts.models import User
 from candor.core import objectstore
-from candor.hub import blobs, listing_cache, revisions, tasks, visibility
+from candor.hub import blobs, listing_cache, projection, revisions, tasks, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
-from candor.hub.models import Blob, Commit, MLModel, ModelFile, Tag
+from candor.hub.models import Blob, Commit, MLModel, ModelFile
 from candor.hub.validators import parse_tags, validate_model_name
 from candor.kernel import hooks
 from candor.kernel.actions import durable
@@ -80,21 +80,6 @@ def _clean_fields(data: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def _drop_unused_tags(ids: Iterable[int]) -> None:
-    """Tags no model uses any more are deleted: a word only one person ever used points at them."""
-    Tag.objects.filter(pk__in=list(ids), models__isnull=True).delete()
-
-
-def _set_tags(model: MLModel, names: list[str]) -> None:
-    before = set(model.tags.values_list("pk", flat=True))
-    tags = []
-    for name in names:
-        tag, _ = Tag.objects.get_or_create(name=name)
-        tags.append(tag)
-    model.tags.set(tags)
-    _drop_unused_tags(before - {tag.pk for tag in tags})
-
-
 def _check_may_share(acting_user: User, visibility: str) -> None:
     if visibility != Visibility.PRIVATE and not acting_user.can_publish:
         raise Refusal(
@@ -121,7 +106,7 @@ def create_model(*, acting_user: User, name: str, title: str = "", **data: Any) 
     taken = Refusal(
         Code.CONFLICT, f"You already have a model named {name}.", fields={"name": ["This name is taken."]}
     )
-    if MLModel.objects.filter(owner=acting_user, name__iexact=name).exists():
+    if MLModel.objects.named(acting_user, name).exists():
         raise taken
     now = timezone.now()
     try:
@@ -133,11 +118,11 @@ def create_model(*, acting_user: User, name: str, title: str = "", **data: Any) 
                 created_at=now,
                 updated_at=now,
                 published_at=now if visibility == Visibility.PUBLIC else None,
+                tags=tags,
                 **cleaned,
             )
     except IntegrityError:
         raise taken from None
-    _set_tags(model, tags)
     audit.record(
         audit.EventType.MODEL_CREATED,
         acting_user=acting_user,
@@ -146,6 +131,7 @@ def create_model(*, acting_user: User, name: str, title: str = "", **data: Any) 
         extra={"visibility": model.visibility},
     )
     if model.is_public:
+        projection.refresh(model)
         _listing_changed([model.pk])
     return model
 
@@ -161,12 +147,12 @@ def update_model(model: MLModel, *, acting_user: User, **data: Any) -> MLModel:
     tags = cleaned.pop("tags", None)
     for key, value in cleaned.items():
         setattr(model, key, value)
+    if tags is not None:
+        model.tags = tags
     if visibility is not None:
         _apply_visibility(acting_user, model, visibility)
     model.updated_at = timezone.now()
     model.save()
-    if tags is not None:
-        _set_tags(model, tags)
     if model.visibility != previous:
         audit.record(
             audit.EventType.MODEL_VISIBILITY_CHANGED,
@@ -176,6 +162,7 @@ def update_model(model: MLModel, *, acting_user: User, **data: Any) -> MLModel:
             extra={"visibility": model.visibility, "previous_visibility": previous},
         )
     if was_public or model.is_public:
+        projection.refresh(model)
         # Any change to a public model can change a listing: its text, its visibility, or (through
         # in_popular) its place in the popular sort and lists.
         _listing_changed([model.pk])
@@ -214,6 +201,7 @@ def set_visibility_of_all(visibility: str, *, acting_user: User) -> int:
             extra={"visibility": visibility, "previous_visibility": previous},
         )
     if before:
+        projection.refresh_many(pk for pk, _ in before)
         _listing_changed(pk for pk, _ in before)
     return len(before)
 
@@ -225,14 +213,12 @@ def delete_model(model: MLModel, *, acting_user: User) -> None:
     _require_editor(acting_user, model)
     model_id = model.pk
     held = list(ModelFile.objects.filter(model=model).values_list("blob_id", flat=True).distinct())
-    tags = list(model.tags.values_list("pk", flat=True))
     if model.is_public:
         _listing_changed([model_id])
     audit.record(
         audit.EventType.MODEL_DELETED, acting_user=acting_user, subject=model.owner_id, model_id=model_id
     )
-    model.delete()
-    _drop_unused_tags(tags)
+    model.delete()  # and its projection, by cascade
     tasks.collect_after_commit(held)
 
 

@@ -1,4 +1,5 @@
-"""The sitemap, robots.txt and the Atom feed: public models and indexable profiles only."""
+"""The sitemap, robots.txt and the Atom feed: public models (their public projection) and indexable
+profiles only."""
 
 from __future__ import annotations
 
@@ -15,18 +16,18 @@ from django.views.decorators.http import require_safe
 
 from candor.accounts.models import User
 from candor.hub import visibility
-from candor.hub.models import MLModel
+from candor.hub.models import PublicModel
 
 FEED_SIZE = 50
 
 
-class PublicModelSitemap(Sitemap[MLModel]):
+class PublicModelSitemap(Sitemap[PublicModel]):
     limit = 10_000
 
-    def items(self) -> QuerySet[MLModel]:
-        return visibility.listed_models().order_by("id")
+    def items(self) -> QuerySet[PublicModel]:
+        return visibility.listed_models().order_by("pk")
 
-    def lastmod(self, item: MLModel) -> datetime:
+    def lastmod(self, item: PublicModel) -> datetime:
         return item.updated_at
 
 
@@ -43,7 +44,7 @@ class ProfileSitemap(Sitemap[User]):
 SITEMAPS = {"models": PublicModelSitemap, "profiles": ProfileSitemap}
 
 
-class RecentModelsFeed(Feed[MLModel, None]):
+class RecentModelsFeed(Feed[PublicModel, None]):
     feed_type = Atom1Feed
     description_template = None
 
@@ -56,27 +57,27 @@ class RecentModelsFeed(Feed[MLModel, None]):
     def subtitle(self) -> str:
         return f"The most recently published public models on {settings.PLATFORM_NAME}."
 
-    def items(self) -> QuerySet[MLModel]:
+    def items(self) -> QuerySet[PublicModel]:
         return (
             visibility.listed_models()
             .filter(published_at__isnull=False)
             .order_by("-published_at")[:FEED_SIZE]
         )
 
-    def item_title(self, item: MLModel) -> str:
+    def item_title(self, item: PublicModel) -> str:
         return f"{item.full_name}: {item.title}"
 
-    def item_description(self, item: MLModel) -> str:
+    def item_description(self, item: PublicModel) -> str:
         return item.summary
 
-    def item_pubdate(self, item: MLModel) -> datetime | None:
+    def item_pubdate(self, item: PublicModel) -> datetime | None:
         return item.published_at
 
-    def item_updateddate(self, item: MLModel) -> datetime:
+    def item_updateddate(self, item: PublicModel) -> datetime:
         return item.updated_at
 
-    def item_author_name(self, item: MLModel) -> str:
-        return item.owner.username
+    def item_author_name(self, item: PublicModel) -> str:
+        return item.owner_username
 
 
 @require_safe

@@ -1,18 +1,19 @@
 from __future__ import annotations
 
 import secrets
-from typing import ClassVar
+import uuid
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from candor.accounts.models import User
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.validators import validate_model_name
 from candor.kernel.hooks import Hook
-from candor.privacy.crypto import EncryptedTextField, blind_index
+from candor.privacy.crypto import EncryptedJSONField, EncryptedTextField, blind_index
 from candor.privacy.inventory import NotPersonal, Personal, Purge, Sweep, declare
 
 
@@ -34,22 +35,43 @@ def ref_index(model_id: object, name: str) -> str:
     return blind_index("hub.ref.name", f"{model_id}\x00{name}", exact=True)
 
 
-class Tag(models.Model):
-    name = models.CharField(max_length=40, unique=True)
+def name_index(owner_id: Any, name: str) -> str:
+    """The blind index of a model's name within its owner's: equal for "Tiny" and "tiny" of one owner,
+    unrelated between two owners' equal names (the owner's id is part of what is hashed)."""
+    return blind_index("model-name", f"{uuid.UUID(str(owner_id))}/{name}")
 
-    def __str__(self) -> str:
-        return self.name
+
+class MLModelQuerySet(models.QuerySet["MLModel"]):
+    def named(self, owner: Any, name: str) -> MLModelQuerySet:
+        """The owner's model called ``name`` (any case): found by the name's blind index."""
+        owner_id = getattr(owner, "pk", owner)
+        return self.filter(owner_id=owner_id, name_index=name_index(owner_id, name))
+
+    def named_by(self, username: str, name: str) -> MLModelQuerySet:
+        """The model ``name`` (any case) of the account called ``username`` (any case)."""
+        owners = list(User.objects.filter(username__iexact=username).values_list("pk", flat=True))
+        if not owners:
+            return self.none()
+        return self.filter(
+            owner__username__iexact=username, name_index__in=[name_index(o, name) for o in owners]
+        )
 
 
 class MLModel(models.Model):
-    """A published machine-learning model. New models are private until their owner publishes them."""
+    """A published machine-learning model. New models are private until their owner publishes them.
+
+    Its words (name, title, summary, card, tags) are stored encrypted under the owner's data key, so
+    destroying that key makes them unreadable in every copy of the database; the name is found by its
+    blind index. A public model also has a :class:`PublicModel`, its public projection, in clear.
+    """
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ml_models")
-    name = models.CharField(max_length=100, validators=[validate_model_name])
-    title = models.CharField(max_length=200)
-    summary = models.CharField(max_length=300, blank=True)
-    card = models.TextField(blank=True, help_text="The model card, in Markdown.")
-    tags = models.ManyToManyField(Tag, blank=True, related_name="models")
+    name = EncryptedTextField(key_owner="owner_id", validators=[validate_model_name])
+    name_index = models.CharField(max_length=64, editable=False)
+    title = EncryptedTextField(key_owner="owner_id")
+    summary = EncryptedTextField(key_owner="owner_id", blank=True)
+    card = EncryptedTextField(key_owner="owner_id", blank=True, help_text="The model card, in Markdown.")
+    tags = EncryptedJSONField(key_owner="owner_id", default=list, blank=True, help_text="A list of words.")
     license = models.CharField(max_length=20, choices=LICENSES, default="other")
     library = models.CharField(max_length=20, choices=LIBRARIES, default="other")
     task = models.CharField(max_length=40, choices=TASKS, default="other")
@@ -69,19 +91,29 @@ class MLModel(models.Model):
         "Its views and downloads are counted either way; only its owner sees them when this is off.",
     )
 
+    objects: ClassVar[models.Manager[MLModel]] = MLModelQuerySet.as_manager()
+
     class Meta:
         verbose_name = "model"
         constraints: ClassVar = [
-            models.UniqueConstraint("owner", Lower("name"), name="hub_model_owner_name_ci_unique"),
+            models.UniqueConstraint("owner", "name_index", name="hub_model_owner_name_index_unique"),
         ]
         indexes: ClassVar = [
             models.Index(fields=["visibility", "-updated_at"], name="hub_model_vis_updated"),
-            models.Index(fields=["visibility", "name"], name="hub_model_vis_name"),
             models.Index(fields=["visibility", "-published_at"], name="hub_model_vis_published"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.owner_id}/{self.name}"
+        return f"{self.owner_id}/{self.pk}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        name = self.__dict__.get("name")
+        if isinstance(name, str) and not name.startswith("enc:"):  # a name given, or read, in clear
+            self.name_index = name_index(self.owner_id, name)
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None and "name" in update_fields:
+                kwargs["update_fields"] = {*update_fields, "name_index"}
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("hub:model", args=[self.owner.username, self.name])
@@ -91,12 +123,77 @@ class MLModel(models.Model):
         return f"{self.owner.username}/{self.name}"
 
     @property
+    def tag_names(self) -> list[str]:
+        return [str(tag) for tag in self.tags] if isinstance(self.tags, list) else []
+
+    @property
     def is_public(self) -> bool:
         return self.visibility == Visibility.PUBLIC
 
     @property
     def is_indexable(self) -> bool:
         return self.visibility == Visibility.PUBLIC
+
+
+class PublicModel(models.Model):
+    """The public projection of a public model: what listings, search, the sitemap, the feed, the popular
+    lists and the API's listing show, in clear, one row per public model of the hub.
+
+    Derived: written by every action that changes a model (:mod:`candor.hub.projection`), in the same
+    transaction, deleted when the model stops being public, never copied into a backup, and rebuilt
+    from the encrypted models after a restore. Its rows go with their model, and with their owner.
+    """
+
+    model = models.OneToOneField(MLModel, primary_key=True, on_delete=models.CASCADE, related_name="public")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    owner_username = models.CharField(max_length=39)
+    name = models.CharField(max_length=100)
+    title = models.CharField(max_length=200)
+    summary = models.CharField(max_length=300, blank=True)
+    card = models.TextField(blank=True)
+    # The tags between spaces (" nlp vision "): a tag is found exactly as " tag ", and a word in it by
+    # a substring; tags hold no space.
+    tags = models.CharField(max_length=900, blank=True)
+    license = models.CharField(max_length=20, choices=LICENSES, default="other")
+    library = models.CharField(max_length=20, choices=LIBRARIES, default="other")
+    task = models.CharField(max_length=40, choices=TASKS, default="other")
+    in_popular = models.BooleanField(default=True)
+    files = models.IntegerField(default=0, help_text="How many files the model has.")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    visibility = Visibility.PUBLIC
+    is_public = True
+    is_indexable = True
+
+    class Meta:
+        verbose_name = "public model"
+        constraints: ClassVar = [
+            models.UniqueConstraint("owner_username", "name", name="hub_public_owner_name_unique"),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["-updated_at", "owner_username", "name"], name="hub_public_updated"),
+            models.Index(fields=["name", "owner_username"], name="hub_public_name"),
+            models.Index(fields=["-published_at"], name="hub_public_published"),
+        ]
+
+    def __str__(self) -> str:
+        return f"public projection of {self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("hub:model", args=[self.owner_username, self.name])
+
+    def get_visibility_display(self) -> str:
+        return str(Visibility.PUBLIC.label)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner_username}/{self.name}"
+
+    @property
+    def tag_names(self) -> list[str]:
+        return self.tags.split()
 
 
 class Blob(models.Model):
@@ -225,19 +322,12 @@ class ListingState(models.Model):
 
 CONTENT = ("C4", "C6")
 WHILE_PUBLISHED = "until the owner deletes it or the account; gone at once from every page"
+
 WHILE_STORED = (
     "until the owner removes it from the model's history, deletes the model or the account; an older "
     "revision keeps its files until then"
 )
-
-declare(
-    Tag,
-    belongs_to=None,
-    fields={
-        "id": NotPersonal(),
-        "name": NotPersonal("a shared vocabulary word, deleted once no model uses it (with its last user)"),
-    },
-)
+WHILE_PUBLIC = "while the model is public: gone when it is made unlisted or private, deleted, or its account"
 
 declare(
     MLModel,
@@ -245,6 +335,14 @@ declare(
     fields={
         "id": NotPersonal(),
         "owner": NotPersonal("the link to the account the row belongs to"),
+        "name_index": Personal(
+            "content.model",
+            "to find the model by its name without keeping the name in clear (a keyed hash of the "
+            "owner's id and the name)",
+            WHILE_PUBLISHED,
+            ("C18",),
+            export="metadata",
+        ),
         "name": Personal(
             "content.model",
             "to give the published model its address",
@@ -288,6 +386,45 @@ declare(
         "published_at": Personal(
             "content.model", "to list newly published models in the feed", WHILE_PUBLISHED, CONTENT
         ),
+    },
+)
+
+
+def _projected(purpose: str, category: str = "content.model") -> Personal:
+    return Personal(
+        category,
+        f"{purpose}, in the public lists, search, sitemap and feed (a copy of the public model's own field)",
+        WHILE_PUBLIC,
+        CONTENT,
+        export="omitted",  # the export gives the model's own fields, of which these are a copy
+    )
+
+
+declare(
+    PublicModel,
+    # The path through the model puts these rows before the models in a deletion, which then removes
+    # the models without a cascade to collect.
+    belongs_to="model__owner",
+    backed_up=False,
+    note="Derived from the public models, in the same transaction as every change; never backed up, "
+    "rebuilt from the encrypted models after a restore (so an erased account's models cannot return).",
+    fields={
+        "model": NotPersonal("the link to the model the row is the public copy of"),
+        "owner": NotPersonal("the link to the account the row belongs to"),
+        "owner_username": _projected("to show whose model it is"),
+        "name": _projected("to give the model its address"),
+        "title": _projected("to describe the model"),
+        "summary": _projected("to describe the model"),
+        "card": _projected("to document the model", "content.model_card"),
+        "tags": _projected("to find models by topic"),
+        "license": NotPersonal(),
+        "library": NotPersonal(),
+        "task": NotPersonal(),
+        "in_popular": _projected("to leave the model out of the popular lists if its owner so chooses"),
+        "files": _projected("to show how many files the model has"),
+        "created_at": _projected("to show when the model was made"),
+        "updated_at": _projected("to sort models by recent change"),
+        "published_at": _projected("to list newly published models in the feed"),
     },
 )
 

@@ -9,27 +9,31 @@ ranking in as a :class:`Ranker`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.core import signing
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
-from candor.hub import visibility
+from candor.hub import projection, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS
-from candor.hub.models import MLModel, ModelFile
+from candor.hub.models import MLModel, ModelFile, PublicModel
 from candor.kernel.refusal import Code, Refusal
 
-# Every order ends in (owner, name), which is unique, so an order is total: a page boundary is exact
-# and neither a database id nor an offset appears in a cursor. "popular" puts the models a Ranker
-# scores first, by score; the rest follow in this order, as if their score were 0.
+# The orders of the public projection (:class:`PublicModel`), whose columns are in clear. Every order
+# ends in (owner, name), which is unique, so an order is total: a page boundary is exact and neither a
+# database id nor an offset appears in a cursor. "popular" puts the models a Ranker scores first, by
+# score; the rest follow in this order, as if their score were 0.
 ORDERS: dict[str, tuple[str, ...]] = {
-    "updated": ("-updated_at", "owner__username", "name"),
-    "name": ("name", "owner__username"),
-    "popular": ("owner__username", "name"),
+    "updated": ("-updated_at", "owner_username", "name"),
+    "name": ("name", "owner_username"),
+    "popular": ("owner_username", "name"),
 }
+# One account's own models, read from the models themselves (their names are encrypted, so not an
+# order): the most recently changed first, then by id.
+OWN_ORDER = ("-updated_at", "-pk")
 DEFAULT_SORT = "updated"
 MAX_QUERY = 200
 MAX_PAGE = 500
@@ -63,17 +67,18 @@ class ModelQuery:
             values["sort"] = DEFAULT_SORT
         return cls(**values)
 
-    def apply(self, models: QuerySet[MLModel]) -> QuerySet[MLModel]:
-        """``models`` narrowed by the words and filters, in the sort's order."""
+    def apply(self, models: QuerySet[PublicModel]) -> QuerySet[PublicModel]:
+        """``models`` (public projections) narrowed by the words and filters, in the sort's order."""
         if self.q:
+            # A word holds no space, and the tags column separates tags by spaces: a word is found
+            # inside one tag, never across two.
             for word in self.q.split()[:8]:
                 models = models.filter(
                     Q(title__icontains=word)
                     | Q(summary__icontains=word)
                     | Q(name__icontains=word)
-                    | Q(tags__name__icontains=word)
+                    | Q(tags__icontains=word)
                 )
-            models = models.distinct()
         if self.task:
             models = models.filter(task=self.task)
         if self.library:
@@ -81,29 +86,22 @@ class ModelQuery:
         if self.license:
             models = models.filter(license=self.license)
         if self.tag:
-            models = models.filter(tags__name=self.tag)
+            # A tag holds no space; one asked for with a space matches no model (not two tags in a row).
+            wanted = projection.tag_filter(self.tag) if self.tag.split() == [self.tag] else None
+            models = models.filter(tags__contains=wanted) if wanted else models.none()
         return models.order_by(*ORDERS[self.sort])
 
 
-def listing(query: ModelQuery) -> QuerySet[MLModel]:
+def listing(query: ModelQuery) -> QuerySet[PublicModel]:
     """The public models the query matches, in its order (public ones only: clause C4)."""
-    return query.apply(visibility.listed_models()).prefetch_related("tags")
-
-
-def file_counts(model_ids: Iterable[int]) -> dict[int, int]:
-    """How many files each model has (absent: none), in one query for a whole page."""
-    rows = (
-        ModelFile.objects.filter(model_id__in=list(model_ids), commit_id=F("model__head_id"))
-        .order_by()
-        .values("model_id")
-        .annotate(count=Count("pk"))
-        .values_list("model_id", "count")
-    )
-    return {int(model_id): int(count) for model_id, count in rows}
+    return query.apply(visibility.listed_models())
 
 
 def file_count(model: MLModel) -> int:
-    return file_counts([model.pk]).get(model.pk, 0)
+    """How many files a model has (a listing reads it from the projection instead)."""
+    if model.head_id is None:
+        return 0
+    return int(ModelFile.objects.filter(commit_id=model.head_id).count())
 
 
 class Ranker(Protocol):
@@ -112,12 +110,12 @@ class Ranker(Protocol):
 
     def __call__(
         self,
-        models: QuerySet[MLModel],
+        models: QuerySet[PublicModel],
         *,
         limit: int,
         offset: int = 0,
         after: tuple[int, str, str] | None = None,
-    ) -> list[tuple[MLModel, int]]: ...
+    ) -> list[tuple[PublicModel, int]]: ...
 
 
 class Sliceable(Protocol):
@@ -128,17 +126,17 @@ class Sliceable(Protocol):
 class Ranked:
     """``models`` in a ranker's order, sliced like a queryset (for the website's numbered pages)."""
 
-    models: QuerySet[MLModel]
+    models: QuerySet[PublicModel]
     ranker: Ranker
 
-    def __getitem__(self, items: slice) -> list[MLModel]:
+    def __getitem__(self, items: slice) -> list[PublicModel]:
         start = items.start or 0
         if items.stop is None or items.step is not None:
             raise TypeError("a page is a plain slice with an end")
         return [model for model, _ in self.ranker(self.models, offset=start, limit=items.stop - start)]
 
 
-def ordered(models: QuerySet[MLModel], sort: str, ranker: Ranker | None = None) -> Sliceable:
+def ordered(models: QuerySet[PublicModel], sort: str, ranker: Ranker | None = None) -> Sliceable:
     """``models`` (already in ``sort``'s order by :meth:`ModelQuery.apply`), ranked when the sort is
     "popular" and a ranker is given."""
     return Ranked(models, ranker) if sort == "popular" and ranker is not None else models
@@ -152,7 +150,7 @@ class OffsetPage:
     that count costs more than the page itself, so a listing shows "previous" and "next" instead.
     """
 
-    object_list: list[MLModel]
+    object_list: list[Any]  # public projections, or an owner's own models
     number: int
     has_previous: bool
     has_next: bool
@@ -187,10 +185,10 @@ def offset_page(models: Sliceable, raw_number: object, size: int) -> OffsetPage:
 # cursors parse, and named by its sort, so that one sort's cursor never pages another.
 
 
-def cursor_for(model: MLModel, sort: str, score: int = 0) -> str:
+def cursor_for(model: PublicModel, sort: str, score: int = 0) -> str:
     key: list[Any] = [model.updated_at.isoformat()] if sort == "updated" else []
     key += [score] if sort == "popular" else []
-    key += [model.name, model.owner.username] if sort == "name" else [model.owner.username, model.name]
+    key += [model.name, model.owner_username] if sort == "name" else [model.owner_username, model.name]
     return signing.dumps([sort, *key], salt=CURSOR_SALT)
 
 
@@ -214,26 +212,26 @@ def after(key: list[Any], sort: str) -> Q:
     """The models that come after the one whose sort key is ``key``, in ``sort``'s order."""
     if sort == "name":
         name, owner = key
-        return Q(name__gt=name) | Q(name=name, owner__username__gt=owner)
+        return Q(name__gt=name) | Q(name=name, owner_username__gt=owner)
     if sort == "popular":  # the unscored rest, by (owner, name)
         owner, name = key[-2:]
-        return Q(owner__username__gt=owner) | Q(owner__username=owner, name__gt=name)
+        return Q(owner_username__gt=owner) | Q(owner_username=owner, name__gt=name)
     at, owner, name = parse_datetime(key[0]), key[1], key[2]
     return (
         Q(updated_at__lt=at)
-        | Q(updated_at=at, owner__username__gt=owner)
-        | Q(updated_at=at, owner__username=owner, name__gt=name)
+        | Q(updated_at=at, owner_username__gt=owner)
+        | Q(updated_at=at, owner_username=owner, name__gt=name)
     )
 
 
 @dataclass(frozen=True)
 class KeysetPage:
-    items: list[tuple[MLModel, int]]  # each model with its score (0 outside the popular sort)
+    items: list[tuple[PublicModel, int]]  # each model with its score (0 outside the popular sort)
     next_cursor: str | None
 
 
 def keyset_page(
-    models: QuerySet[MLModel], sort: str, *, limit: int, cursor: str | None, ranker: Ranker | None = None
+    models: QuerySet[PublicModel], sort: str, *, limit: int, cursor: str | None, ranker: Ranker | None = None
 ) -> KeysetPage:
     """The ``limit`` models after ``cursor`` (from the start without one), and the next page's cursor."""
     key = cursor_key(cursor, sort) if cursor else None

@@ -14,7 +14,7 @@ from django.conf import settings
 from pydantic import BaseModel, Field
 
 from candor.hub import queries
-from candor.hub.models import MLModel
+from candor.hub.models import MLModel, PublicModel
 
 VisibilityName = Literal["public", "unlisted", "private"]
 
@@ -41,8 +41,8 @@ class ModelOut(BaseModel):
 
 
 def model_out(model: MLModel, files: int | None = None) -> dict[str, Any]:
-    """``model`` as :class:`ModelOut`'s fields. ``files`` is its file count when the caller counted a
-    whole page at once (:func:`candor.hub.queries.file_counts`); otherwise it is counted here."""
+    """``model`` as :class:`ModelOut`'s fields, decrypted from the model itself (a model's page).
+    ``files`` is its file count when the caller knows it; otherwise it is counted here."""
     return {
         "owner": model.owner.username,
         "name": model.name,
@@ -50,7 +50,7 @@ def model_out(model: MLModel, files: int | None = None) -> dict[str, Any]:
         "title": model.title,
         "summary": model.summary,
         "card": model.card,
-        "tags": sorted(tag.name for tag in model.tags.all()),
+        "tags": sorted(model.tag_names),
         "license": model.license,
         "library": model.library,
         "task": model.task,
@@ -63,7 +63,29 @@ def model_out(model: MLModel, files: int | None = None) -> dict[str, Any]:
     }
 
 
-def models_out(models: list[MLModel]) -> list[dict[str, Any]]:
-    """Several models, their files counted in one query."""
-    counts = queries.file_counts(model.pk for model in models)
-    return [model_out(model, counts.get(model.pk, 0)) for model in models]
+def public_out(model: PublicModel) -> dict[str, Any]:
+    """A public model's projection as :class:`ModelOut`'s fields: the same answer as :func:`model_out`
+    gives of the model itself."""
+    return {
+        "owner": model.owner_username,
+        "name": model.name,
+        "full_name": model.full_name,
+        "title": model.title,
+        "summary": model.summary,
+        "card": model.card,
+        "tags": model.tag_names,
+        "license": model.license,
+        "library": model.library,
+        "task": model.task,
+        "visibility": model.visibility,
+        "in_popular": model.in_popular,
+        "created_at": model.created_at,
+        "updated_at": model.updated_at,
+        "url": settings.WEBSITE_URL + model.get_absolute_url(),
+        "files": model.files,
+    }
+
+
+def models_out(models: list[PublicModel]) -> list[dict[str, Any]]:
+    """Several public models (a listing's page), from their projection."""
+    return [public_out(model) for model in models]

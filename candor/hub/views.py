@@ -101,13 +101,11 @@ def _form_errors(form: Any, error: Refusal) -> None:
 @require_safe
 def profile(request: HttpRequest, username: str) -> HttpResponseBase:
     person = visibility.get_profile(request.user, username)
-    models = (
-        visibility.profile_models(request.user, person)
-        .prefetch_related("tags")
-        .order_by(*queries.ORDERS["updated"])
-    )
-    page = queries.offset_page(models, request.GET.get("page", 1), PAGE_SIZE)
     is_self = request.user.is_authenticated and request.user.pk == person.pk
+    shown = visibility.profile_models(request.user, person)
+    # Its owner sees their own models (any visibility); anyone else the public projection of its public ones.
+    models = shown.order_by(*(queries.OWN_ORDER if is_self else queries.ORDERS["updated"]))
+    page = queries.offset_page(models, request.GET.get("page", 1), PAGE_SIZE)
     response = render(request, "hub/profile.html", {"person": person, "page": page, "is_self": is_self})
     return response if person.profile_indexable else _noindex(response)
 
@@ -148,7 +146,7 @@ def model_edit(request: HttpRequest, username: str, name: str) -> HttpResponseBa
     if isinstance(model, HttpResponse):
         return model
     initial = {f: getattr(model, f) for f in actions.EDITABLE}
-    initial["tags"] = ", ".join(model.tags.values_list("name", flat=True))
+    initial["tags"] = ", ".join(model.tag_names)
     form = forms.ModelMetadataForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -375,7 +373,7 @@ def my_models(request: HttpRequest) -> HttpResponse:
         request,
         "hub/my_models.html",
         {
-            "models": visibility.own_models(user).order_by(*queries.ORDERS["updated"]),
+            "models": visibility.own_models(user).order_by(*queries.OWN_ORDER),
             "profile_form": profile_form,
             "visibility_choices": Visibility.choices,
         },

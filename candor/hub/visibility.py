@@ -13,7 +13,7 @@ from django.http import Http404
 
 from candor.accounts.models import User
 from candor.hub.choices import Visibility
-from candor.hub.models import MLModel, ModelFile, path_index
+from candor.hub.models import MLModel, MLModelQuerySet, ModelFile, PublicModel, path_index
 
 Viewer = User | AnonymousUser | None
 
@@ -22,17 +22,18 @@ def _signed_in(viewer: Viewer) -> User | None:
     return viewer if isinstance(viewer, User) and viewer.is_authenticated and viewer.is_active else None
 
 
-def readable_models(viewer: Viewer) -> QuerySet[MLModel]:
+def readable_models(viewer: Viewer) -> MLModelQuerySet:
     """Models the viewer may open by their address: public and unlisted ones, and their own."""
     me = _signed_in(viewer)
     shared = Q(visibility__in=[Visibility.PUBLIC, Visibility.UNLISTED], owner__is_active=True)
     query = shared | Q(owner=me) if me is not None else shared
-    return MLModel.objects.filter(query).select_related("owner")
+    return MLModelQuerySet(MLModel).filter(query).select_related("owner")
 
 
-def listed_models() -> QuerySet[MLModel]:
-    """Models that may appear in any listing, search, sitemap, feed or profile: public ones only."""
-    return MLModel.objects.filter(visibility=Visibility.PUBLIC, owner__is_active=True).select_related("owner")
+def listed_models() -> QuerySet[PublicModel]:
+    """Models that may appear in any listing, search, sitemap, feed or profile: public ones only, read
+    from their public projection (which holds a row for public models only), of active accounts."""
+    return PublicModel.objects.filter(owner__is_active=True)
 
 
 def own_models(viewer: Viewer) -> QuerySet[MLModel]:
@@ -44,7 +45,7 @@ def own_models(viewer: Viewer) -> QuerySet[MLModel]:
 
 def get_model(viewer: Viewer, username: str, name: str) -> MLModel:
     """The model at /<username>/<name>/ if the viewer may read it; otherwise Http404."""
-    model = readable_models(viewer).filter(owner__username__iexact=username, name__iexact=name).first()
+    model = readable_models(viewer).named_by(username, name).first()
     if model is None:
         raise Http404("No such model.")
     return model
@@ -95,8 +96,9 @@ def get_profile(viewer: Viewer, username: str) -> User:
     return profile
 
 
-def profile_models(viewer: Viewer, profile: User) -> QuerySet[MLModel]:
-    """What a profile lists: its public models; the owner also sees their unlisted and private ones."""
+def profile_models(viewer: Viewer, profile: User) -> QuerySet[MLModel] | QuerySet[PublicModel]:
+    """What a profile lists: its public models (their projection); the owner also sees their unlisted
+    and private ones (the models themselves)."""
     me = _signed_in(viewer)
     if me is not None and me.pk == profile.pk:
         return own_models(me)

@@ -4,9 +4,11 @@
 transaction (so the copy is a single point in time), PostgreSQL through
 ``pg_dump --format=custom``. The copy is written to a staging file (:mod:`candor.kernel.staging`) and renamed
 once complete, so a file with a backup's name is always a whole backup, and one a crash cuts short is
-removed by the next recovery pass. Backups hold personal data as the database holds it, with one
-exception: the accounts' data keys are left out, never written even to the partial file (and the master
-keys were never in the database).
+removed by the next recovery pass. Backups hold personal data as the database holds it, except the
+tables the data inventory declares ``backed_up=False``
+(:func:`candor.privacy.inventory.tables_not_backed_up`), whose rows are never written, not even to the
+partial file: the accounts' data keys (the master keys were never in the database), and the public
+projection of the models (rebuilt after a restore), so a backup holds no model's words in clear.
 A backup's encrypted fields can therefore only be read with the data keys of a live database, or of a
 keys file (``candor backup --keys-file``), which is why deleting an account (destroying its key) makes its
 encrypted fields unreadable in every backup too.
@@ -29,9 +31,9 @@ from typing import Any
 from django.conf import settings
 
 from candor.kernel import staging
+from candor.privacy import inventory
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-DATA_KEY_TABLE = "privacy_datakey"
 KEYS_FORMAT = "candor-data-keys"
 PGDUMP_MAGIC = b"PGDMP"
 
@@ -247,8 +249,9 @@ def _backup_sqlite(target_path: Path) -> None:
         for kind, name, sql in schema:
             if kind == "table" and name in tables:
                 target.execute(sql)
+        left_out = set(inventory.tables_not_backed_up())
         for name in tables:
-            if name == DATA_KEY_TABLE:
+            if name in left_out:
                 continue
             quoted = '"' + name.replace('"', '""') + '"'
             # Names come from the live database's own schema, not from outside.
@@ -273,7 +276,8 @@ def _backup_sqlite(target_path: Path) -> None:
 def _backup_postgres(fd: int) -> None:
     pg_dump = pg_tool("pg_dump")
     # Connection parameters travel in the environment (PGHOST, PGPASSWORD…), never in argv.
-    argv = [pg_dump, "--format=custom", "--no-owner", f"--exclude-table-data={DATA_KEY_TABLE}"]
+    argv = [pg_dump, "--format=custom", "--no-owner"]
+    argv += [f"--exclude-table-data={table}" for table in inventory.tables_not_backed_up()]
     result = run_pg(argv, stdout=fd, stderr=subprocess.PIPE)
     if result.returncode != 0:
         raise BackupError(f"pg_dump failed; no backup was written. It said:\n{stderr_of(result)}")

@@ -151,10 +151,8 @@ def erase_account(user_id: Any, *, acting_user: Any = None) -> Outcome:
     # The files are this erasure's to remove (listed on the record below, removed after commit and again
     # by the finishing task): the receivers leave them alone.
     hooks.accounts_gone.send(hooks.AccountsGone(account_ids=[user_id], files_handled=True))
-    words = subjects.vocabulary_used_by(user_id)
+    # Their models' projections go with the rest (a model's words and tags are its own, encrypted).
     counts, names = _purge_rows(user_id)
-    # The tags only this person used: kept, they would name what the person published.
-    subjects.delete_unused(words)
     record.storage_names = sorted({*record.storage_names, *names})
     record.completed_at = None
     record.save(update_fields=["storage_names", "completed_at"])

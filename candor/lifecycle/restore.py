@@ -4,6 +4,10 @@
 the backup was made (and named by the ledger, in the database or in the file beside it) is erased again,
 data key first, before the command says it is done. The ledger is read, and copied to its file, before
 anything is replaced, so a restore that stops half-way still leaves the list of what must be erased.
+
+Tables declared ``backed_up=False`` come back empty. The public projection of the models is then
+rebuilt from the encrypted models, after the ledger has run: an account erased since the backup has
+neither rows nor key by then, so its public models do not come back into any listing.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from candor.accounts.models import User
-from candor.hub import listing_cache
-from candor.hub.models import ListingState
+from candor.hub import listing_cache, projection
+from candor.hub.models import ListingState, PublicModel
 from candor.kernel import db
 from candor.lifecycle import erasure
 from candor.lifecycle.backup import (
@@ -72,6 +76,7 @@ class Restored:
     erased_again: int | None = None  # None: the ledger could not be re-applied yet (older schema)
     keys_restored: int = 0
     without_key: int = 0  # accounts whose data key neither the live database nor a keys file had
+    projected: int = 0  # public models in the rebuilt public projection
     busy_checkpoint: bool = False
 
 
@@ -98,13 +103,15 @@ def restore(
     outcome.erased_again = reapply(remembered)
     # Counted once the ledger has run: an account it erased has no key because it is gone, not missing.
     outcome.without_key = accounts_without_key()
+    outcome.projected = PublicModel.objects.count()
     _fresh_listings(generation_before)
     outcome.busy_checkpoint = not db.checkpoint_wal()
     return outcome
 
 
 def reapply(remembered: set[str] | None = None) -> int:
-    """Put every remembered ledger id back in the DeletionRecord table, then erase them all again."""
+    """Put every remembered ledger id back in the DeletionRecord table, erase them all again, then
+    rebuild the public projection (which no backup holds) from the models that remain."""
     if remembered is None:
         remembered = erasure.ledger_account_ids()
     with transaction.atomic():
@@ -112,7 +119,9 @@ def reapply(remembered: set[str] | None = None) -> int:
         DeletionRecord.objects.bulk_create(
             [DeletionRecord(account_id=uuid.UUID(pk)) for pk in sorted(remembered - present)]
         )
-    return erasure.reapply_ledger()
+    erased = erasure.reapply_ledger()
+    projection.rebuild_projection()
+    return erased
 
 
 def accounts_without_key() -> int:

@@ -1,5 +1,5 @@
-"""The retention sweep (clause C3): every Sweep rule of the inventory, applied in one pass, then the shared
-words (tags) no model uses any more, then what crashed processes left in the staging area.
+"""The retention sweep (clause C3): every Sweep rule of the inventory, applied in one pass, then what
+crashed processes left in the staging area.
 
 Run daily by a self-rescheduling background task, and by hand with ``candor privacy sweep [--dry-run]``;
 :func:`recover_leftovers` also runs when ``candor serve`` and ``candor worker`` start.
@@ -78,13 +78,6 @@ def sweep(*, now: datetime | None = None, dry_run: bool = False) -> list[Outcome
                         removal = partial(subjects.delete_stored, names, remove=objectstore.delete)
                         transaction.on_commit(removal)
             outcomes.append(Outcome(declaration.label, rule.rule, count))
-    for model, relations in subjects.vocabularies():
-        with transaction.atomic():
-            rows = subjects.unused(model, relations)
-            count = rows.count()
-            if count and not dry_run:
-                rows.delete()
-        outcomes.append(Outcome(str(model._meta.label), "used by no model any more", count))
     return outcomes
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 from collections import OrderedDict
 from typing import Any
@@ -279,6 +280,10 @@ class EncryptedTextField(models.TextField[str, str]):
         """The associated data: the column and the owning account, so a value moved elsewhere fails."""
         return associated_data(self.model._meta.label, self.name, getattr(instance, self.key_owner))
 
+    def plain_value(self, text: str) -> Any:
+        """The attribute's value from the decrypted text (the text itself; parsed JSON in a subclass)."""
+        return text
+
     def pre_save(self, model_instance: Any, add: bool) -> Any:
         if self.attname not in model_instance.__dict__:
             return None
@@ -289,6 +294,47 @@ class EncryptedTextField(models.TextField[str, str]):
             raise KeyringError(f"{self.name} cannot be saved: its data key was destroyed.")
         owner = getattr(model_instance, self.key_owner)
         return encrypt(str(value), user_id=owner, context=self.context_for(model_instance))
+
+
+class EncryptedJSONAttribute(EncryptedAttribute):
+    """Reads decrypt and parse (once per instance); what is assigned is kept as given until saved."""
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        value = DeferredAttribute.__get__(self, instance, cls)
+        if isinstance(value, str) and not isinstance(value, Unreadable):
+            # As stored: encrypted, or JSON text from before the column was encrypted.
+            field: EncryptedJSONField = self.field  # type: ignore[assignment]
+            text = decrypt(value, context=field.context_for(instance)) if is_encrypted(value) else value
+            value = field.plain_value(text)
+            instance.__dict__[self.field.attname] = value
+        return value
+
+
+class EncryptedJSONField(EncryptedTextField):
+    """A JSON value (a list of words …) stored as its text, encrypted like :class:`EncryptedTextField`.
+
+    The attribute reads as the parsed value, or :data:`UNREADABLE` once the key is destroyed.
+    """
+
+    descriptor_class = EncryptedJSONAttribute
+
+    def plain_value(self, text: str) -> Any:
+        return text if isinstance(text, Unreadable) else json.loads(text)
+
+    def pre_save(self, model_instance: Any, add: bool) -> Any:
+        if self.attname not in model_instance.__dict__:
+            return None
+        value = model_instance.__dict__[self.attname]
+        if value is None or is_encrypted(value):
+            return value
+        if isinstance(value, Unreadable):
+            raise KeyringError(f"{self.name} cannot be saved: its data key was destroyed.")
+        # A str is JSON text as it was read (never parsed); anything else is the value itself.
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        owner = getattr(model_instance, self.key_owner)
+        return encrypt(text, user_id=owner, context=self.context_for(model_instance))
 
 
 def verify_keyring_at_start_up() -> None:

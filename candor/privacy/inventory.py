@@ -88,6 +88,10 @@ class Declaration:
     # Where the rows' files go in the person's export, under files/: a format string over the row's
     # columns and lookups ("{model__name}/{path}"). Default: "<model label>/<row id>/<stored name>".
     export_path: str = ""
+    # False: the rows are never copied into a backup (the table's schema is). For what must not outlive
+    # the database it is in: the data keys (a backup without them is unreadable once an account's key
+    # is destroyed), and tables derived from others and rebuilt after a restore (the public projection).
+    backed_up: bool = True
 
     @property
     def label(self) -> str:
@@ -117,6 +121,7 @@ def declare(
     sweeps: tuple[Sweep, ...] = (),
     note: str = "",
     export_path: str = "",
+    backed_up: bool = True,
 ) -> type[models.Model]:
     declaration = Declaration(
         model=model,
@@ -125,6 +130,7 @@ def declare(
         sweeps=sweeps,
         note=note,
         export_path=export_path,
+        backed_up=backed_up,
     )
     _REGISTRY[declaration.label] = declaration
     return model
@@ -136,6 +142,11 @@ def declaration_for(model: type[models.Model]) -> Declaration | None:
 
 def declarations() -> list[Declaration]:
     return sorted(_REGISTRY.values(), key=lambda d: d.label)
+
+
+def tables_not_backed_up() -> list[str]:
+    """The database tables whose rows no backup holds (declared with ``backed_up=False``)."""
+    return sorted(str(d.model._meta.db_table) for d in _REGISTRY.values() if not d.backed_up)
 
 
 def forget(model: type[models.Model]) -> None:

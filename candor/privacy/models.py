@@ -50,7 +50,8 @@ class RetiredUsername(models.Model):
 declare(
     DataKey,
     belongs_to="user",
-    note="Destroyed first when the account is deleted; unreadable without a master key.",
+    note="Destroyed first when the account is deleted; unreadable without a master key; never backed up.",
+    backed_up=False,
     fields={
         "id": NotPersonal(),
         "user": NotPersonal("the link to the account the key belongs to"),

@@ -112,7 +112,7 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
     created = []
     for owner_name, name, title, summary, task, library, licence, tags, visibility in DEMO_MODELS:
         owner = User.objects.get(username__iexact=owner_name)
-        if MLModel.objects.filter(owner=owner, name=name).exists():
+        if MLModel.objects.named(owner, name).exists():
             continue
         card = f"# {title}\n\n{summary}\n\nPart of the demo data set: its weights are placeholder bytes."
         model = actions.create_model(

@@ -29,7 +29,7 @@ from candor.api.actions import create_token
 from candor.hub import actions
 from candor.hub.models import MLModel
 from candor.kernel.refusal import Refusal
-from tests.conftest import make_user
+from tests.conftest import make_user, models_named
 
 pytestmark = pytest.mark.django_db
 
@@ -451,7 +451,7 @@ def test_the_popular_sort_of_the_api_pages_with_a_cursor(sortable: list[str], ow
     )
 
     # Opting out takes effect in the (cached) listing at once.
-    model = MLModel.objects.get(name="c-first")
+    model = models_named("c-first").get()
     token = create_token(owner, name="t", scopes=["read", "write"], acting_user=owner)[1]
     patched = Client().patch(
         "/api/v1/models/alice/c-first",
@@ -477,9 +477,9 @@ def test_in_popular_must_be_a_boolean(owner: User) -> None:
         headers={"Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 422 and "in_popular" in response.json()["error"]["fields"]
-    assert MLModel.objects.get(name="strict").in_popular is True
+    assert models_named("strict").get().in_popular is True
     with pytest.raises(Refusal):
-        actions.update_model(MLModel.objects.get(name="strict"), acting_user=owner, in_popular="no")
+        actions.update_model(models_named("strict").get(), acting_user=owner, in_popular="no")
 
 
 # --- The owner's own counts -----------------------------------------------------------------------
@@ -624,11 +624,11 @@ def test_the_model_forms_carry_the_opt_out(owner: User, owner_client: Client) ->
     assert 'name="in_popular"' in owner_client.get("/models/new/").content.decode()
     owner_client.post("/models/new/", {**form, "name": "ticked", "in_popular": "on"})
     owner_client.post("/models/new/", {**form, "name": "unticked"})
-    assert MLModel.objects.get(name="ticked").in_popular is True
-    assert MLModel.objects.get(name="unticked").in_popular is False
+    assert models_named("ticked").get().in_popular is True
+    assert models_named("unticked").get().in_popular is False
     edit = owner_client.get("/alice/unticked/edit/").content.decode()
     assert re.search(r'<input type="checkbox" name="in_popular"(?![^>]*checked)[^>]*>', edit)
     owner_client.post("/alice/unticked/edit/", {**form, "in_popular": "on"})
-    assert MLModel.objects.get(name="unticked").in_popular is True
+    assert models_named("unticked").get().in_popular is True
     edit = owner_client.get("/alice/unticked/edit/").content.decode()
     assert re.search(r'<input type="checkbox" name="in_popular"[^>]*checked', edit)

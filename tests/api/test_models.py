@@ -11,7 +11,7 @@ from django.test import Client
 from candor.accounts.models import User
 from candor.hub.models import MLModel
 from tests.api.conftest import Api, assert_error, publish, token_for
-from tests.conftest import make_user
+from tests.conftest import make_user, models_named
 
 pytestmark = pytest.mark.django_db
 
@@ -191,7 +191,7 @@ def test_changing_a_model(owner: User, alice: Api, bob: Api, anonymous: Api) -> 
     assert_error(anonymous.patch("/models/alice/pub", {"title": "x"}), 401)
     for bad in ({"license": "WTFPL"}, {"title": " \t"}, {"name": "rename"}, {"visibility": "secret"}):
         assert_error(alice.patch("/models/alice/pub", bad), 422, "invalid_fields")
-    assert MLModel.objects.get(name="pub").title == "New title"
+    assert models_named("pub").get().title == "New title"
 
 
 def test_deleting_a_model(owner: User, alice: Api, bob: Api, anonymous: Api) -> None:
@@ -202,7 +202,7 @@ def test_deleting_a_model(owner: User, alice: Api, bob: Api, anonymous: Api) -> 
     assert bob.delete("/models/alice/priv").content == bob.delete("/models/alice/nope").content
     assert alice.delete("/models/alice/pub").status_code == 204
     assert_error(alice.get("/models/alice/pub"), 404)
-    assert MLModel.objects.filter(name="priv").exists()
+    assert models_named("priv").exists()
 
 
 def test_me(owner: User, alice: Api, anonymous: Api) -> None:
@@ -233,5 +233,5 @@ def test_setting_the_visibility_of_all_models(owner: User, member: User, alice: 
     publish(member, "bobs")
     assert alice.post("/me/models/visibility", {"visibility": "private"}).json() == {"changed": 2}
     assert set(MLModel.objects.filter(owner=owner).values_list("visibility", flat=True)) == {"private"}
-    assert MLModel.objects.get(name="bobs").visibility == "public"
+    assert models_named("bobs").get().visibility == "public"
     assert_error(alice.post("/me/models/visibility", {"visibility": "everyone"}), 422)

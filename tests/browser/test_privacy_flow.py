@@ -16,9 +16,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from candor.accounts.models import User
-from candor.hub.models import MLModel
 from candor.privacy.models import DeletionRecord
-from tests.conftest import Mailbox
+from tests.conftest import Mailbox, models_named
 
 PASSWORD = "lantern-quarry-violet-83"
 EMAIL = "frida.kahlo.test@example.org"
@@ -94,7 +93,7 @@ def test_sign_up_publish_export_delete_leaves_nothing_personal_in_the_logs(
     page.get_by_role("button", name="Delete my account permanently").click()
     expect(page.get_by_text("Your account and everything in it are deleted.")).to_be_visible()
     assert not User.objects.filter(username="frida-k").exists()
-    assert not MLModel.objects.filter(name="frida-net").exists()
+    assert not models_named("frida-net").exists()
     assert DeletionRecord.objects.count() == 1
     page.goto(site.url + "/frida-k/frida-net/")
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()

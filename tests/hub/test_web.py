@@ -16,6 +16,7 @@ from candor.accounts.models import User
 from candor.hub import actions, revisions
 from candor.hub.markdown import render_card
 from candor.hub.models import MLModel, ModelFile
+from tests.conftest import models_named
 
 pytestmark = pytest.mark.django_db
 
@@ -45,9 +46,9 @@ def test_create_starts_private(owner_client: Client, owner: User) -> None:
         },
     )
     assert response.status_code == 302 and response["Location"] == "/alice/tiny-bert/"
-    model = MLModel.objects.get(name="tiny-bert")
+    model = models_named("tiny-bert").get()
     assert model.visibility == "private" and model.published_at is None
-    assert sorted(model.tags.values_list("name", flat=True)) == ["bert", "nlp"]
+    assert sorted(model.tag_names) == ["bert", "nlp"]
 
 
 def test_create_rejects_bad_input_and_keeps_it(owner_client: Client, owner: User) -> None:
@@ -180,7 +181,7 @@ def test_member_may_read_but_not_change(owner: User, member: User) -> None:
     assert client.get("/alice/shared/edit/").status_code == 403
     assert client.post("/alice/shared/visibility/", {"visibility": "private"}).status_code == 403
     assert client.post("/alice/shared/delete/", {"confirm_name": "shared"}).status_code == 403
-    assert MLModel.objects.get(name="shared").visibility == "public"
+    assert models_named("shared").get().visibility == "public"
     actions.create_model(acting_user=owner, name="secret", title="Secret")
     assert client.get("/alice/secret/edit/").status_code == 404  # private: not even its existence
 
@@ -188,9 +189,9 @@ def test_member_may_read_but_not_change(owner: User, member: User) -> None:
 def test_delete_needs_the_name(owner_client: Client, owner: User) -> None:
     actions.create_model(acting_user=owner, name="keepme", title="K")
     owner_client.post("/alice/keepme/delete/", {"confirm_name": "wrong"})
-    assert MLModel.objects.filter(name="keepme").exists()
+    assert models_named("keepme").exists()
     owner_client.post("/alice/keepme/delete/", {"confirm_name": "keepme"})
-    assert not MLModel.objects.filter(name="keepme").exists()
+    assert not models_named("keepme").exists()
 
 
 def test_edit_updates_metadata(owner_client: Client, owner: User) -> None:
@@ -208,9 +209,9 @@ def test_edit_updates_metadata(owner_client: Client, owner: User) -> None:
         },
     )
     assert response.status_code == 302
-    model = MLModel.objects.get(name="ed")
+    model = models_named("ed").get()
     assert (model.title, model.library, model.task) == ("New title", "onnx", "translation")
-    assert sorted(model.tags.values_list("name", flat=True)) == ["b", "c"]
+    assert sorted(model.tag_names) == ["b", "c"]
     assert b"<strong>bold</strong>" in owner_client.get("/alice/ed/").content
 
 

@@ -34,6 +34,10 @@ PERSONA_NEEDLES = [PERSONA.encode()] + [
     text.encode() for owner, name, title, *_ in DEMO_MODELS if owner == PERSONA for text in (name, title)
 ]
 OTHER_MODELS = sorted(name for owner, name, *_ in DEMO_MODELS if owner == OTHER)
+OTHER_PUBLIC = sorted(name for owner, name, *rest in DEMO_MODELS if owner == OTHER and rest[-1] == "public")
+# Every model's words: encrypted at rest, and their public projection never backed up, so no backup
+# holds one of them in clear.
+MODEL_WORDS = sorted({text for _, name, title, summary, *_ in DEMO_MODELS for text in (name, title, summary)})
 
 ERASE = (
     "from candor.accounts.models import User\n"
@@ -127,13 +131,18 @@ def test_sqlite_restore_erases_again_an_account_deleted_after_the_backup(data: P
     assert sorted(p.name for p in backup.parent.iterdir()) == [backup.name]
     raw = backup.read_bytes()
     assert raw.startswith(SQLITE_MAGIC)
-    # Emails are encrypted at rest, so no address is in the backup in clear, while the names are: the
-    # same scan finds what is there.
+    # Emails and the models' words are encrypted at rest, so no address, model name, title or summary
+    # is in the backup in clear, while the usernames are: the same scan finds what is there.
     for account in DEMO_ACCOUNTS:
         assert account.email.encode() not in raw, account.username
-    assert OTHER.encode() in raw and all(needle in raw for needle in PERSONA_NEEDLES)
+    for word in MODEL_WORDS:
+        assert word.encode() not in raw, word
+    assert OTHER.encode() in raw and PERSONA.encode() in raw
     # No data key is in a backup: the persona's encrypted fields in it need the live database's key.
     assert sqlite_rows(backup, "SELECT count(*) FROM privacy_datakey") == [(0,)]
+    # Nor the public projection of the models, which is rebuilt after a restore.
+    assert sqlite_rows(live, "SELECT count(*) FROM hub_publicmodel")[0][0] > 0
+    assert sqlite_rows(backup, "SELECT count(*) FROM hub_publicmodel") == [(0,)]
     assert sqlite_rows(backup, "SELECT count(*) FROM accounts_user")[0][0] == len(DEMO_ACCOUNTS)
 
     # The persona asks to be deleted after the backup was taken.
@@ -158,8 +167,13 @@ def test_sqlite_restore_erases_again_an_account_deleted_after_the_backup(data: P
     assert len(ledger) == 1 and ledger[0][0] is not None
     # Intact: the other persona, its models, files and data key.
     assert sqlite_rows(live, "SELECT username FROM accounts_user WHERE id = ?", other_hex) == [(OTHER,)]
-    models = sqlite_rows(live, "SELECT name FROM hub_mlmodel WHERE owner_id = ? ORDER BY name", other_hex)
-    assert [name for (name,) in models] == OTHER_MODELS
+    models = sqlite_rows(live, "SELECT count(*) FROM hub_mlmodel WHERE owner_id = ?", other_hex)
+    assert models == [(len(OTHER_MODELS),)]
+    # The projection, rebuilt from the models after the ledger ran: the other persona's public models,
+    # none of the erased persona's.
+    assert "Public projection rebuilt from the models: " in result.stdout
+    projected = sqlite_rows(live, "SELECT owner_id, name FROM hub_publicmodel ORDER BY name")
+    assert projected == [(other_hex, name) for name in OTHER_PUBLIC]
     assert sqlite_rows(live, "SELECT 1 FROM privacy_datakey WHERE user_id = ?", other_hex)
     assert all((data / "media" / name).exists() for name in other_blobs)
     assert "Data keys put back from the live database or keys file: 3." in result.stdout
@@ -334,7 +348,13 @@ def test_pg_dump_gets_the_password_in_its_environment_and_its_errors_are_shown(t
     assert "pg_dump failed" in result.stderr and "the fake server says no" in result.stderr
     assert password not in result.stderr + result.stdout
     argv = Path(f"{capture}.argv").read_text().splitlines()
-    assert argv[1:] == ["--format=custom", "--no-owner", "--exclude-table-data=privacy_datakey"]
+    # The rows of every table declared never backed up are left out: the data keys, the public projection.
+    assert argv[1:] == [
+        "--format=custom",
+        "--no-owner",
+        "--exclude-table-data=hub_publicmodel",
+        "--exclude-table-data=privacy_datakey",
+    ]
     assert password not in "\n".join(argv)
     seen = dict(line.split("=", 1) for line in Path(f"{capture}.env").read_text().splitlines() if "=" in line)
     assert seen["PGPASSWORD"] == password and seen["PGUSER"] == "operator"
@@ -396,6 +416,11 @@ def test_postgres_restore_erases_again_an_account_deleted_after_the_backup(
     script = ok(subprocess.run(["pg_restore", "-f", "-", str(backup)], capture_output=True, text=True)).stdout
     assert PERSONA_EMAIL not in script
     assert f"\t{OTHER}\t" in script and f"\t{PERSONA}\t" in script
+    # Nor a model's words (encrypted, and their public projection's rows are left out).
+    assert query("SELECT count(*) FROM hub_publicmodel")[0][0] > 0
+    assert "COPY public.hub_publicmodel" not in script
+    for word in MODEL_WORDS:
+        assert word not in script, word
 
     erase(PERSONA, tmp_path, env)
     assert not query("SELECT 1 FROM accounts_user WHERE id = %s", persona_id)
@@ -408,13 +433,16 @@ def test_postgres_restore_erases_again_an_account_deleted_after_the_backup(
     assert not query("SELECT 1 FROM accounts_user WHERE username = %s", PERSONA)
     assert not query("SELECT 1 FROM hub_mlmodel WHERE owner_id = %s", persona_id)
     names = [name for owner, name, *_ in DEMO_MODELS if owner == PERSONA]
-    assert not query("SELECT 1 FROM hub_mlmodel WHERE name = ANY(%s)", names)
+    assert not query("SELECT 1 FROM hub_publicmodel WHERE name = ANY(%s)", names)
+    assert not query("SELECT 1 FROM hub_publicmodel WHERE owner_id = %s", persona_id)
+    projected = query("SELECT name FROM hub_publicmodel WHERE owner_id = %s ORDER BY name", other_id)
+    assert [name for (name,) in projected] == OTHER_PUBLIC
     assert not query("SELECT 1 FROM privacy_datakey WHERE user_id = %s", persona_id)
     completed = query("SELECT completed_at FROM privacy_deletionrecord WHERE account_id = %s", persona_id)
     assert len(completed) == 1 and completed[0][0] is not None
     assert query("SELECT username FROM accounts_user WHERE id = %s", other_id) == [(OTHER,)]
-    models = query("SELECT name FROM hub_mlmodel WHERE owner_id = %s ORDER BY name", other_id)
-    assert [name for (name,) in models] == OTHER_MODELS
+    models = query("SELECT count(*) FROM hub_mlmodel WHERE owner_id = %s", other_id)
+    assert models == [(len(OTHER_MODELS),)]
     assert query("SELECT 1 FROM privacy_datakey WHERE user_id = %s", other_id)
     other_email = next(a.email for a in DEMO_ACCOUNTS if a.username == OTHER)
     assert read_email(OTHER, tmp_path, env) == other_email

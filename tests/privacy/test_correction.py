@@ -56,8 +56,8 @@ def _api_model_field(field: str, value: Any) -> Callable[[Client], None]:
 
 def _read_model(field: str) -> Callable[[User], Any]:
     def read(user: User) -> Any:
-        model = MLModel.objects.get(owner=user, name="model-a")
-        return sorted(t.name for t in model.tags.all()) if field == "tags" else getattr(model, field)
+        model = MLModel.objects.named(user, "model-a").get()
+        return sorted(model.tag_names) if field == "tags" else getattr(model, field)
 
     return read
 

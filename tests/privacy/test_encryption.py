@@ -236,3 +236,81 @@ def test_without_keys_nothing_is_encrypted_or_indexed(settings) -> None:
     settings.BLIND_INDEX_KEY = b""
     with pytest.raises(crypto.KeyringError, match="--help"):
         crypto.blind_index("email", "alice@example.org")
+
+
+MODEL_ROWS = """
+from django.db import connection
+c = connection.cursor()
+c.execute(
+    "INSERT INTO accounts_user (id, password, username, email, email_index, email_verified, is_active, "
+    "is_staff, date_joined, profile_visible, profile_indexable) "
+    "VALUES ('0123456789abcdef0123456789abcdef', '!', 'olduser', 'x', 'idx', 1, 1, 0, "
+    "'2026-01-01 00:00:00', 1, 1)"
+)
+for pk, name, visibility in ((1, "Old-Net", "public"), (2, "Hidden-Net", "private")):
+    c.execute(
+        "INSERT INTO hub_mlmodel (id, owner_id, name, title, summary, card, license, library, task, "
+        "visibility, storage_key, created_at, updated_at, in_popular) "
+        "VALUES (%s, '0123456789abcdef0123456789abcdef', %s, %s, %s, %s, 'MIT', 'onnx', 'other', %s, %s, "
+        "'2026-01-01 00:00:00', '2026-01-02 00:00:00', 1)",
+        [pk, name, name + " title", "a summary of " + name, "# card of " + name, visibility, f"key{pk}"],
+    )
+c.execute("INSERT INTO hub_tag (id, name) VALUES (1, 'oldtopic'), (2, 'secrettopic')")
+c.execute("INSERT INTO hub_mlmodel_tags (mlmodel_id, tag_id) VALUES (1, 1), (2, 2)")
+"""
+AFTER_0005 = """
+import importlib
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+state = MigrationExecutor(connection).loader.project_state(("hub", "0007_encrypt_existing_content"))
+M = state.apps.get_model("hub", "MLModel")
+columns = ("name", "title", "summary", "card", "tag_list", "name_index")
+raw = lambda: list(M.objects.order_by("pk").values_list(*columns))
+before = raw()
+print("encrypted", all(v.startswith("enc:v1:") for row in before for v in row[:5]))
+step = importlib.import_module("candor.hub.migrations.0007_encrypt_existing_content")
+step.encrypt_existing(state.apps, None)
+print("unchanged on a second run", raw() == before)
+M.objects.filter(pk=2).update(title="Plain again")
+step.encrypt_existing(state.apps, None)
+after = raw()
+title = after[1][1]
+print("only the clear value", after[0] == before[0] and title.startswith("enc:v1:") and title != before[1][1])
+"""
+CHECK_CONTENT = """
+from candor.hub.models import MLModel, PublicModel
+old = MLModel.objects.named_by("olduser", "old-net").get()
+hidden = MLModel.objects.named_by("OLDUSER", "HIDDEN-net").get()
+row = PublicModel.objects.get()
+print(old.title, "|", old.tag_names, "|", hidden.title, "|", hidden.tag_names)
+print(row.pk == old.pk, row.name, row.title, row.summary, row.tags.strip(), row.owner_username)
+"""
+
+
+def test_model_content_stored_before_encryption_is_encrypted_by_the_migration(tmp_path) -> None:
+    """An installation from before: its models' words are encrypted, indexed and projected on migrate,
+    and the data migration run again changes only what is still in clear."""
+    assert run_candor(["migrate", "-v0", "hub", "0003"], tmp_path).returncode == 0
+    assert run_candor(["migrate", "-v0", "accounts", "0004"], tmp_path).returncode == 0
+    inserted = run_candor(["shell", "-c", MODEL_ROWS], tmp_path)
+    assert inserted.returncode == 0, inserted.stderr
+    assert run_candor(["migrate", "-v0", "hub", "0005"], tmp_path).returncode == 0
+    rerun = run_candor(["shell", "-c", AFTER_0005], tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stdout.strip().splitlines()[-3:] == [
+        "encrypted True",
+        "unchanged on a second run True",
+        "only the clear value True",
+    ]
+    assert run_candor(["migrate", "-v0"], tmp_path).returncode == 0
+    result = run_candor(["shell", "-c", CHECK_CONTENT], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-2:] == [
+        "Old-Net title | ['oldtopic'] | Plain again | ['secrettopic']",
+        "True Old-Net Old-Net title a summary of Old-Net oldtopic olduser",
+    ]
+    database = (tmp_path / "data" / "candor.sqlite3").read_bytes()
+    wal = tmp_path / "data" / "candor.sqlite3-wal"
+    content = database + (wal.read_bytes() if wal.exists() else b"")
+    for word in (b"Hidden-Net", b"secrettopic", b"Plain again", b"card of Hidden"):
+        assert word not in content, word

@@ -16,7 +16,7 @@ from candor.accounts.models import SecurityEvent, User, UserSession
 from candor.api.actions import create_token
 from candor.api.models import ApiToken
 from candor.hub import actions as hub_actions
-from candor.hub.models import MLModel, ModelFile
+from candor.hub.models import MLModel, ModelFile, PublicModel
 from candor.kernel import hooks
 from candor.lifecycle import erasure
 from candor.privacy import audit, crypto, subjects
@@ -83,8 +83,10 @@ def test_deletion_removes_everything_everywhere_and_sends_a_receipt(
         field = "owner" if model is MLModel else "user"
         assert not model.objects.filter(**{f"{field}_id": owner.pk}).exists(), model
     assert not ModelFile.objects.filter(model__owner_id=owner.pk).exists()
-    assert not MLModel.tags.through.objects.filter(mlmodel_id__in=[m.pk for m in stuff["models"]]).exists()
-    assert MLModel.tags.through.objects.filter(mlmodel__owner=member).count() == 2
+    # Her public model's projection went with it; his stays, with its tags.
+    assert not PublicModel.objects.filter(pk__in=[m.pk for m in stuff["models"]]).exists()
+    assert not PublicModel.objects.filter(owner_id=owner.pk).exists()
+    assert PublicModel.objects.get(owner=member).tag_names == ["bob-tag", "vision"]
     for name in stuff["blobs"]:
         assert not default_storage.exists(name), name
     record = DeletionRecord.objects.get(account_id=owner.pk)
@@ -158,11 +160,14 @@ def test_a_model_declared_only_in_a_test_app_is_erased_with_its_file(owner: User
 def test_a_failure_inside_the_deletion_leaves_the_whole_account(owner: User, monkeypatch) -> None:
     stuff = furnish(owner, "alice")
 
-    def crash(words: object) -> None:
+    purge = erasure._purge_rows
+
+    def crash(user_id: object) -> object:
+        purge(user_id)
         raise RuntimeError("the process died here")
 
     # Late in the transaction: every row has been deleted by then.
-    monkeypatch.setattr(subjects, "delete_unused", crash)
+    monkeypatch.setattr(erasure, "_purge_rows", crash)
     with pytest.raises(RuntimeError):
         erasure.erase_account(owner.pk)
     # Nothing half-deleted is visible: the account, its key and its models are all still there.
@@ -290,11 +295,13 @@ def test_after_deletion_no_byte_of_the_person_remains_in_database_wal_media_logs
         *(name.encode() for name in facts["names"]),
     ]
     database = data / "candor.sqlite3"
-    # Before: the scan finds what it looks for (names in clear; the address and IP only in the log,
-    # where the redaction filter has already replaced them).
+    # Before: the scan finds what it looks for (the username in clear, a public model's name in its
+    # public projection; a private model's name is encrypted, and the address and IP are only in the
+    # log, where the redaction filter has already replaced them).
     wal = Path(f"{database}-wal")
     before = database.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
-    assert b"zeldaqx" in before and facts["names"][0].encode() in before
+    assert b"zeldaqx" in before and facts["names"][1].encode() in before
+    assert facts["names"][0].encode() not in before
     assert b"zelda.unique.person@example.net" not in before and b"203.0.113.199" not in before
     deletion = run_candor(["shell", "-c", BYTE_SCAN_DELETE], tmp_path, env)
     assert deletion.returncode == 0 and "deleted" in deletion.stdout, deletion.stderr

@@ -1,5 +1,5 @@
 """The one staging area (candor.kernel.staging): what a temporary file is called, who may remove it, and what
-erasure and the sweep leave of a person there; and the tags a deleted person leaves behind.
+erasure and the sweep leave of a person there.
 
 Crash tests with real `kill -9` of servers, workers and backups are in test_crash_leftovers.py.
 """
@@ -23,7 +23,6 @@ from django.utils.html import escape
 
 from candor.accounts.models import User
 from candor.hub import actions as hub_actions
-from candor.hub.models import Tag
 from candor.kernel import staging
 from candor.lifecycle import backup, erasure, retention
 from tests.conftest import ROOT, deliver_on_commit, run_candor
@@ -247,38 +246,10 @@ def test_a_sqlite_backup_never_writes_a_data_key_even_while_it_is_being_written(
     assert found == []
     assert not any(w in made.read_bytes() for w in wrapped)
     with original(made) as copy:
-        assert copy.execute(f"SELECT count(*) FROM {backup.DATA_KEY_TABLE}").fetchone()[0] == 0  # noqa: S608
+        assert copy.execute("SELECT count(*) FROM privacy_datakey").fetchone()[0] == 0
         assert copy.execute("SELECT count(*) FROM accounts_user").fetchone()[0] == 3
         assert copy.execute("PRAGMA quick_check").fetchone()[0] == "ok"
     assert names_in(media / staging.FOLDER) == []
-
-
-# --- Tags --------------------------------------------------------------------------------------------------
-
-
-def test_tags_no_model_uses_any_more_are_deleted(owner: User, member: User, media: Path) -> None:
-    mine = hub_actions.create_model(
-        acting_user=owner, name="m1", title="M1", tags="alice-private-topic, vision"
-    )
-    hub_actions.create_model(acting_user=member, name="b1", title="B1", tags="vision")
-    hub_actions.update_model(mine, acting_user=owner, tags="alice-renamed-topic, vision")
-    assert set(Tag.objects.values_list("name", flat=True)) == {"alice-renamed-topic", "vision"}
-    second = hub_actions.create_model(acting_user=owner, name="m2", title="M2", tags="alice-second-topic")
-    hub_actions.delete_model(second, acting_user=owner)
-    assert not Tag.objects.filter(name="alice-second-topic").exists()
-    erasure.erase_account(owner.pk)
-    deliver_on_commit()
-    assert list(Tag.objects.values_list("name", flat=True)) == ["vision"]  # bob still uses it
-
-
-def test_the_sweep_removes_tags_left_unused_before(owner: User, media: Path) -> None:
-    Tag.objects.create(name="left-by-a-deleted-person")
-    hub_actions.create_model(acting_user=owner, name="m1", title="M1", tags="kept")
-    outcomes = {o.rule: o.count for o in retention.sweep(dry_run=True)}
-    assert outcomes["used by no model any more"] == 1
-    assert Tag.objects.filter(name="left-by-a-deleted-person").exists()
-    retention.sweep()
-    assert list(Tag.objects.values_list("name", flat=True)) == ["kept"]
 
 
 def test_the_data_page_declares_the_temporary_files_and_how_long_they_stay(client: Any) -> None:

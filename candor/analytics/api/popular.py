@@ -19,8 +19,8 @@ from candor.analytics import popularity, suppression
 from candor.api.auth import ANYONE, person
 from candor.api.errors import explain_pattern
 from candor.api.schemas import openapi, responses
-from candor.hub import queries, validators
-from candor.hub.schemas import ModelOut, model_out
+from candor.hub import validators
+from candor.hub.schemas import ModelOut, public_out
 
 router = Router(tags=["analytics"])
 
@@ -66,13 +66,12 @@ class ModelStats(Schema):
 
 def _ranking(kind: str, limit: int) -> dict[str, Any]:
     entries = popularity.ranking(kind, limit)
-    files = queries.file_counts(e.model.pk for e in entries)
     return {
         "formula": popularity.FORMULAS[kind],
         "min_count": suppression.min_count(),
         "items": [
             {
-                **model_out(e.model, files.get(e.model.pk, 0)),
+                **public_out(e.model),
                 "rank": e.rank,
                 "views": e.views,
                 "downloads": e.downloads,

@@ -27,7 +27,7 @@ from candor.analytics.models import (
     RouteDaily,
 )
 from candor.analytics.trends.ranges import TrendsQuery, bucket, month_end
-from candor.hub.models import MLModel
+from candor.hub.models import PublicModel
 
 DIMENSION_TABLES = {
     Dimension.BROWSER.value: "browsers",
@@ -48,7 +48,7 @@ class Counts:
     models_rest: int | None = None
 
 
-def candidate_models() -> QuerySet[MLModel]:
+def candidate_models() -> QuerySet[PublicModel]:
     """The models the report may name: the same as the popular lists'."""
     return popularity.eligible_models()
 

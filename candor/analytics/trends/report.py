@@ -106,7 +106,7 @@ def present(released: dict[str, Any], released_at: datetime | None = None) -> di
         pk: (owner, name)
         for pk, owner, name in candidate_models()
         .filter(pk__in=ids)
-        .values_list("pk", "owner__username", "name")
+        .values_list("pk", "owner_username", "name")
     }
     dp_in = released["dp"]
     return {

@@ -14,7 +14,7 @@ from candor.core import objectstore
 from candor.lifecycle.export import records, zipwriter
 from candor.lifecycle.export.paths import file_place, local_path, unique
 from candor.lifecycle.export.summary import StoredFile
-from candor.privacy import subjects
+from candor.privacy import crypto, subjects
 
 logger = logging.getLogger("candor.privacy")
 
@@ -33,8 +33,13 @@ def write_files(
         if not names:
             continue
         columns = [f for _, f, _, _ in string.Formatter().parse(declaration.export_path) if f]
+        encrypted = {column: _encrypted_lookup(declaration.model, column) for column in columns}
+        owners = [owner for _, owner in (e for e in encrypted.values() if e is not None)]
         rows = subjects.rows_of(declaration, user.pk).order_by("pk")
-        for values in rows.values("pk", *names, *columns).iterator(chunk_size=records.ROWS_PER_CHUNK):
+        for values in rows.values("pk", *names, *columns, *owners).iterator(
+            chunk_size=records.ROWS_PER_CHUNK
+        ):
+            _decrypt_columns(values, encrypted)
             for name in names:
                 stored = values[name]
                 if not stored:
@@ -49,6 +54,27 @@ def write_files(
                 places[(declaration.label, str(values["pk"]), name)] = target
                 listing.append(StoredFile(target, size, declaration.label, str(values["pk"]), name))
     return places, listing
+
+
+def _encrypted_lookup(model: Any, column: str) -> tuple[Any, str] | None:
+    """For a column of the export path held encrypted (``model__name``): its field, and the lookup of
+    the id its key belongs to (``model__owner``); None for a column in clear."""
+    *path, last = column.split("__")
+    for step in path:
+        model = model._meta.get_field(step).related_model
+    field = model._meta.get_field(last)
+    if not isinstance(field, crypto.EncryptedTextField):
+        return None
+    owner = "pk" if field.key_owner == "pk" else model._meta.get_field(field.key_owner).name
+    return field, "__".join([*path, owner])
+
+
+def _decrypt_columns(values: dict[str, Any], encrypted: dict[str, tuple[Any, str] | None]) -> None:
+    for column, found in encrypted.items():
+        if found is not None and crypto.is_encrypted(values[column]):
+            field, owner = found
+            context = crypto.associated_data(field.model._meta.label, field.name, values[owner])
+            values[column] = crypto.decrypt(values[column], context=context)
 
 
 def storage_folder() -> str | None:

@@ -150,7 +150,7 @@ def _records(
             plan.append(("file", index, name))
         elif isinstance(model_field, crypto.EncryptedTextField):
             columns.append(model_field.key_owner)
-            plan.append(("encrypted", index, (len(columns) - 1, name)))
+            plan.append(("encrypted", index, (len(columns) - 1, model_field)))
         elif isinstance(model_field, models.DateTimeField | models.DateField):
             plan.append(("date", index, None))
         elif isinstance(model_field, models.CharField | models.TextField | models.BooleanField):
@@ -184,8 +184,8 @@ def _encoded_chunks(
             elif how == "plain":
                 encoded.append([json_value(plain(v)) for v in values])
             elif how == "encrypted":
-                owner_index, name = extra
-                decrypt = partial(_decrypted, label, name, contexts)
+                owner_index, model_field = extra
+                decrypt = partial(_decrypted, label, model_field, contexts)
                 encoded.append(map(json_value, map(decrypt, values, columns[owner_index])))
             elif how == "file":
                 encoded.append(
@@ -203,15 +203,25 @@ def _encoded_chunks(
         yield list(zip(*encoded, strict=False))  # the model's column repeats without end
 
 
-def _decrypted(label: str, name: str, contexts: dict[tuple[str, Any], str], value: Any, owner: Any) -> Any:
-    """An encrypted column's value in clear, checked against its row's associated data as always."""
-    if not crypto.is_encrypted(value):
+def _decrypted(
+    label: str,
+    model_field: crypto.EncryptedTextField,
+    contexts: dict[tuple[str, Any], str],
+    value: Any,
+    owner: Any,
+) -> Any:
+    """An encrypted column's value in clear (as its attribute reads: a JSON column's value parsed),
+    checked against its row's associated data as always."""
+    if not isinstance(value, str):
         return value
+    if not crypto.is_encrypted(value):
+        return model_field.plain_value(value)
     # The associated data depends on the field and the owner only: made once per owner, not per row.
+    name = model_field.name
     context = contexts.get((name, owner))
     if context is None:
         context = contexts[(name, owner)] = crypto.associated_data(label, name, owner)
-    return crypto.decrypt(value, context=context)
+    return model_field.plain_value(crypto.decrypt(value, context=context))
 
 
 def _related_names(rows: models.QuerySet[Any], name: str) -> dict[Any, list[str]]:

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from candor.hub import listing_cache, projection
 from candor.lifecycle import erasure, retention
 from candor.privacy import crypto
 
@@ -12,7 +13,8 @@ class Command(BaseCommand):
     help = (
         "Privacy operations: `sweep [--dry-run]` applies every retention rule of the inventory; "
         "`rewrap` re-wraps every account's data key under the first of CANDOR_MASTER_KEYS; "
-        "`verify-keys` checks that the master keys can unwrap the stored data keys."
+        "`verify-keys` checks that the master keys can unwrap the stored data keys; "
+        "`rebuild-projection` makes the public projection of the models again from the models."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,6 +23,10 @@ class Command(BaseCommand):
         sweep.add_argument("--dry-run", action="store_true", help="Count what would go; delete nothing.")
         sub.add_parser("rewrap", help="Re-wrap every data key under the current (first) master key.")
         sub.add_parser("verify-keys", help="Check that every stored data key can be unwrapped.")
+        sub.add_parser(
+            "rebuild-projection",
+            help="Make the public projection (what listings show) again from the encrypted models.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -32,6 +38,12 @@ class Command(BaseCommand):
                 f"Re-wrapped {count} data key{'s' if count != 1 else ''} under the master key {current!r}. "
                 "Keys no data key names any more may now be removed from CANDOR_MASTER_KEYS."
             )
+            return
+        if action == "rebuild-projection":
+            crypto.verify_keyring_at_start_up()
+            count = projection.rebuild_projection()
+            listing_cache.purge()
+            self.stdout.write(f"Public projection rebuilt: {count} public model{'s' if count != 1 else ''}.")
             return
         if action == "verify-keys":
             crypto.verify_keyring_at_start_up()

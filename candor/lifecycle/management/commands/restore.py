@@ -79,6 +79,7 @@ class Command(BaseCommand):
                 "and only then start the web server and the worker."
             )
         self.report(outcome.erased_again, outcome.ledger)
+        self.stdout.write(f"Public projection rebuilt from the models: {outcome.projected} public models.")
         if outcome.busy_checkpoint:
             self.stderr.write(
                 "Other processes were reading the database: its write-ahead log will be folded in once "
