@@ -26,7 +26,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
-from candor.accounts.models import User, email_index
+from candor.accounts.models import User, email_index, username_index
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS
 from candor.hub.models import MLModel, Tag
 
@@ -47,12 +47,13 @@ def main() -> None:
     password = make_password(args.password)
     now = timezone.now()
     with transaction.atomic():
-        User.objects.bulk_create(
+        created = User.objects.bulk_create(
             [
                 User(
                     username=f"bench{i}",
                     email=f"bench{i}@bench.invalid",
                     email_index=email_index(f"bench{i}@bench.invalid"),
+                    username_index=username_index(f"bench{i}"),
                     password=password,
                     email_verified=True,
                 )
@@ -60,7 +61,7 @@ def main() -> None:
             ],
             batch_size=1000,
         )
-        owners = list(User.objects.filter(username__startswith="bench").values_list("pk", flat=True))
+        owners = [user.pk for user in created]
         tags = [Tag.objects.get_or_create(name=w)[0] for w in WORDS]
     through = MLModel.tags.through
     batch = 5_000

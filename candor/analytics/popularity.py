@@ -240,7 +240,7 @@ def _ranked_in(models: QuerySet[MLModel], now: datetime | None) -> list[tuple[in
     rows = (
         models.order_by()
         .filter(pk__in=list(scores), in_popular=True)
-        .values_list("pk", "owner__username", "name")
+        .values_list("pk", "owner__username_index", "name")
     )
     return sorted(
         ((scores[pk], owner, name, pk) for pk, owner, name in set(rows)), key=lambda r: (-r[0], r[1], r[2])
@@ -267,10 +267,10 @@ def in_popular_order(
     page = [(by_id[r[3]], r[0]) for r in chosen if r[3] in by_id]
     wanted = limit - len(page)
     if wanted > 0:
-        rest = models.exclude(pk__in=[r[3] for r in ranked]).order_by("owner__username", "name")
+        rest = models.exclude(pk__in=[r[3] for r in ranked]).order_by("owner__username_index", "name")
         if after is not None and after[0] <= 0:
             rest = rest.filter(
-                Q(owner__username__gt=after[1]) | Q(owner__username=after[1], name__gt=after[2])
+                Q(owner__username_index__gt=after[1]) | Q(owner__username_index=after[1], name__gt=after[2])
             )
         skip = max(0, offset - len(head))
         page += [(m, 0) for m in rest[skip : skip + wanted]]

@@ -23,12 +23,14 @@ from candor.hub.models import MLModel, ModelFile
 from candor.kernel.refusal import Code, Refusal
 
 # Every order ends in (owner, name), which is unique, so an order is total: a page boundary is exact
-# and neither a database id nor an offset appears in a cursor. "popular" puts the models a Ranker
-# scores first, by score; the rest follow in this order, as if their score were 0.
+# and neither a database id nor an offset appears in a cursor. The owner is ordered by the blind index
+# of their username (the name itself is stored encrypted): an order with no meaning, only a tie-break.
+# "popular" puts the models a Ranker scores first, by score; the rest follow in this order, as if their
+# score were 0.
 ORDERS: dict[str, tuple[str, ...]] = {
-    "updated": ("-updated_at", "owner__username", "name"),
-    "name": ("name", "owner__username"),
-    "popular": ("owner__username", "name"),
+    "updated": ("-updated_at", "owner__username_index", "name"),
+    "name": ("name", "owner__username_index"),
+    "popular": ("owner__username_index", "name"),
 }
 DEFAULT_SORT = "updated"
 MAX_QUERY = 200
@@ -190,7 +192,8 @@ def offset_page(models: Sliceable, raw_number: object, size: int) -> OffsetPage:
 def cursor_for(model: MLModel, sort: str, score: int = 0) -> str:
     key: list[Any] = [model.updated_at.isoformat()] if sort == "updated" else []
     key += [score] if sort == "popular" else []
-    key += [model.name, model.owner.username] if sort == "name" else [model.owner.username, model.name]
+    owner = model.owner.username_index
+    key += [model.name, owner] if sort == "name" else [owner, model.name]
     return signing.dumps([sort, *key], salt=CURSOR_SALT)
 
 
@@ -214,15 +217,15 @@ def after(key: list[Any], sort: str) -> Q:
     """The models that come after the one whose sort key is ``key``, in ``sort``'s order."""
     if sort == "name":
         name, owner = key
-        return Q(name__gt=name) | Q(name=name, owner__username__gt=owner)
+        return Q(name__gt=name) | Q(name=name, owner__username_index__gt=owner)
     if sort == "popular":  # the unscored rest, by (owner, name)
         owner, name = key[-2:]
-        return Q(owner__username__gt=owner) | Q(owner__username=owner, name__gt=name)
+        return Q(owner__username_index__gt=owner) | Q(owner__username_index=owner, name__gt=name)
     at, owner, name = parse_datetime(key[0]), key[1], key[2]
     return (
         Q(updated_at__lt=at)
-        | Q(updated_at=at, owner__username__gt=owner)
-        | Q(updated_at=at, owner__username=owner, name__gt=name)
+        | Q(updated_at=at, owner__username_index__gt=owner)
+        | Q(updated_at=at, owner__username_index=owner, name__gt=name)
     )
 
 

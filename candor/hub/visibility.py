@@ -11,7 +11,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from candor.accounts.models import User
+from candor.accounts.models import User, username_q
 from candor.hub.choices import Visibility
 from candor.hub.models import MLModel, ModelFile
 
@@ -44,7 +44,7 @@ def own_models(viewer: Viewer) -> QuerySet[MLModel]:
 
 def get_model(viewer: Viewer, username: str, name: str) -> MLModel:
     """The model at /<username>/<name>/ if the viewer may read it; otherwise Http404."""
-    model = readable_models(viewer).filter(owner__username__iexact=username, name__iexact=name).first()
+    model = readable_models(viewer).filter(username_q(username, "owner__"), name__iexact=name).first()
     if model is None:
         raise Http404("No such model.")
     return model
@@ -80,7 +80,7 @@ def profile_is_shown(profile: User) -> bool:
 
 def get_profile(viewer: Viewer, username: str) -> User:
     """The person at /<username>/ if their profile is shown (the owner always sees their own)."""
-    profile = User.objects.filter(username__iexact=username, is_active=True).first()
+    profile = User.objects.named(username).filter(is_active=True).first()
     if profile is None:
         raise Http404("No such profile.")
     me = _signed_in(viewer)

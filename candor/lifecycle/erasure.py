@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from candor.accounts import emails
 from candor.accounts.actions import check_deletion
-from candor.accounts.models import User, username_index
+from candor.accounts.models import User
 from candor.core import taskqueue
 from candor.hub import listing_cache
 from candor.kernel import db, hooks, staging
@@ -144,7 +144,8 @@ def erase_account(user_id: Any, *, acting_user: Any = None) -> Outcome:
     crypto.destroy_data_key(user_id)  # first: from here on no encrypted copy can be read
     record, _ = DeletionRecord.objects.get_or_create(account_id=user_id)
     if user is not None:
-        RetiredUsername.objects.get_or_create(digest=username_index(user.username))
+        # The stored index, not the name: the key that decrypts the name is already gone.
+        RetiredUsername.objects.get_or_create(digest=user.username_index)
     _record_erasure(user_id, acting_user)
     # The apps forget what they keep of the account outside these rows (before the rows go, so they can
     # still find it).

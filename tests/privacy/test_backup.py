@@ -38,7 +38,7 @@ OTHER_MODELS = sorted(name for owner, name, *_ in DEMO_MODELS if owner == OTHER)
 ERASE = (
     "from candor.accounts.models import User\n"
     "from candor.lifecycle.erasure import erase_account\n"
-    "user = User.objects.get(username='{username}')\n"
+    "user = User.objects.named('{username}').get()\n"
     "erase_account(user.pk)\n"
     "print('erased', user.pk)\n"
 )
@@ -178,8 +178,7 @@ def test_sqlite_restore_erases_again_an_account_deleted_after_the_backup(data: P
 
 
 READ_EMAIL = (
-    "from candor.accounts.models import User\n"
-    "print('email:', User.objects.get(username='{username}').email)\n"
+    "from candor.accounts.models import User\nprint('email:', User.objects.by_username('{username}').email)\n"
 )
 
 

@@ -117,7 +117,7 @@ def test_deletion_removes_everything_everywhere_and_sends_a_receipt(
         {"username": "Alice", "email": "new-alice@example.org", "password": "a-long-new-passphrase-1"},
     )
     assert b"This username is taken." in signup.content
-    assert not User.objects.filter(username__iexact="alice").exists()
+    assert not User.objects.named("alice").exists()
 
 
 def test_the_api_deletes_with_password_and_confirmation(owner: User, mailbox) -> None:
@@ -262,7 +262,7 @@ BYTE_SCAN_DELETE = """
 from candor.accounts import actions, emails
 from candor.accounts.models import User
 from candor.lifecycle import erasure
-user = User.objects.get(username="zeldaqx")
+user = User.objects.named("zeldaqx").get()
 actions.check_deletion(user, password="a-long-passphrase-99", confirm="zeldaqx")
 address, username = user.email, user.username
 emails.send_deletion_receipt(address, username, erasure.erase_account(user.pk).rows)
@@ -320,14 +320,14 @@ QUEUE_EMAILS = """
 from candor.accounts.models import User
 from candor.accounts.tasks import send_account_email
 for name in ("alice", "bob"):
-    send_account_email.enqueue("password-changed", str(User.objects.get(username=name).pk))
-print(User.objects.get(username="alice").pk)
+    send_account_email.enqueue("password-changed", str(User.objects.named(name).get().pk))
+print(User.objects.named("alice").get().pk)
 """
 DELETE_ALICE = """
 from candor.accounts import actions, emails
 from candor.accounts.models import User
 from candor.lifecycle import erasure
-alice = User.objects.get(username="alice")
+alice = User.objects.named("alice").get()
 actions.check_deletion(alice, password="violet-harbour-71", confirm="alice")
 address, username = alice.email, alice.username
 emails.send_deletion_receipt(address, username, erasure.erase_account(alice.pk).rows)

@@ -102,11 +102,10 @@ def present(released: dict[str, Any], released_at: datetime | None = None) -> di
         released["granularity"],
     )
     ids = [int(key) for key, _ in released["models"]["rows"]]
+    # Read through the models (the owner's name is decrypted on the way), not as raw column values.
     names = {
-        pk: (owner, name)
-        for pk, owner, name in candidate_models()
-        .filter(pk__in=ids)
-        .values_list("pk", "owner__username", "name")
+        model.pk: (model.owner.username, model.name)
+        for model in candidate_models().filter(pk__in=ids).select_related("owner")
     }
     dp_in = released["dp"]
     return {
