@@ -39,6 +39,7 @@ from candor.core import taskqueue
 from candor.hub import listing_cache
 from candor.kernel import db, hooks, staging
 from candor.kernel.actions import durable
+from candor.lifecycle import rewrite
 from candor.privacy import audit, crypto, subjects
 from candor.privacy.models import AuditEvent, DeletionRecord, RetiredUsername
 
@@ -195,6 +196,8 @@ def _after_commit(record: DeletionRecord) -> None:
     # emails were queued before it.
     taskqueue.drop_tasks_naming(str(record.account_id))
     finish_deletion.enqueue(record.pk)
+    # The rows are gone from the tables, not yet from their files.
+    rewrite.schedule()
 
 
 def finish(record: DeletionRecord) -> int:

@@ -23,7 +23,7 @@ from candor.accounts.models import User
 from candor.hub import listing_cache
 from candor.hub.models import ListingState
 from candor.kernel import db
-from candor.lifecycle import erasure
+from candor.lifecycle import erasure, rewrite
 from candor.lifecycle.backup import (
     BackupError,
     check_backup_file,
@@ -73,6 +73,7 @@ class Restored:
     keys_restored: int = 0
     without_key: int = 0  # accounts whose data key neither the live database nor a keys file had
     busy_checkpoint: bool = False
+    not_rewritten: list[str] = field(default_factory=list)  # tables whose lock was not granted in time
 
 
 def restore(
@@ -99,6 +100,8 @@ def restore(
     # Counted once the ledger has run: an account it erased has no key because it is gone, not missing.
     outcome.without_key = accounts_without_key()
     _fresh_listings(generation_before)
+    # The backup's rows of the accounts erased again are deleted, not yet gone from the files.
+    outcome.not_rewritten = rewrite.rewrite().skipped
     outcome.busy_checkpoint = not db.checkpoint_wal()
     return outcome
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from candor.lifecycle import erasure, retention
+from candor.lifecycle import erasure, retention, rewrite
 from candor.privacy import crypto
 
 
@@ -12,7 +12,8 @@ class Command(BaseCommand):
     help = (
         "Privacy operations: `sweep [--dry-run]` applies every retention rule of the inventory; "
         "`rewrap` re-wraps every account's data key under the first of CANDOR_MASTER_KEYS; "
-        "`verify-keys` checks that the master keys can unwrap the stored data keys."
+        "`verify-keys` checks that the master keys can unwrap the stored data keys; "
+        "`rewrite` rewrites the database's tables so that deleted rows leave its files."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,6 +22,12 @@ class Command(BaseCommand):
         sweep.add_argument("--dry-run", action="store_true", help="Count what would go; delete nothing.")
         sub.add_parser("rewrap", help="Re-wrap every data key under the current (first) master key.")
         sub.add_parser("verify-keys", help="Check that every stored data key can be unwrapped.")
+        sub.add_parser(
+            "rewrite",
+            help="Rewrite the tables that hold people's rows (VACUUM FULL on PostgreSQL, VACUUM on "
+            "SQLite), so that the bytes of deleted rows leave the database's files. Each table is "
+            "locked while it is rewritten.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -36,6 +43,18 @@ class Command(BaseCommand):
         if action == "verify-keys":
             crypto.verify_keyring_at_start_up()
             self.stdout.write("Every stored data key can be unwrapped with CANDOR_MASTER_KEYS.")
+            return
+        if action == "rewrite":
+            result = rewrite.rewrite()
+            self.stdout.write(
+                f"Rewrote {len(result.tables)} table{'s' if len(result.tables) != 1 else ''}; "
+                f"{result.records} deleted account{'s' if result.records != 1 else ''} were waiting for it."
+            )
+            if result.skipped:
+                raise CommandError(
+                    f"{len(result.skipped)} table(s) were held by other processes and not rewritten: "
+                    f"{', '.join(result.skipped)}. Run it again at a quieter time."
+                )
             return
         dry_run = options["dry_run"]
         outcomes = retention.sweep(dry_run=dry_run)
@@ -53,3 +72,6 @@ class Command(BaseCommand):
             finished = erasure.finish_unfinished()
             if finished:
                 self.stdout.write(f"Finished {finished} account deletion{'s' if finished != 1 else ''}.")
+            rewritten = rewrite.after_sweep(total)
+            if rewritten is not None:
+                self.stdout.write(f"Rewrote {len(rewritten.tables)} tables, so deleted rows leave the files.")
