@@ -20,7 +20,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import resolve
 
-from candor.accounts.models import User
+from candor.accounts.models import User, username_index
 from candor.analytics import popularity
 from candor.analytics.buffer import flush
 from candor.analytics.models import ModelDaily, ModelHourly, ModelMonthly
@@ -413,7 +413,11 @@ def sortable(owner: User, member: User) -> list[str]:
     publish(member, "a-none")
     publish(owner, "m-none")
     ranked = sorted(scored, key=lambda name: (-scored[name], name))
-    rest = sorted([("alice", "z-few"), ("alice", "y-out"), ("bob", "a-none"), ("alice", "m-none")])
+    # The unscored rest by owner (the blind index of the name: names are stored encrypted), then name.
+    rest = sorted(
+        [("alice", "z-few"), ("alice", "y-out"), ("bob", "a-none"), ("alice", "m-none")],
+        key=lambda pair: (username_index(pair[0]), pair[1]),
+    )
     return [f"alice/{name}" for name in ranked] + [f"{owner}/{name}" for owner, name in rest]
 
 

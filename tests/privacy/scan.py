@@ -9,7 +9,10 @@ from pathlib import Path
 def found_in(data: bytes, values: Iterable[str]) -> set[str]:
     """The values whose UTF-8 bytes occur in ``data``: as written, or in any case (both lower-cased)."""
     lowered = data.lower()
-    return {v for v in values if v.encode() in data or v.lower().encode() in lowered}
+    wanted = list(values)
+    if any(len(v) < 6 for v in wanted):  # an empty or short value would be "found" anywhere
+        raise ValueError(f"too short to look for: {[v for v in wanted if len(v) < 6]}")
+    return {v for v in wanted if v.encode() in data or v.lower().encode() in lowered}
 
 
 def files_under(*roots: Path) -> list[Path]:

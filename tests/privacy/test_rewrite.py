@@ -99,6 +99,23 @@ def database_files(url: str) -> list[Path]:
     return files_under(folder)
 
 
+def relation_files(url: str, table: str) -> list[Path]:
+    """The files of one table on the server (its segments, free-space and visibility maps), after a
+    checkpoint."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        row = conn.execute(
+            "SELECT current_setting('data_directory'), pg_relation_filepath(%s::regclass)", [table]
+        ).fetchone()
+    assert row is not None
+    first = Path(str(row[0])) / str(row[1])
+    return sorted(
+        p for p in first.parent.glob(f"{first.name}*") if p.name.split("_")[0].split(".")[0] == first.name
+    )
+
+
 def test_postgres_files_hold_no_erased_value_once_rewritten(scratch_postgres: str, tmp_path: Path) -> None:
     env = {"DATABASE_URL": scratch_postgres, **NOT_AFTER_ERASURE}
     seed_and_erase(tmp_path, env)
