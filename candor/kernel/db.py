@@ -51,7 +51,8 @@ def rewrite_tables(
     A deleted row stays in a table's file until its space is used again: on PostgreSQL as a dead row
     version (``VACUUM`` only marks it free), on SQLite on a free page or in the write-ahead log. On
     PostgreSQL each table (with its TOAST table and indexes) is copied by ``VACUUM FULL`` into new files
-    and the old ones are deleted; it holds an exclusive lock on that table while it works, so its readers
+    and the old ones are deleted, and analysed again so the planner's statistics no longer sample the
+    deleted rows; it holds an exclusive lock on that table while it works, so its readers
     and writers wait that long, and a table whose lock is not granted within ``lock_timeout_seconds``
     is left for the next run (returned) rather than holding every later query up behind the wait. On
     SQLite the whole file is rebuilt by ``VACUUM`` (its temporary copy kept in memory, never in a file),
@@ -81,7 +82,7 @@ def rewrite_tables(
         try:
             for table in tables:
                 try:
-                    cursor.execute(f"VACUUM (FULL) {connection.ops.quote_name(table)}")
+                    cursor.execute(f"VACUUM (FULL, ANALYZE) {connection.ops.quote_name(table)}")
                 except OperationalError:  # the lock was not granted in time
                     skipped.append(table)
         finally:

@@ -1,5 +1,6 @@
 """Usernames are stored encrypted, like every field a person types in (clauses C18, C25), and found by
-a blind index: sign-in, profile and model addresses, "name taken", Django's natural key."""
+a blind index: sign-in, profile and model addresses, "name taken", Django's natural key. API token
+names are encrypted too."""
 
 from __future__ import annotations
 
@@ -96,6 +97,7 @@ def test_usernames_stored_in_clear_are_encrypted_by_the_migration(tmp_path) -> N
     """An installation from before: its clear names are encrypted and indexed on migrate, and the
     function is safe to run again (the names it finds encrypted it leaves as they are)."""
     assert run_candor(["migrate", "-v0", "accounts", "0004"], tmp_path).returncode == 0
+    assert run_candor(["migrate", "-v0", "api", "0001"], tmp_path).returncode == 0
     insert = (
         "from django.db import connection\n"
         "from candor.privacy import crypto\n"
@@ -105,6 +107,9 @@ def test_usernames_stored_in_clear_are_encrypted_by_the_migration(tmp_path) -> N
         '    c.execute("INSERT INTO accounts_user (id, password, username, email, email_index,'
         " email_verified, is_active, is_staff, date_joined, profile_visible, profile_indexable) VALUES "
         "(%s, '!', %s, 'x', %s, 1, 1, 0, '2026-01-01 00:00:00', 1, 1)\", [pk, name, pk])\n"
+        'c.execute("INSERT INTO api_apitoken (id, user_id, name, scopes, prefix, secret_hash, created_at) '
+        "VALUES ('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', '0123456789abcdef0123456789abcdef',"
+        " 'Fernwhistle laptop', '[]', 'x', 'y', '2026-01-01 00:00:00')\")\n"
     )
     result = run_candor(["shell", "-c", insert], tmp_path)
     assert result.returncode == 0, result.stderr
@@ -118,12 +123,15 @@ def test_usernames_stored_in_clear_are_encrypted_by_the_migration(tmp_path) -> N
         "migration.encrypt_existing(apps, None)\n"
         "after = sorted(User.objects.values_list('username', flat=True))\n"
         "user = User.objects.by_username('OLD-fernwhistle')\n"
+        "from candor.api.models import ApiToken\n"
+        "token = ApiToken.objects.get()\n"
         "print(before == after, all(v.startswith('enc:v1:') for v in after), user.username,"
-        " User.objects.by_username('other-fernwhistle').username)\n"
+        " User.objects.by_username('other-fernwhistle').username, token.user == user, token.name)\n"
     )
     result = run_candor(["shell", "-c", check], tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "True True Old-Fernwhistle other-fernwhistle"
+    last = result.stdout.strip().splitlines()[-1]
+    assert last == "True True Old-Fernwhistle other-fernwhistle True Fernwhistle laptop"
     database = (tmp_path / "data" / "candor.sqlite3").read_bytes()
     assert b"fernwhistle" not in database.lower()
 
@@ -144,3 +152,15 @@ def test_createsuperuser_makes_a_staff_account_found_by_its_name(tmp_path) -> No
     result = run_candor(["shell", "-c", check], tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "Rootling True True True"
+
+
+def test_a_token_name_is_stored_encrypted() -> None:
+    from candor.api.actions import create_token
+    from candor.api.models import ApiToken
+
+    user = make_user("quillwort")
+    token, _ = create_token(user, name="Fernwhistle laptop", scopes=["read"], acting_user=user)
+    stored = ApiToken.objects.filter(pk=token.pk).values_list("name", flat=True).get()
+    assert FORMAT.match(stored) and "Fernwhistle" not in stored
+    assert ApiToken.objects.get(pk=token.pk).name == "Fernwhistle laptop"
+    assert "Fernwhistle" not in every_stored_text()
