@@ -21,6 +21,7 @@ from candor.kernel import hooks
 from candor.lifecycle import erasure
 from candor.privacy import audit, crypto, subjects
 from candor.privacy.models import AuditEvent, DataKey, DeletionRecord, RetiredUsername
+from candor.web.demo import DEMO_MODELS
 from tests.conftest import PASSWORD, deliver_on_commit, empty_redis, run_candor
 from tests.testapp.models import Diary
 
@@ -290,11 +291,11 @@ def test_after_deletion_no_byte_of_the_person_remains_in_database_wal_media_logs
         *(name.encode() for name in facts["names"]),
     ]
     database = data / "candor.sqlite3"
-    # Before: the scan finds what it looks for (names in clear; the address and IP only in the log,
-    # where the redaction filter has already replaced them).
+    # Before: the scan finds what it looks for (model names in clear; the username, address and IP are
+    # encrypted, and in the log the redaction filter has already replaced them).
     wal = Path(f"{database}-wal")
     before = database.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
-    assert b"zeldaqx" in before and facts["names"][0].encode() in before
+    assert facts["names"][0].encode() in before and b"zeldaqx" not in before
     assert b"zelda.unique.person@example.net" not in before and b"203.0.113.199" not in before
     deletion = run_candor(["shell", "-c", BYTE_SCAN_DELETE], tmp_path, env)
     assert deletion.returncode == 0 and "deleted" in deletion.stdout, deletion.stderr
@@ -308,8 +309,8 @@ def test_after_deletion_no_byte_of_the_person_remains_in_database_wal_media_logs
         content = path.read_bytes()
         for needle in needles:
             assert needle not in content, (path.name, needle)
-    # The scan would have found other people's data: the demo's accounts are still in the database.
-    assert b"alice" in database.read_bytes()
+    # The scan would have found other people's data: the demo's models are still in the database.
+    assert DEMO_MODELS[0][1].encode() in database.read_bytes()
     # The queued email for her was removed, not sent; the receipt went out.
     sent = "".join(p.read_text() for p in (data / "mail").glob("*.log"))
     assert "Your account has been deleted" in sent

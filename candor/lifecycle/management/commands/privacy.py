@@ -64,14 +64,17 @@ class Command(BaseCommand):
         leftovers = retention.recover_leftovers(dry_run=dry_run)
         self.stdout.write(f"Temporary files left by crashes or of deleted accounts: {verb} {leftovers}")
         total = sum(o.count for o in outcomes)
+        finished = 0
+        if not dry_run:
+            finished = erasure.finish_unfinished()
+            rewritten = rewrite.after_sweep(total)
+            if rewritten is not None and not rewritten.deferred:
+                self.stdout.write(
+                    f"Rewrote {len(rewritten.tables)} tables, so the deleted rows leave the database's files."
+                )
         done = "Dry run: nothing deleted" if dry_run else "Done"
         self.stdout.write(
             f"{done}. {total} row{'s' if total != 1 else ''} {verb} under {len(outcomes)} rules."
         )
-        if not dry_run:
-            finished = erasure.finish_unfinished()
-            if finished:
-                self.stdout.write(f"Finished {finished} account deletion{'s' if finished != 1 else ''}.")
-            rewritten = rewrite.after_sweep(total)
-            if rewritten is not None:
-                self.stdout.write(f"Rewrote {len(rewritten.tables)} tables, so deleted rows leave the files.")
+        if finished:
+            self.stdout.write(f"Finished {finished} account deletion{'s' if finished != 1 else ''}.")
