@@ -56,7 +56,8 @@ def rewrite_tables(
     and writers wait that long, and a table whose lock is not granted within ``lock_timeout_seconds``
     is left for the next run (returned) rather than holding every later query up behind the wait. On
     SQLite the whole file is rebuilt by ``VACUUM`` (its temporary copy kept in memory, never in a file),
-    then the log is checkpointed and truncated; ``tables`` is not needed there.
+    then the log is checkpointed and truncated; ``tables`` is not needed there (and all of them are
+    returned if another process kept the database busy past the busy timeout).
 
     Not inside a transaction: neither engine can do it there. Returns the tables not rewritten.
     """
@@ -70,6 +71,8 @@ def rewrite_tables(
             cursor.execute("PRAGMA temp_store=MEMORY")
             try:
                 cursor.execute("VACUUM")
+            except OperationalError:  # another process kept the database busy past the busy timeout
+                return list(tables)
             finally:
                 cursor.execute(f"PRAGMA temp_store={int(row[0]) if row else 0}")
         _checkpoint_now(alias)

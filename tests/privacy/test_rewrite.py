@@ -65,7 +65,7 @@ def seed_and_erase(tmp_path: Path, env: dict[str, str]) -> None:
 
 def rewrite_by_hand(tmp_path: Path, env: dict[str, str]) -> None:
     result = ok(run_candor(["privacy", "rewrite"], tmp_path, env))
-    assert "1 deleted account were waiting for it" in result.stdout, result.stdout
+    assert "1 erased account was waiting for it" in result.stdout, result.stdout
 
 
 # --- The byte scans -------------------------------------------------------------------------------------
@@ -120,7 +120,9 @@ def test_postgres_files_hold_no_erased_value_once_rewritten(scratch_postgres: st
     env = {"DATABASE_URL": scratch_postgres, **NOT_AFTER_ERASURE}
     seed_and_erase(tmp_path, env)
     before = found_in_files(database_files(scratch_postgres), [*ENCRYPTED, *IN_CLEAR])
-    assert set(before) == set(IN_CLEAR), before  # the dead row versions are still in the table files
+    # The dead row versions are still in the table files (all of them, unless the server pruned a page
+    # meanwhile, which may reuse some of their space: one is enough to show the scan finds them).
+    assert before and set(before) <= set(IN_CLEAR), before
     rewrite_by_hand(tmp_path, env)
     files = database_files(scratch_postgres)
     assert found_in_files(files, [*ENCRYPTED, *IN_CLEAR]) == {}
@@ -207,3 +209,21 @@ def test_an_erasure_queues_the_rewrite_when_it_commits(settings: Any) -> None:
     user = make_user("quillwort")
     erase_account(user.pk, acting_user=user)
     assert len(_waiting_runs()) == 1
+
+
+def test_a_table_held_by_another_session_is_left_for_the_next_run(
+    scratch_postgres: str, tmp_path: Path
+) -> None:
+    """VACUUM FULL waits for every other session's lock on its table; it waits at most a few seconds,
+    so queries that come after it are not held up behind the wait, and the records stay owed."""
+    import psycopg
+
+    env = {"DATABASE_URL": scratch_postgres, **NOT_AFTER_ERASURE}
+    seed_and_erase(tmp_path, env)
+    with psycopg.connect(scratch_postgres) as reader:
+        reader.execute("SELECT count(*) FROM hub_tag").fetchone()  # a transaction left open: its lock stays
+        result = run_candor(["privacy", "rewrite"], tmp_path, env)
+        assert result.returncode == 1 and "hub_tag" in result.stderr, result.stderr
+        assert "waiting" not in result.stdout and "Rewrote " in result.stdout
+        reader.rollback()
+    rewrite_by_hand(tmp_path, env)  # the record was still owed

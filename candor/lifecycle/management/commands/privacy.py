@@ -46,10 +46,15 @@ class Command(BaseCommand):
             return
         if action == "rewrite":
             result = rewrite.rewrite()
-            self.stdout.write(
-                f"Rewrote {len(result.tables)} table{'s' if len(result.tables) != 1 else ''}; "
-                f"{result.records} deleted account{'s' if result.records != 1 else ''} were waiting for it."
-            )
+            done = f"Rewrote {len(result.tables)} table{'s' if len(result.tables) != 1 else ''}"
+            if result.records:
+                waited = (
+                    "1 erased account was"
+                    if result.records == 1
+                    else f"{result.records} erased accounts were"
+                )
+                done += f"; {waited} waiting for it"
+            self.stdout.write(done + ".")
             if result.skipped:
                 raise CommandError(
                     f"{len(result.skipped)} table(s) were held by other processes and not rewritten: "
