@@ -91,7 +91,7 @@ for i in range(%(members)d):
     _, secret = create_token(user, name="load", scopes=["read", "write"], acting_user=user)
     tokens.append([user.username, secret])
 for k in range(%(models)d):
-    owner = User.objects.get(username=f"load{k %% %(members)d}")
+    owner = User.objects.named(f"load{k %% %(members)d}").get()
     title = " ".join(rng.sample(words, 3))
     model = actions.create_model(acting_user=owner, name=f"seeded-{k}", visibility="public", title=title,
                                  summary=title)

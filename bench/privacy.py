@@ -116,7 +116,7 @@ def measure_export() -> dict[str, float]:
     from candor.lifecycle import export
     from candor.privacy.models import ExportArchive
 
-    user = User.objects.get(username="heavy")
+    user = User.objects.named("heavy").get()
     archive = ExportArchive.objects.create(user=user)
     started = time.monotonic()
     export.build(archive)
@@ -139,7 +139,7 @@ def measure_delete() -> dict[str, float]:
     from candor.lifecycle import erasure
     from candor.privacy.models import DeletionRecord
 
-    user = User.objects.get(username="heavy")
+    user = User.objects.named("heavy").get()
     started = time.monotonic()
     outcome = erasure.erase_account(user.pk, acting_user=user)  # commits: key destroyed, every row deleted
     committed = time.monotonic() - started

@@ -27,7 +27,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
-from candor.accounts.models import User, email_index
+from candor.accounts.models import User, email_index, username_index
 from candor.hub import projection
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS
 from candor.hub.models import MLModel, name_index
@@ -49,12 +49,13 @@ def main() -> None:
     password = make_password(args.password)
     now = timezone.now()
     with transaction.atomic():
-        User.objects.bulk_create(
+        created = User.objects.bulk_create(
             [
                 User(
                     username=f"bench{i}",
                     email=f"bench{i}@bench.invalid",
                     email_index=email_index(f"bench{i}@bench.invalid"),
+                    username_index=username_index(f"bench{i}"),
                     password=password,
                     email_verified=True,
                 )
@@ -62,7 +63,7 @@ def main() -> None:
             ],
             batch_size=1000,
         )
-        owners = list(User.objects.filter(username__startswith="bench").values_list("pk", flat=True))
+        owners = [user.pk for user in created]
     batch = 5_000
     for start in range(0, args.models, batch):
         with transaction.atomic():

@@ -288,6 +288,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 PASSWORD_RESET_TIMEOUT = 60 * 60  # one hour
 UNVERIFIED_ACCOUNT_DAYS = env.integer("CANDOR_UNVERIFIED_ACCOUNT_DAYS", 7, minimum=1)
+# After an erasure the tables that held the account's rows are rewritten (candor.lifecycle.rewrite), at
+# most once per this many minutes; 0: only by the daily sweep and `candor privacy rewrite`.
+REWRITE_AFTER_ERASURE_MINUTES = env.integer(
+    "CANDOR_REWRITE_AFTER_ERASURE_MINUTES", 10, minimum=0, maximum=1440
+)
 EXPORT_TTL_DAYS = env.integer("CANDOR_EXPORT_TTL_DAYS", 7, minimum=1)
 SECURITY_EVENT_DAYS = env.integer("CANDOR_SECURITY_EVENT_DAYS", 30, minimum=1, maximum=365)
 # The audit trail (candor.privacy.audit): ids and event types, kept after erasure, swept after this.

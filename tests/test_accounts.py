@@ -45,7 +45,7 @@ class TestSignUp:
         response = signup(client)
         assert response.status_code == 200
         assert b"Check your inbox" in response.content
-        user = User.objects.get(username="erin")
+        user = User.objects.named("erin").get()
         assert not user.email_verified and not user.can_publish
         assert user.password.startswith("argon2$argon2id$")
         assert "/accounts/verify/" in mailbox.link_to("erin@example.org")
@@ -84,7 +84,7 @@ class TestSignUp:
         response = signup(client, username="ALICE")
         assert response.status_code == 400
         assert b"This username is taken" in response.content
-        assert User.objects.filter(username__iexact="alice").count() == 1
+        assert User.objects.named("alice").count() == 1
 
     def test_weak_and_common_passwords_are_refused(self, client: Client) -> None:
         for password in ("password123", "1234567890123", "short"):
@@ -105,7 +105,7 @@ class TestSignUp:
 
         assert strip(taken) == strip(fresh)
         # The name is taken as for a new address, by an account that does not claim the address.
-        assert User.objects.get(username="intruder").address_unclaimed
+        assert User.objects.named("intruder").get().address_unclaimed
         assert "already belongs to your account" in mailbox.body(mailbox.last_to(owner.email))
 
 
@@ -114,10 +114,10 @@ class TestVerification:
         signup(client)
         link = path_of(mailbox.link_to("erin@example.org"))
         assert client.get(link).status_code == 200
-        assert not User.objects.get(username="erin").email_verified  # a link scanner confirms nothing
+        assert not User.objects.named("erin").get().email_verified  # a link scanner confirms nothing
         response = client.post(link)
         assert response.status_code == 302
-        assert User.objects.get(username="erin").email_verified
+        assert User.objects.named("erin").get().email_verified
         assert client.post(link).status_code == 400  # used once
 
     def test_expired_link_is_refused_with_a_clear_message(self, client: Client, mailbox: Mailbox) -> None:
@@ -127,7 +127,7 @@ class TestVerification:
         response = client.post(link)
         assert response.status_code == 400
         assert b"expired" in response.content
-        assert not User.objects.get(username="erin").email_verified
+        assert not User.objects.named("erin").get().email_verified
 
     def test_tampered_token_is_refused(self, client: Client, mailbox: Mailbox) -> None:
         signup(client)
@@ -136,7 +136,7 @@ class TestVerification:
         response = client.post(tampered)
         assert response.status_code == 400
         assert b"not valid" in response.content
-        assert not User.objects.get(username="erin").email_verified
+        assert not User.objects.named("erin").get().email_verified
 
     def test_resend_replaces_the_old_link(self, owner: User, mailbox: Mailbox) -> None:
         owner.email_verified = False
@@ -424,7 +424,7 @@ class TestAuditTrail:
 
     def test_sign_up(self, client: Client, mailbox: Mailbox) -> None:
         assert signup(client).status_code == 200
-        erin = User.objects.get(username="erin")
+        erin = User.objects.named("erin").get()
         only_row(EventType.SIGNED_UP, acting=erin, subject=erin, personal=["erin", GOOD_PASSWORD])
 
     def test_sign_up_with_a_taken_address_writes_the_same_row(self, owner: User, mailbox: Mailbox) -> None:
@@ -447,7 +447,7 @@ class TestAuditTrail:
         self.forget_rows()
         link = path_of(mailbox.link_to("erin@example.org"))
         assert Client().post(link).status_code == 302
-        erin = User.objects.get(username="erin")
+        erin = User.objects.named("erin").get()
         row = only_row(EventType.EMAIL_CONFIRMED, acting=erin, subject=erin, personal=["erin"])
         assert row.extra == {"how": "link"}
 

@@ -94,7 +94,7 @@ def test_an_account_whose_address_was_taken_can_never_confirm_it(owner: User, ma
     messages = mailbox.to("alice@example.org")
     assert len(messages) == 1 and "tried to use your email address" in str(messages[0]["Subject"])
     assert "/accounts/verify/" not in mailbox.body(messages[0])
-    taker = User.objects.get(username="taker")
+    taker = User.objects.named("taker").get()
     assert taker.email == "alice@example.org" and taker.address_unclaimed
     # Its confirmation row exists (the same work as for a new address), but no link works for it.
     confirmation = EmailConfirmation.objects.get(user=taker)

@@ -43,8 +43,9 @@ print(zed.pk)
 PIPE_A_FILE = """
 import json, os
 from django.core.files.storage import default_storage
+from candor.accounts.models import username_q
 from candor.hub.models import ModelFile
-row = ModelFile.objects.filter(model__owner__username="zed").order_by("pk").last()
+row = ModelFile.objects.filter(username_q("zed", "model__owner__")).order_by("pk").last()
 path = default_storage.path(row.blob.stored.name)
 keep = path + ".original"
 os.rename(path, keep)
@@ -55,7 +56,7 @@ print(json.dumps({"pipe": path, "original": keep}))
 REQUEST_EXPORT = """
 from candor.accounts.models import User
 from candor.lifecycle import export
-zed = User.objects.get(username="zed")
+zed = User.objects.named("zed").get()
 print(export.request_export(zed, acting_user=zed).public_id)
 """
 
@@ -94,7 +95,7 @@ from candor.accounts import actions
 from candor.accounts.models import User
 from candor.hub.models import ModelFile
 from candor.lifecycle import erasure
-zed = User.objects.get(username="zed")
+zed = User.objects.named("zed").get()
 names = ModelFile.objects.filter(model__owner=zed).values_list("blob", flat=True)
 paths = [default_storage.path(name) for name in names]
 actions.check_deletion(zed, password="{PASSWORD}", confirm="zed")
@@ -350,7 +351,7 @@ from datetime import timedelta
 from django.utils import timezone
 from candor.accounts.models import User
 from candor.accounts.tasks import send_account_email
-zed = User.objects.get(username="zed")
+zed = User.objects.named("zed").get()
 send_account_email.using(run_after=timezone.now() + timedelta(seconds=8)).enqueue("{kind}", str(zed.pk))
 print("queued")
 """
@@ -419,7 +420,7 @@ def test_the_worker_outlasts_a_database_locked_past_its_busy_timeout_and_a_kill_
 QUEUE_EMAIL = """
 from candor.accounts.models import User
 from candor.accounts.tasks import send_account_email
-send_account_email.enqueue("{kind}", str(User.objects.get(username="zed").pk))
+send_account_email.enqueue("{kind}", str(User.objects.named("zed").get().pk))
 print("queued")
 """
 

@@ -70,7 +70,7 @@ def email_in_use(email: str, *, exclude: User | None = None) -> User | None:
 def username_taken(username: str) -> bool:
     """Taken by an account, or once used by an account that was deleted (never given out again)."""
     return (
-        User.objects.filter(username__iexact=username).exists()
+        User.objects.named(username).exists()
         or RetiredUsername.objects.filter(digest=username_index(username)).exists()
     )
 

@@ -10,13 +10,12 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.validators import validate_email
 from django.db import models, transaction
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from candor.accounts.validators import validate_username
 from candor.kernel import hooks
-from candor.privacy.crypto import EncryptedTextField, blind_index
+from candor.privacy.crypto import EncryptedTextField, Unreadable, blind_index, is_encrypted
 from candor.privacy.inventory import NotPersonal, Personal, Sweep, declare
 
 
@@ -26,7 +25,16 @@ def email_index(email: str) -> str:
 
 
 def username_index(username: str) -> str:
+    """The blind index of a username: what every lookup of an account by its name compares (the name
+    itself is stored encrypted). Normalised by the hash (trimmed, lower-cased), so "Alice" is "alice"."""
     return blind_index("username", username)
+
+
+def username_q(name: str, prefix: str = "") -> models.Q:
+    """Rows whose account (reached through ``prefix``, such as ``"owner__"``) is named ``name``, in any
+    case. The one way to filter on a username: the column is encrypted, so a filter on its value would
+    match nothing."""
+    return models.Q(**{f"{prefix}username_index": username_index(name)})
 
 
 def identifier_lookup(identifier: str) -> models.Q:
@@ -37,7 +45,7 @@ def identifier_lookup(identifier: str) -> models.Q:
     identifier = identifier.strip()
     if "@" in identifier:
         return models.Q(email_index=email_index(identifier), email_verified=True)
-    return models.Q(username__iexact=identifier)
+    return username_q(identifier)
 
 
 # The stand-in for the blind index of an account whose sign-up named an address another account already
@@ -57,8 +65,22 @@ class UserManager(BaseUserManager["User"]):
         user.save(using=self._db)
         return user
 
+    def create_superuser(self, username: str, email: str, password: str | None, **extra: object) -> User:
+        """What ``candor createsuperuser`` makes: a staff account whose address counts as confirmed (the
+        operator typed it at the console)."""
+        extra = {"is_staff": True, "email_verified": True, **extra}
+        return self.create_user(username, email, password, **extra)
+
     def get_by_natural_key(self, username: str | None) -> User:
-        return self.get(username__iexact=username)
+        # What Django's auth uses (ModelBackend, createsuperuser's "already taken" check).
+        return self.get(username_q(username or ""))
+
+    def named(self, username: str) -> models.QuerySet[User]:
+        """The account (none or one) with this username, in any case."""
+        return self.filter(username_q(username))
+
+    def by_username(self, username: str) -> User | None:
+        return self.named(username).first()
 
 
 class User(AbstractBaseUser):
@@ -67,8 +89,13 @@ class User(AbstractBaseUser):
     # A random id: it appears in password-reset links, and a sequential number would say how many
     # accounts exist and in what order they were made.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # unique=True for Django's auth checks; the constraint below is what makes "Alice" and "alice" one name.
-    username = models.CharField(max_length=39, unique=True, validators=[validate_username])
+    # Stored encrypted under the account's data key, as the address is: a backup keeps the row, and once
+    # the key is destroyed nothing in it names the person. Found by its blind index, never by value; the
+    # index's unique constraint is what makes "Alice" and "alice" one name. unique=True on the column is
+    # what Django's auth expects of USERNAME_FIELD (check auth.E003, createsuperuser's "taken" check):
+    # every encrypted value differs anyway.
+    username = EncryptedTextField(key_owner="pk", unique=True, validators=[validate_username])
+    username_index = models.CharField(max_length=64, unique=True, editable=False)
     # Stored encrypted under the account's data key; found by its blind index, never by value.
     email = EncryptedTextField(key_owner="pk", validators=[validate_email])
     email_index = models.CharField(max_length=64, unique=True, editable=False)
@@ -86,17 +113,24 @@ class User(AbstractBaseUser):
 
     objects = UserManager()
 
-    class Meta:
-        constraints: ClassVar = [
-            models.UniqueConstraint(Lower("username"), name="accounts_user_username_ci_unique"),
-        ]
-
     def __str__(self) -> str:
         return self.username
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         update_fields = kwargs.get("update_fields")
         email_changed = update_fields is not None and "email" in update_fields
+        # The name's index follows the name whenever a clear one is being saved (one read from the
+        # database and never set is still encrypted here, and its index is already right).
+        name = self.__dict__.get("username")
+        if (
+            isinstance(name, str)
+            and not is_encrypted(name)
+            and not isinstance(name, Unreadable)
+            and (update_fields is None or "username" in update_fields)
+        ):
+            self.username_index = username_index(name)
+            if update_fields is not None:
+                kwargs["update_fields"] = update_fields = {*update_fields, "username_index"}
         # An unclaimed account keeps its stand-in until its address is changed (and so confirmed).
         if email_changed or not self.address_unclaimed:
             self.email_index = email_index(self.email)
@@ -242,7 +276,17 @@ declare(
     fields={
         "id": NotPersonal("a random identifier with no meaning outside Candor"),
         "username": Personal(
-            "account.username", "to name the account and its public profile", KEEP_WHILE_ACCOUNT, ACCOUNT
+            "account.username",
+            "to name the account and its public profile (stored encrypted)",
+            KEEP_WHILE_ACCOUNT,
+            ACCOUNT,
+        ),
+        "username_index": Personal(
+            "account.username",
+            "to find the account by its name, in any case, without keeping the name in clear (a keyed hash)",
+            KEEP_WHILE_ACCOUNT,
+            ("C18",),
+            export="metadata",
         ),
         "email": Personal(
             "contact.email",

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from candor.privacy.crypto import EncryptedTextField
 from candor.privacy.inventory import NotPersonal, Personal, Sweep, declare
 
 READ = "read"
@@ -25,7 +26,9 @@ class ApiToken(models.Model):
     # Random, because the id appears in URLs (DELETE /api/v1/tokens/<id>).
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100)
+    # What the owner typed to tell their tokens apart: stored encrypted under their data key, like every
+    # field a person types in, so that a backup holds nothing readable of it once the account is erased.
+    name = EncryptedTextField(key_owner="user_id")
     scopes = models.JSONField(default=list)
     # The first characters of the token, so its owner can tell tokens apart in a list; too few to use.
     prefix = models.CharField(max_length=12)
@@ -57,7 +60,7 @@ declare(
         "user": NotPersonal("the link to the account the row belongs to"),
         "name": Personal(
             "account.token",
-            "to let the owner tell their tokens apart",
+            "to let the owner tell their tokens apart (stored encrypted)",
             "until revoked; deleted with the account",
             ("C6", "C18"),
             correctable=False,

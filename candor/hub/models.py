@@ -49,12 +49,10 @@ class MLModelQuerySet(models.QuerySet["MLModel"]):
 
     def named_by(self, username: str, name: str) -> MLModelQuerySet:
         """The model ``name`` (any case) of the account called ``username`` (any case)."""
-        owners = list(User.objects.filter(username__iexact=username).values_list("pk", flat=True))
-        if not owners:
+        owner = User.objects.named(username).values_list("pk", flat=True).first()
+        if owner is None:
             return self.none()
-        return self.filter(
-            owner__username__iexact=username, name_index__in=[name_index(o, name) for o in owners]
-        )
+        return self.filter(owner_id=owner, name_index=name_index(owner, name))
 
 
 class MLModel(models.Model):

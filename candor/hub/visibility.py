@@ -87,7 +87,7 @@ def profile_is_shown(profile: User) -> bool:
 
 def get_profile(viewer: Viewer, username: str) -> User:
     """The person at /<username>/ if their profile is shown (the owner always sees their own)."""
-    profile = User.objects.filter(username__iexact=username, is_active=True).first()
+    profile = User.objects.named(username).filter(is_active=True).first()
     if profile is None:
         raise Http404("No such profile.")
     me = _signed_in(viewer)

@@ -34,11 +34,12 @@ from django.utils import timezone
 
 from candor.accounts import emails
 from candor.accounts.actions import check_deletion
-from candor.accounts.models import User, username_index
+from candor.accounts.models import User
 from candor.core import objectstore, taskqueue
 from candor.hub import listing_cache
 from candor.kernel import db, hooks, staging
 from candor.kernel.actions import durable
+from candor.lifecycle import rewrite
 from candor.privacy import audit, crypto, subjects
 from candor.privacy.models import AuditEvent, DeletionRecord, RetiredUsername
 
@@ -144,7 +145,8 @@ def erase_account(user_id: Any, *, acting_user: Any = None) -> Outcome:
     crypto.destroy_data_key(user_id)  # first: from here on no encrypted copy can be read
     record, _ = DeletionRecord.objects.get_or_create(account_id=user_id)
     if user is not None:
-        RetiredUsername.objects.get_or_create(digest=username_index(user.username))
+        # The stored index, not the name: the key that decrypts the name is already gone.
+        RetiredUsername.objects.get_or_create(digest=user.username_index)
     _record_erasure(user_id, acting_user)
     # The apps forget what they keep of the account outside these rows (before the rows go, so they can
     # still find it).
@@ -192,6 +194,8 @@ def _after_commit(record: DeletionRecord) -> None:
     # emails were queued before it.
     taskqueue.drop_tasks_naming(str(record.account_id))
     finish_deletion.enqueue(record.pk)
+    # The rows are gone from the tables, not yet from their files.
+    rewrite.schedule()
 
 
 def finish(record: DeletionRecord) -> int:

@@ -27,7 +27,7 @@ from candor.accounts.models import User
 from candor.hub import listing_cache, projection
 from candor.hub.models import ListingState, PublicModel
 from candor.kernel import db
-from candor.lifecycle import erasure
+from candor.lifecycle import erasure, rewrite
 from candor.lifecycle.backup import (
     BackupError,
     check_backup_file,
@@ -78,6 +78,7 @@ class Restored:
     without_key: int = 0  # accounts whose data key neither the live database nor a keys file had
     projected: int = 0  # public models in the rebuilt public projection
     busy_checkpoint: bool = False
+    not_rewritten: list[str] = field(default_factory=list)  # tables whose lock was not granted in time
 
 
 def restore(
@@ -105,6 +106,8 @@ def restore(
     outcome.without_key = accounts_without_key()
     outcome.projected = PublicModel.objects.count()
     _fresh_listings(generation_before)
+    # The backup's rows of the accounts erased again are deleted, not yet gone from the files.
+    outcome.not_rewritten = rewrite.rewrite().skipped
     outcome.busy_checkpoint = not db.checkpoint_wal()
     return outcome
 

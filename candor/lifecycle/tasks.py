@@ -9,7 +9,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from candor.core.scheduling import ensure_waiting
-from candor.lifecycle import erasure, retention
+from candor.lifecycle import erasure, retention, rewrite
 
 logger = logging.getLogger("candor.privacy")
 INTERVAL = timedelta(days=1)
@@ -22,6 +22,8 @@ def daily_sweep() -> int:
         erasure.finish_unfinished()  # a deletion that stopped part-way, and whose own rerun was lost
         leftovers = retention.recover_leftovers()
         removed = sum(o.count for o in outcomes)
+        # The deleted rows leave the database's files too; and an erasure's own rewrite, if it was lost.
+        rewrite.after_sweep(removed)
         logger.info("retention sweep removed %d rows and %d leftover temporary files", removed, leftovers)
         return removed
     finally:

@@ -80,13 +80,16 @@ class DeletionRecord(models.Model):
 
     ``candor restore`` re-applies every record, so an older backup cannot bring a deleted account back.
     ``storage_names`` lists the account's files still to be removed from storage (random names), so a
-    deletion that stopped part-way is finished by a rerun.
+    deletion that stopped part-way is finished by a rerun. ``tables_rewritten_at`` is when the tables
+    that held the account's rows were last rewritten after its deletion (candor.lifecycle.rewrite):
+    until then its deleted rows' bytes may remain in the database's files.
     """
 
     account_id = models.UUIDField(unique=True)
     requested_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
     storage_names = models.JSONField(default=list, blank=True)
+    tables_rewritten_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=["completed_at"])]
@@ -105,6 +108,7 @@ declare(
         "requested_at": NotPersonal(),
         "completed_at": NotPersonal(),
         "storage_names": NotPersonal("random file names in storage, with no name or title in them"),
+        "tables_rewritten_at": NotPersonal(),
     },
 )
 

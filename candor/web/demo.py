@@ -99,7 +99,7 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
     """
     results = []
     for account in DEMO_ACCOUNTS:
-        exists = User.objects.filter(username__iexact=account.username).exists()
+        exists = User.objects.named(account.username).exists()
         if not exists:
             User.objects.create_user(
                 account.username,
@@ -111,7 +111,7 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
         results.append((account, not exists))
     created = []
     for owner_name, name, title, summary, task, library, licence, tags, visibility in DEMO_MODELS:
-        owner = User.objects.get(username__iexact=owner_name)
+        owner = User.objects.named(owner_name).get()
         if MLModel.objects.named(owner, name).exists():
             continue
         card = f"# {title}\n\n{summary}\n\nPart of the demo data set: its weights are placeholder bytes."

@@ -29,7 +29,7 @@ def test_sign_up_verify_log_in_change_email_log_out(page: Page, site: Any) -> No
     page.goto(read_link(site, "erin@example.org"))
     page.get_by_role("button", name="Confirm this address").click()
     expect(page.get_by_text("Your email address is confirmed.")).to_be_visible()
-    assert User.objects.get(username="erin-m").email_verified
+    assert User.objects.named("erin-m").get().email_verified
 
     page.get_by_label("Username or email").fill("erin@example.org")
     page.get_by_label("Password").fill(NEW_PASSWORD)

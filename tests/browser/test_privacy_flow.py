@@ -92,7 +92,7 @@ def test_sign_up_publish_export_delete_leaves_nothing_personal_in_the_logs(
     page.get_by_label("Type your username to confirm").fill("frida-k")
     page.get_by_role("button", name="Delete my account permanently").click()
     expect(page.get_by_text("Your account and everything in it are deleted.")).to_be_visible()
-    assert not User.objects.filter(username="frida-k").exists()
+    assert not User.objects.named("frida-k").exists()
     assert not models_named("frida-net").exists()
     assert DeletionRecord.objects.count() == 1
     page.goto(site.url + "/frida-k/frida-net/")

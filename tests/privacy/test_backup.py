@@ -7,6 +7,7 @@ name in the database file.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -15,13 +16,12 @@ import shutil
 import sqlite3
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.test import override_settings
 
-from candor.privacy import audit
+from candor.privacy import audit, crypto
 from candor.web.demo import DEMO_ACCOUNTS, DEMO_MODELS
 from tests.conftest import run_candor
 
@@ -42,7 +42,7 @@ MODEL_WORDS = sorted({text for _, name, title, summary, *_ in DEMO_MODELS for te
 ERASE = (
     "from candor.accounts.models import User\n"
     "from candor.lifecycle.erasure import erase_account\n"
-    "user = User.objects.get(username='{username}')\n"
+    "user = User.objects.named('{username}').get()\n"
     "erase_account(user.pk)\n"
     "print('erased', user.pk)\n"
 )
@@ -96,8 +96,16 @@ def sqlite_rows(database: Path, query: str, *params: object) -> list[tuple[objec
         db.close()
 
 
+def username_index_in(data: Path, username: str) -> str:
+    """The blind index of a username under the key of the data folder ``data`` (names are encrypted)."""
+    text = (data / "blind_index_key").read_text().strip()
+    with override_settings(BLIND_INDEX_KEY=base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))):
+        return crypto.blind_index("username", username)
+
+
 def user_id(database: Path, username: str) -> str:
-    rows = sqlite_rows(database, "SELECT id FROM accounts_user WHERE username = ?", username)
+    index = username_index_in(database.parent, username)
+    rows = sqlite_rows(database, "SELECT id FROM accounts_user WHERE username_index = ?", index)
     assert rows, f"{username} is not in {database}"
     return str(rows[0][0])
 
@@ -131,13 +139,15 @@ def test_sqlite_restore_erases_again_an_account_deleted_after_the_backup(data: P
     assert sorted(p.name for p in backup.parent.iterdir()) == [backup.name]
     raw = backup.read_bytes()
     assert raw.startswith(SQLITE_MAGIC)
-    # Emails and the models' words are encrypted at rest, so no address, model name, title or summary
-    # is in the backup in clear, while the usernames are: the same scan finds what is there.
+    # Emails, usernames and the models' words are encrypted at rest, so no address, name, model name,
+    # title or summary is in the backup in clear; what is there are their encrypted forms.
     for account in DEMO_ACCOUNTS:
         assert account.email.encode() not in raw, account.username
     for word in MODEL_WORDS:
         assert word.encode() not in raw, word
-    assert OTHER.encode() in raw and PERSONA.encode() in raw
+    names = sqlite_rows(backup, "SELECT username FROM accounts_user")
+    assert names and all(str(name).startswith("enc:v1:") for (name,) in names)
+    assert PERSONA.encode() not in raw and b"enc:v1:" in raw
     # No data key is in a backup: the persona's encrypted fields in it need the live database's key.
     assert sqlite_rows(backup, "SELECT count(*) FROM privacy_datakey") == [(0,)]
     # Nor the public projection of the models, which is rebuilt after a restore.
@@ -166,7 +176,9 @@ def test_sqlite_restore_erases_again_an_account_deleted_after_the_backup(data: P
     )
     assert len(ledger) == 1 and ledger[0][0] is not None
     # Intact: the other persona, its models, files and data key.
-    assert sqlite_rows(live, "SELECT username FROM accounts_user WHERE id = ?", other_hex) == [(OTHER,)]
+    assert sqlite_rows(live, "SELECT username_index FROM accounts_user WHERE id = ?", other_hex) == [
+        (username_index_in(data, OTHER),)
+    ]
     models = sqlite_rows(live, "SELECT count(*) FROM hub_mlmodel WHERE owner_id = ?", other_hex)
     assert models == [(len(OTHER_MODELS),)]
     # The projection, rebuilt from the models after the ledger ran: the other persona's public models,
@@ -188,12 +200,11 @@ def test_sqlite_restore_erases_again_an_account_deleted_after_the_backup(data: P
         content = path.read_bytes()
         for needle in PERSONA_NEEDLES:
             assert needle not in content, f"{needle!r} found in {path.name}"
-    assert OTHER.encode() in live.read_bytes()  # the scan reads the right file
+    assert OTHER_MODELS[0].encode() in live.read_bytes()  # the scan reads the right file
 
 
 READ_EMAIL = (
-    "from candor.accounts.models import User\n"
-    "print('email:', User.objects.get(username='{username}').email)\n"
+    "from candor.accounts.models import User\nprint('email:', User.objects.by_username('{username}').email)\n"
 )
 
 
@@ -281,7 +292,7 @@ def test_restore_refuses_a_file_that_is_not_a_backup(data: Path, tmp_path: Path)
         assert message in result.stderr and "Nothing was changed" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
     assert digest(live) == before
-    assert sqlite_rows(live, "SELECT 1 FROM accounts_user WHERE username = ?", PERSONA)
+    assert user_id(live, PERSONA)
 
 
 def test_backup_never_overwrites_a_file(data: Path, tmp_path: Path) -> None:
@@ -367,31 +378,6 @@ def test_pg_dump_gets_the_password_in_its_environment_and_its_errors_are_shown(t
 # --- PostgreSQL -----------------------------------------------------------------------------------------
 
 
-def _admin_url() -> str:
-    """The PostgreSQL server of the suite's run (CI's DATABASE_URL), else the local one."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        url = "postgres://postgres@127.0.0.1:5432/postgres"
-    return urlunsplit(urlsplit(url)._replace(path="/postgres", query=""))
-
-
-@pytest.fixture
-def scratch_postgres() -> Iterator[str]:
-    """A database of its own on the PostgreSQL server, dropped afterwards (whatever the outcome)."""
-    import psycopg
-    from psycopg import sql
-
-    admin = _admin_url()
-    name = f"candor_backup_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 def test_postgres_restore_erases_again_an_account_deleted_after_the_backup(
     scratch_postgres: str, tmp_path: Path
 ) -> None:
@@ -405,8 +391,10 @@ def test_postgres_restore_erases_again_an_account_deleted_after_the_backup(
         with psycopg.connect(scratch_postgres) as conn:
             return conn.execute(text, params).fetchall()  # type: ignore[arg-type]
 
-    persona_id = query("SELECT id FROM accounts_user WHERE username = %s", PERSONA)[0][0]
-    other_id = query("SELECT id FROM accounts_user WHERE username = %s", OTHER)[0][0]
+    data = tmp_path / "data"
+    by_name = "SELECT id FROM accounts_user WHERE username_index = %s"
+    persona_id = query(by_name, username_index_in(data, PERSONA))[0][0]
+    other_id = query(by_name, username_index_in(data, OTHER))[0][0]
 
     backup = tmp_path / "backups" / "before.pgdump"
     assert written_path(ok(run_candor(["backup", str(backup)], tmp_path, env))) == backup
@@ -415,8 +403,9 @@ def test_postgres_restore_erases_again_an_account_deleted_after_the_backup(
     # The custom format is compressed: read it back as SQL to look inside.
     script = ok(subprocess.run(["pg_restore", "-f", "-", str(backup)], capture_output=True, text=True)).stdout
     assert PERSONA_EMAIL not in script
-    assert f"\t{OTHER}\t" in script and f"\t{PERSONA}\t" in script
-    # Nor a model's words (encrypted, and their public projection's rows are left out).
+    # Names are encrypted like addresses, and so are a model's words (their public projection's rows are
+    # left out); their encrypted forms are what the dump holds.
+    assert f"\t{OTHER}\t" not in script and f"\t{PERSONA}\t" not in script and "enc:v1:" in script
     assert query("SELECT count(*) FROM hub_publicmodel")[0][0] > 0
     assert "COPY public.hub_publicmodel" not in script
     for word in MODEL_WORDS:
@@ -430,7 +419,7 @@ def test_postgres_restore_erases_again_an_account_deleted_after_the_backup(
     assert "have no data key" not in result.stderr, result.stderr  # the erased persona is not "missing"
 
     assert not query("SELECT 1 FROM accounts_user WHERE id = %s", persona_id)
-    assert not query("SELECT 1 FROM accounts_user WHERE username = %s", PERSONA)
+    assert not query(by_name, username_index_in(data, PERSONA))
     assert not query("SELECT 1 FROM hub_mlmodel WHERE owner_id = %s", persona_id)
     names = [name for owner, name, *_ in DEMO_MODELS if owner == PERSONA]
     assert not query("SELECT 1 FROM hub_publicmodel WHERE name = ANY(%s)", names)
@@ -440,7 +429,7 @@ def test_postgres_restore_erases_again_an_account_deleted_after_the_backup(
     assert not query("SELECT 1 FROM privacy_datakey WHERE user_id = %s", persona_id)
     completed = query("SELECT completed_at FROM privacy_deletionrecord WHERE account_id = %s", persona_id)
     assert len(completed) == 1 and completed[0][0] is not None
-    assert query("SELECT username FROM accounts_user WHERE id = %s", other_id) == [(OTHER,)]
+    assert query(by_name, username_index_in(data, OTHER)) == [(other_id,)]
     models = query("SELECT count(*) FROM hub_mlmodel WHERE owner_id = %s", other_id)
     assert models == [(len(OTHER_MODELS),)]
     assert query("SELECT 1 FROM privacy_datakey WHERE user_id = %s", other_id)
@@ -453,10 +442,10 @@ def test_postgres_restore_erases_again_an_account_deleted_after_the_backup(
     dump = subprocess.run(
         ["pg_dump", "--data-only", "--dbname", scratch_postgres], capture_output=True, text=True, check=True
     ).stdout
-    assert f"\t{OTHER}\t" in dump
+    assert f"\t{OTHER_MODELS[0]}\t" in dump
     assert not any(needle.decode() in dump for needle in PERSONA_NEEDLES)
 
     # On PostgreSQL a SQLite file is refused, and the database is left as it is.
     result = run_candor(["restore", str(tmp_path / "data" / "secret_key"), "--yes"], tmp_path, env)
     assert result.returncode == 1 and "not a PostgreSQL custom-format dump" in result.stderr
-    assert query("SELECT username FROM accounts_user WHERE id = %s", other_id) == [(OTHER,)]
+    assert query(by_name, username_index_in(data, OTHER)) == [(other_id,)]

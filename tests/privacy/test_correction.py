@@ -74,7 +74,7 @@ def _api_email(api: Client) -> None:
         content_type="application/json",
     )
     assert response.status_code == 202
-    _confirm_pending(User.objects.get(username="alice"))
+    _confirm_pending(User.objects.named("alice").get())
 
 
 def _web_profile(field: str) -> Callable[[Client, User], None]:

@@ -209,7 +209,7 @@ def test_a_worker_killed_mid_export_leaves_nothing_readable_of_the_person(tmp_pa
                 "shell",
                 "-c",
                 "from candor.accounts.models import User\nfrom candor.lifecycle import export\n"
-                "alice = User.objects.get(username='alice')\n"
+                "alice = User.objects.named('alice').get()\n"
                 "export.request_export(alice, acting_user=alice)",
             ],
             tmp_path,

@@ -191,7 +191,7 @@ def test_start_up_stops_on_a_wrong_master_key_and_rewrap_rotates(tmp_path) -> No
         [
             "shell",
             "-c",
-            "from candor.accounts.models import User; print(User.objects.get(username='alice').email)",
+            "from candor.accounts.models import User; print(User.objects.named('alice').get().email)",
         ],
         tmp_path,
         only_new,
@@ -215,8 +215,8 @@ def test_addresses_stored_before_encryption_are_encrypted_by_the_migration(tmp_p
     assert run_candor(["shell", "-c", insert], tmp_path).returncode == 0
     assert run_candor(["migrate", "-v0"], tmp_path).returncode == 0
     check = (
-        "from candor.accounts.models import User, email_index\n"
-        "raw = User.objects.values_list('email', flat=True).get(username='olduser')\n"
+        "from candor.accounts.models import User, email_index, username_index\n"
+        "raw = User.objects.values_list('email', flat=True).get(username_index=username_index('olduser'))\n"
         "user = User.objects.get(email_index=email_index('old.user@example.org'))\n"
         "print(raw.startswith('enc:v1:'), 'Example' in raw, user.email)\n"
     )

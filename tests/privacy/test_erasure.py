@@ -21,6 +21,7 @@ from candor.kernel import hooks
 from candor.lifecycle import erasure
 from candor.privacy import audit, crypto, subjects
 from candor.privacy.models import AuditEvent, DataKey, DeletionRecord, RetiredUsername
+from candor.web.demo import DEMO_MODELS
 from tests.conftest import PASSWORD, deliver_on_commit, empty_redis, run_candor
 from tests.testapp.models import Diary
 
@@ -119,7 +120,7 @@ def test_deletion_removes_everything_everywhere_and_sends_a_receipt(
         {"username": "Alice", "email": "new-alice@example.org", "password": "a-long-new-passphrase-1"},
     )
     assert b"This username is taken." in signup.content
-    assert not User.objects.filter(username__iexact="alice").exists()
+    assert not User.objects.named("alice").exists()
 
 
 def test_the_api_deletes_with_password_and_confirmation(owner: User, mailbox) -> None:
@@ -267,7 +268,7 @@ BYTE_SCAN_DELETE = """
 from candor.accounts import actions, emails
 from candor.accounts.models import User
 from candor.lifecycle import erasure
-user = User.objects.get(username="zeldaqx")
+user = User.objects.named("zeldaqx").get()
 actions.check_deletion(user, password="a-long-passphrase-99", confirm="zeldaqx")
 address, username = user.email, user.username
 emails.send_deletion_receipt(address, username, erasure.erase_account(user.pk).rows)
@@ -295,12 +296,12 @@ def test_after_deletion_no_byte_of_the_person_remains_in_database_wal_media_logs
         *(name.encode() for name in facts["names"]),
     ]
     database = data / "candor.sqlite3"
-    # Before: the scan finds what it looks for (the username in clear, a public model's name in its
-    # public projection; a private model's name is encrypted, and the address and IP are only in the
-    # log, where the redaction filter has already replaced them).
+    # Before: the scan finds what it looks for (a public model's name in its public projection; the
+    # username, a private model's name, the address and IP are encrypted, and in the log the redaction
+    # filter has already replaced them).
     wal = Path(f"{database}-wal")
     before = database.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
-    assert b"zeldaqx" in before and facts["names"][1].encode() in before
+    assert facts["names"][1].encode() in before and b"zeldaqx" not in before
     assert facts["names"][0].encode() not in before
     assert b"zelda.unique.person@example.net" not in before and b"203.0.113.199" not in before
     deletion = run_candor(["shell", "-c", BYTE_SCAN_DELETE], tmp_path, env)
@@ -315,8 +316,8 @@ def test_after_deletion_no_byte_of_the_person_remains_in_database_wal_media_logs
         content = path.read_bytes()
         for needle in needles:
             assert needle not in content, (path.name, needle)
-    # The scan would have found other people's data: the demo's accounts are still in the database.
-    assert b"alice" in database.read_bytes()
+    # The scan would have found other people's data: the demo's models are still in the database.
+    assert DEMO_MODELS[0][1].encode() in database.read_bytes()
     # The queued email for her was removed, not sent; the receipt went out.
     sent = "".join(p.read_text() for p in (data / "mail").glob("*.log"))
     assert "Your account has been deleted" in sent
@@ -327,14 +328,14 @@ QUEUE_EMAILS = """
 from candor.accounts.models import User
 from candor.accounts.tasks import send_account_email
 for name in ("alice", "bob"):
-    send_account_email.enqueue("password-changed", str(User.objects.get(username=name).pk))
-print(User.objects.get(username="alice").pk)
+    send_account_email.enqueue("password-changed", str(User.objects.named(name).get().pk))
+print(User.objects.named("alice").get().pk)
 """
 DELETE_ALICE = """
 from candor.accounts import actions, emails
 from candor.accounts.models import User
 from candor.lifecycle import erasure
-alice = User.objects.get(username="alice")
+alice = User.objects.named("alice").get()
 actions.check_deletion(alice, password="violet-harbour-71", confirm="alice")
 address, username = alice.email, alice.username
 emails.send_deletion_receipt(address, username, erasure.erase_account(alice.pk).rows)

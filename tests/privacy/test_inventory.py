@@ -146,7 +146,9 @@ def test_the_table_says_which_fields_are_stored_encrypted(client: Client) -> Non
         ("accounts.EmailConfirmation", "email"),
         ("accounts.SecurityEvent", "ip_address"),
         ("privacy.ExportArchive", "archive"),  # the export's file, sealed under the account's key
+        ("accounts.User", "username"),  # shown in public, but what a backup keeps must be unreadable
+        ("api.ApiToken", "name"),
     } <= encrypted
-    assert ("accounts.User", "username") not in encrypted  # public by nature, stored in clear
+    assert ("accounts.User", "username_index") not in encrypted  # a keyed hash, not the name
     page = client.get("/privacy/data/").content.decode()
     assert "Stored encrypted" in page

@@ -149,20 +149,20 @@ def test_expired_and_revoked_tokens_go(owner: User) -> None:
     revoke_token(owner, str(revoked.pk), acting_user=owner)
     outcome = by_rule(retention.sweep(now=later(days=1, minutes=1)))
     assert (outcome["expired tokens"], outcome["revoked tokens"]) == (1, 1)
-    assert list(ApiToken.objects.values_list("name", flat=True)) == ["forever"]
+    assert [token.name for token in ApiToken.objects.all()] == ["forever"]
 
 
 def test_dry_run_deletes_nothing_and_the_command_reports(owner: User, capsys) -> None:
     make_user("idle", verified=False)
-    User.objects.filter(username="idle").update(date_joined=timezone.now() - timedelta(days=8))
+    User.objects.named("idle").update(date_joined=timezone.now() - timedelta(days=8))
     call_command("privacy", "sweep", "--dry-run")
     out = capsys.readouterr().out
     assert "accounts never confirmed: would remove 1" in out and "Dry run: nothing deleted" in out
-    assert User.objects.filter(username="idle").exists()
+    assert User.objects.named("idle").exists()
     call_command("privacy", "sweep")
     out = capsys.readouterr().out
     assert "accounts never confirmed: removed 1" in out and out.strip().splitlines()[-1].startswith("Done. ")
-    assert not User.objects.filter(username="idle").exists()
+    assert not User.objects.named("idle").exists()
 
 
 def test_daily_task_sweeps_and_schedules_the_next_run(settings) -> None:
@@ -174,9 +174,9 @@ def test_daily_task_sweeps_and_schedules_the_next_run(settings) -> None:
     from candor.lifecycle.tasks import daily_sweep
 
     make_user("old", verified=False)
-    User.objects.filter(username="old").update(date_joined=timezone.now() - timedelta(days=9))
+    User.objects.named("old").update(date_joined=timezone.now() - timedelta(days=9))
     daily_sweep.call()
-    assert not User.objects.filter(username="old").exists()
+    assert not User.objects.named("old").exists()
     queued = DBTaskResult.objects.filter(task_path="candor.lifecycle.tasks.daily_sweep").get()
     assert queued.run_after is not None and queued.run_after > later(hours=23)
 

@@ -102,6 +102,7 @@ def present(released: dict[str, Any], released_at: datetime | None = None) -> di
         released["granularity"],
     )
     ids = [int(key) for key, _ in released["models"]["rows"]]
+    # Read through the models (the owner's name is decrypted on the way), not as raw column values.
     names = {
         pk: (owner, name)
         for pk, owner, name in candidate_models()

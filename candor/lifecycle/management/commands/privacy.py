@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from candor.hub import listing_cache, projection
-from candor.lifecycle import erasure, retention
+from candor.lifecycle import erasure, retention, rewrite
 from candor.privacy import crypto
 
 
@@ -14,7 +14,8 @@ class Command(BaseCommand):
         "Privacy operations: `sweep [--dry-run]` applies every retention rule of the inventory; "
         "`rewrap` re-wraps every account's data key under the first of CANDOR_MASTER_KEYS; "
         "`verify-keys` checks that the master keys can unwrap the stored data keys; "
-        "`rebuild-projection` makes the public projection of the models again from the models."
+        "`rebuild-projection` makes the public projection of the models again from the models. "
+        "`rewrite` rewrites the database's tables so that deleted rows leave its files."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,6 +27,12 @@ class Command(BaseCommand):
         sub.add_parser(
             "rebuild-projection",
             help="Make the public projection (what listings show) again from the encrypted models.",
+        )
+        sub.add_parser(
+            "rewrite",
+            help="Rewrite the tables that hold people's rows (VACUUM FULL on PostgreSQL, VACUUM on "
+            "SQLite), so that the bytes of deleted rows leave the database's files. Each table is "
+            "locked while it is rewritten.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -49,6 +56,23 @@ class Command(BaseCommand):
             crypto.verify_keyring_at_start_up()
             self.stdout.write("Every stored data key can be unwrapped with CANDOR_MASTER_KEYS.")
             return
+        if action == "rewrite":
+            result = rewrite.rewrite()
+            done = f"Rewrote {len(result.tables)} table{'s' if len(result.tables) != 1 else ''}"
+            if result.records:
+                waited = (
+                    "1 erased account was"
+                    if result.records == 1
+                    else f"{result.records} erased accounts were"
+                )
+                done += f"; {waited} waiting for it"
+            self.stdout.write(done + ".")
+            if result.skipped:
+                raise CommandError(
+                    f"{len(result.skipped)} table(s) were held by other processes and not rewritten: "
+                    f"{', '.join(result.skipped)}. Run it again at a quieter time."
+                )
+            return
         dry_run = options["dry_run"]
         outcomes = retention.sweep(dry_run=dry_run)
         verb = "would remove" if dry_run else "removed"
@@ -57,11 +81,17 @@ class Command(BaseCommand):
         leftovers = retention.recover_leftovers(dry_run=dry_run)
         self.stdout.write(f"Temporary files left by crashes or of deleted accounts: {verb} {leftovers}")
         total = sum(o.count for o in outcomes)
+        finished = 0
+        if not dry_run:
+            finished = erasure.finish_unfinished()
+            rewritten = rewrite.after_sweep(total)
+            if rewritten is not None and not rewritten.deferred:
+                self.stdout.write(
+                    f"Rewrote {len(rewritten.tables)} tables, so the deleted rows leave the database's files."
+                )
         done = "Dry run: nothing deleted" if dry_run else "Done"
         self.stdout.write(
             f"{done}. {total} row{'s' if total != 1 else ''} {verb} under {len(outcomes)} rules."
         )
-        if not dry_run:
-            finished = erasure.finish_unfinished()
-            if finished:
-                self.stdout.write(f"Finished {finished} account deletion{'s' if finished != 1 else ''}.")
+        if finished:
+            self.stdout.write(f"Finished {finished} account deletion{'s' if finished != 1 else ''}.")

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from candor.lifecycle import backup, datakeys, erasure, restore
+from candor.lifecycle import backup, datakeys, erasure, restore, rewrite
 
 
 class Command(BaseCommand):
@@ -80,6 +80,7 @@ class Command(BaseCommand):
             )
         self.report(outcome.erased_again, outcome.ledger)
         self.stdout.write(f"Public projection rebuilt from the models: {outcome.projected} public models.")
+        self.report_rewrite(outcome.not_rewritten)
         if outcome.busy_checkpoint:
             self.stderr.write(
                 "Other processes were reading the database: its write-ahead log will be folded in once "
@@ -97,6 +98,14 @@ class Command(BaseCommand):
         erased_again = restore.reapply()
         self.report_keys(restored, restore.accounts_without_key())
         self.report(erased_again, None)
+        self.report_rewrite(rewrite.rewrite().skipped)
+
+    def report_rewrite(self, skipped: list[str]) -> None:
+        if skipped:
+            self.stderr.write(
+                f"{len(skipped)} table(s) could not be rewritten (another process held them): run "
+                "`candor privacy rewrite` once the web server and the worker are stopped."
+            )
 
     def report_keys(self, restored: int, without: int) -> None:
         self.stdout.write(f"Data keys put back from the live database or keys file: {restored}.")
