@@ -182,9 +182,9 @@ def collect(blob_ids: Iterable[int] | None = None, *, now: Any = None) -> int:
     for blob in rows.only("pk", "stored").iterator(chunk_size=500):
         try:
             with transaction.atomic():
-                # PROTECT stops this if a commit took the blob meanwhile.
+                # RESTRICT stops this if a commit took the blob meanwhile.
                 Blob.objects.filter(pk=blob.pk, entries__isnull=True).delete()
-        except models.ProtectedError:
+        except (models.ProtectedError, models.RestrictedError):
             continue
         transaction.on_commit(partial(objectstore.delete, str(blob.stored.name)))
         removed += 1
