@@ -8,6 +8,7 @@ needed to answer a request.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from django.core.files import File
@@ -63,6 +64,11 @@ def read(name: str, start: int = 0, length: int | None = None, *, chunk: int = C
             if remaining is not None:
                 remaining -= len(piece)
             yield piece
+
+
+def modified(name: str) -> datetime:
+    """When the stored object was last written (aware, UTC); FileNotFoundError if it is not there."""
+    return default_storage.get_modified_time(name)
 
 
 def delete(name: str) -> None:

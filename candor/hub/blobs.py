@@ -12,6 +12,7 @@ Reads decrypt only the segments a byte range needs, each checked before any of i
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from functools import partial
@@ -109,7 +110,10 @@ def store(owner_id: Any, chunks: Iterable[bytes], *, limit: int) -> Blob:
 
 
 def _header(blob: Blob) -> tuple[bytes, Any]:
-    head = b"".join(objectstore.read(str(blob.stored.name), 0, _HEAD))
+    try:
+        head = b"".join(objectstore.read(str(blob.stored.name), 0, _HEAD))
+    except FileNotFoundError:
+        raise Damaged("The stored file is missing.") from None
     try:
         key_id, prefix, length = sealed.parse_header(head)
     except sealed.SealError as error:
@@ -191,9 +195,35 @@ def collect(blob_ids: Iterable[int] | None = None, *, now: Any = None) -> int:
     return removed
 
 
+def orphans(*, now: Any = None, batch: int = 1000) -> Iterator[str]:
+    """Stored objects under blobs/ that no row names, written before the grace period: what a process
+    that died between storing an object and committing its row left (an upload, the migration of the
+    clear files). A younger one may be an upload whose row is about to be committed, and is left."""
+    cutoff = (now or timezone.now()) - GRACE
+    names = objectstore.names(FOLDER)
+    while chunk := list(itertools.islice(names, batch)):
+        named = set(Blob.objects.filter(stored__in=chunk).values_list("stored", flat=True))
+        for name in chunk:
+            if name in named:
+                continue
+            try:
+                written = objectstore.modified(name)
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            if written < cutoff:
+                yield name
+
+
 def purge_for_retention(purge: Purge) -> None:
-    """The receiver of the blobs' retention rule: the daily sweep removes what a lost task left."""
+    """The receiver of the blobs' retention rule: the daily sweep removes what a lost task left (rows
+    no revision holds) and what a crash left (stored objects no row names), both past the grace period."""
     if purge.dry_run:
         purge.removed += unused(now=purge.now).count()
-    else:
-        purge.removed += collect(now=purge.now)
+        purge.removed += sum(1 for _ in orphans(now=purge.now))
+        return
+    # The orphans first: the objects of the rows collected next leave once their deletion commits, and
+    # must not be counted again meanwhile.
+    for name in list(orphans(now=purge.now)):
+        objectstore.delete(name)
+        purge.removed += 1
+    purge.removed += collect(now=purge.now)
