@@ -109,11 +109,8 @@ def store(owner_id: Any, chunks: Iterable[bytes], *, limit: int) -> Blob:
         return Blob.objects.get(owner_id=owner_id, address=where)
 
 
-def _header(blob: Blob) -> tuple[bytes, Any]:
-    try:
-        head = b"".join(objectstore.read(str(blob.stored.name), 0, _HEAD))
-    except FileNotFoundError:
-        raise Damaged("The stored file is missing.") from None
+def _check_header(blob: Blob, head: bytes) -> tuple[bytes, Any]:
+    """The header at the start of ``head`` and the cipher it names; Damaged unless it is this blob's."""
     try:
         key_id, prefix, length = sealed.parse_header(head)
     except sealed.SealError as error:
@@ -126,18 +123,45 @@ def _header(blob: Blob) -> tuple[bytes, Any]:
     return head[:length], cipher
 
 
+def _stored(blob: Blob, start: int, length: int) -> Iterator[bytes]:
+    """The stored object's bytes [start, start + length), as the store streams them; Damaged if missing."""
+    pieces = objectstore.read(str(blob.stored.name), start, length)
+    try:
+        head = next(pieces, b"")
+    except FileNotFoundError:
+        raise Damaged("The stored file is missing.") from None
+    return itertools.chain([head], pieces)
+
+
 def read(blob: Blob, start: int = 0, length: int | None = None) -> Iterator[bytes]:
     """The clear bytes [start, start + length) of the blob, decrypting only the segments they lie in.
 
     The header is checked, and the first segment opened, before this returns, so a damaged or swapped
     blob is refused (Damaged) before a response starts; damage further on raises Damaged while reading,
     and the bytes of a damaged segment are never given.
+
+    A range that starts in the first segment (a whole download, an export) is one read of the stored
+    object, header and segments together; one further on reads the header, then its segments.
     """
     size = int(blob.size)
     length = size - start if length is None else length
-    header, cipher = _header(blob)
-    offset, count, first = sealed.span(len(header), size, start, length)
-    data = objectstore.read(str(blob.stored.name), offset, count)
+    # Where the segments lie does not depend on the header's length, only where they start.
+    _, count, first = sealed.span(0, size, start, length)
+    if first == 0:
+        stream = _stored(blob, 0, _HEAD + count)
+        head = b""
+        for piece in stream:
+            head += piece
+            if len(head) >= _HEAD:
+                break
+        header, cipher = _check_header(blob, head)
+        data: Iterator[bytes] = itertools.chain([head[len(header) :]], stream)
+        # At most _HEAD - len(header) bytes past the range are read; unseal_span leaves them.
+    else:
+        header, cipher = _check_header(blob, b"".join(_stored(blob, 0, _HEAD)))
+        data = _stored(blob, len(header) + first * (sealed.SEGMENT + sealed.TAG_BYTES), count)
+    if length <= 0:
+        return iter(())
     clear = sealed.unseal_span(
         data,
         cipher=cipher,
@@ -155,17 +179,15 @@ def read(blob: Blob, start: int = 0, length: int | None = None) -> Iterator[byte
         except sealed.SealError as error:
             raise Damaged(str(error)) from None
 
-    stream = checked()
-    if length <= 0:
-        return iter(())
+    stream_out = checked()
     try:
-        first_piece = next(stream)
+        first_piece = next(stream_out)
     except StopIteration:
         return iter(())
 
     def rest() -> Iterator[bytes]:
         yield first_piece
-        yield from stream
+        yield from stream_out
 
     return rest()
 
