@@ -55,7 +55,8 @@ def size(name: str) -> int:
 def read(name: str, start: int = 0, length: int | None = None, *, chunk: int = CHUNK) -> Iterator[bytes]:
     """The bytes [start, start + length) of a stored object (to its end when ``length`` is None)."""
     with default_storage.open(name, "rb") as handle:
-        handle.seek(start)
+        if start:  # a read from the start needs no seek (nor a seekable file: a pipe will do)
+            handle.seek(start)
         remaining = length
         while remaining is None or remaining > 0:
             piece = handle.read(chunk if remaining is None else min(chunk, remaining))
