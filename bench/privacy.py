@@ -4,7 +4,8 @@
                                    [--database-url postgres://…] [--work-dir DIR] [--record]
                                    [--part all|seed|export]
 
-One account gets N models, M small files (1 KiB each, in storage and in the database) and E security
+One account gets N models, M small files (1 KiB each, sealed blobs in storage, one commit per model on
+main holding its files) and E security
 events (each with an encrypted address); the demo's accounts sit beside it. Each measurement runs in a
 fresh process, so its peak RSS is its own:
 - export: building the ZIP (wall time, peak RSS, archive size);
@@ -46,14 +47,11 @@ def peak_rss_mib() -> float:
 
 def seed(models: int, files: int, events: int) -> dict[str, float]:
     setup_django()
-    import hashlib
-
-    from django.conf import settings
     from django.core.management import call_command
     from django.db import transaction
 
     from candor.accounts.models import SecurityEvent, User
-    from candor.hub.models import MLModel, ModelFile
+    from candor.hub.models import MLModel
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("demo", "--no-serve", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
@@ -75,23 +73,7 @@ def seed(models: int, files: int, events: int) -> dict[str, float]:
             batch_size=2000,
         )
     model_ids = list(MLModel.objects.filter(owner=user).order_by("pk").values_list("pk", flat=True))
-    folder = Path(settings.MEDIA_ROOT) / "bench"
-    folder.mkdir(parents=True, exist_ok=True)
-    body = os.urandom(1024)
-    sha = hashlib.sha256(body).hexdigest()
-    batch = []
-    for i in range(files):
-        name = f"bench/f{i:07d}"
-        (folder / f"f{i:07d}").write_bytes(body)
-        batch.append(
-            ModelFile(
-                model_id=model_ids[i % len(model_ids)], path=f"part-{i}.bin", size=1024, sha256=sha, blob=name
-            )
-        )
-        if len(batch) == 5000:
-            ModelFile.objects.bulk_create(batch)
-            batch = []
-    ModelFile.objects.bulk_create(batch)
+    seed_files(user, model_ids, files)
     with transaction.atomic():
         SecurityEvent.objects.bulk_create(
             [
@@ -106,6 +88,65 @@ def seed(models: int, files: int, events: int) -> dict[str, float]:
             batch_size=5000,
         )
     return {"seed_s": time.monotonic() - started}
+
+
+def seed_files(user, model_ids: list[int], files: int) -> None:
+    """``files`` blobs of 1 KiB (each its own bytes), sealed under the account's key as an upload is, and
+    spread over the models: each model has one commit, on main, holding its files."""
+    import hashlib
+
+    from django.conf import settings
+    from django.db import transaction
+
+    from candor.hub import blobs
+    from candor.hub.models import Blob, Commit, MLModel, ModelFile, path_index
+    from candor.privacy import sealed
+
+    folder = Path(settings.MEDIA_ROOT) / blobs.FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    body = os.urandom(1024 - 8)
+    context = blobs.context(user.pk)
+    made: list[Blob] = []
+    for i in range(files):
+        data = body + i.to_bytes(8, "big")
+        sha = hashlib.sha256(data).hexdigest()
+        where = blobs.address(user.pk, sha)
+        with open(folder / "sealing", "wb") as handle:
+            writer = sealed.SealingWriter(handle, user_id=user.pk, context=context)
+            writer.write(data)
+            writer.finish()
+        name = blobs.stored_name(where, writer.prefix)
+        os.replace(folder / "sealing", Path(settings.MEDIA_ROOT) / name)
+        made.append(
+            Blob(owner=user, address=where, sha256=sha, size=len(data), seal=writer.prefix, stored=name)
+        )
+    with transaction.atomic():
+        Blob.objects.bulk_create(made, batch_size=2000)
+        blob_ids = list(Blob.objects.filter(owner=user).order_by("pk").values_list("pk", flat=True))
+        held = sorted({model_ids[i % len(model_ids)] for i in range(files)})
+        Commit.objects.bulk_create(
+            [Commit(owner=user, model_id=pk, author=user, message="Bench files") for pk in held],
+            batch_size=2000,
+        )
+        commits = dict(Commit.objects.filter(owner=user).values_list("model_id", "pk"))
+        MLModel.objects.bulk_update(
+            [MLModel(pk=pk, head_id=commits[pk]) for pk in held], ["head"], batch_size=2000
+        )
+        rows = []
+        for i, blob_id in enumerate(blob_ids):
+            model_id = model_ids[i % len(model_ids)]
+            path = f"part-{i}.bin"
+            rows.append(
+                ModelFile(
+                    owner=user,
+                    model_id=model_id,
+                    commit_id=commits[model_id],
+                    path=path,
+                    path_index=path_index(model_id, path),
+                    blob_id=blob_id,
+                )
+            )
+        ModelFile.objects.bulk_create(rows, batch_size=2000)
 
 
 def measure_export() -> dict[str, float]:

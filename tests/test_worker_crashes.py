@@ -93,10 +93,10 @@ import json
 from django.core.files.storage import default_storage
 from candor.accounts import actions
 from candor.accounts.models import User
-from candor.hub.models import ModelFile
+from candor.hub.models import Blob
 from candor.lifecycle import erasure
 zed = User.objects.named("zed").get()
-names = ModelFile.objects.filter(model__owner=zed).values_list("blob", flat=True)
+names = Blob.objects.filter(owner=zed).values_list("stored", flat=True)
 paths = [default_storage.path(name) for name in names]
 actions.check_deletion(zed, password="{PASSWORD}", confirm="zed")
 erasure.erase_account(zed.pk)

@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -352,6 +353,18 @@ def as_file(chunks: Iterator[bytes]) -> IO[bytes]:
 
 
 # --- Removing and listing ---------------------------------------------------------------------------------
+
+
+def modified(name: str) -> datetime:
+    """When the stored object was last written (aware, UTC); FileNotFoundError if it is not there."""
+    storage = backend()
+    if isinstance(storage, FileSystemStorage):
+        return datetime.fromtimestamp(os.stat(storage.path(name)).st_mtime, tz=UTC)
+    with guarded():
+        if not storage.exists(name):
+            raise FileNotFoundError(name)
+        when = storage.get_modified_time(name)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def delete(name: str) -> None:

@@ -12,6 +12,7 @@ Reads decrypt only the segments a byte range needs, each checked before any of i
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from functools import partial
@@ -109,8 +110,8 @@ def store(owner_id: Any, chunks: Iterable[bytes], *, limit: int) -> Blob:
         return Blob.objects.get(owner_id=owner_id, address=where)
 
 
-def _header(blob: Blob) -> tuple[bytes, Any]:
-    head = b"".join(objectstore.read(str(blob.stored.name), 0, _HEAD))
+def _check_header(blob: Blob, head: bytes) -> tuple[bytes, Any]:
+    """The header at the start of ``head`` and the cipher it names; Damaged unless it is this blob's."""
     try:
         key_id, prefix, length = sealed.parse_header(head)
     except sealed.SealError as error:
@@ -123,18 +124,45 @@ def _header(blob: Blob) -> tuple[bytes, Any]:
     return head[:length], cipher
 
 
+def _stored(blob: Blob, start: int, length: int) -> Iterator[bytes]:
+    """The stored object's bytes [start, start + length), as the store streams them; Damaged if missing."""
+    pieces = objectstore.read(str(blob.stored.name), start, length)
+    try:
+        head = next(pieces, b"")
+    except FileNotFoundError:
+        raise Damaged("The stored file is missing.") from None
+    return itertools.chain([head], pieces)
+
+
 def read(blob: Blob, start: int = 0, length: int | None = None) -> Iterator[bytes]:
     """The clear bytes [start, start + length) of the blob, decrypting only the segments they lie in.
 
     The header is checked, and the first segment opened, before this returns, so a damaged or swapped
     blob is refused (Damaged) before a response starts; damage further on raises Damaged while reading,
     and the bytes of a damaged segment are never given.
+
+    A range that starts in the first segment (a whole download, an export) is one read of the stored
+    object, header and segments together; one further on reads the header, then its segments.
     """
     size = int(blob.size)
     length = size - start if length is None else length
-    header, cipher = _header(blob)
-    offset, count, first = sealed.span(len(header), size, start, length)
-    data = objectstore.read(str(blob.stored.name), offset, count)
+    # Where the segments lie does not depend on the header's length, only where they start.
+    _, count, first = sealed.span(0, size, start, length)
+    if first == 0:
+        stream = _stored(blob, 0, _HEAD + count)
+        head = b""
+        for piece in stream:
+            head += piece
+            if len(head) >= _HEAD:
+                break
+        header, cipher = _check_header(blob, head)
+        data: Iterator[bytes] = itertools.chain([head[len(header) :]], stream)
+        # At most _HEAD - len(header) bytes past the range are read; unseal_span leaves them.
+    else:
+        header, cipher = _check_header(blob, b"".join(_stored(blob, 0, _HEAD)))
+        data = _stored(blob, len(header) + first * (sealed.SEGMENT + sealed.TAG_BYTES), count)
+    if length <= 0:
+        return iter(())
     clear = sealed.unseal_span(
         data,
         cipher=cipher,
@@ -152,17 +180,15 @@ def read(blob: Blob, start: int = 0, length: int | None = None) -> Iterator[byte
         except sealed.SealError as error:
             raise Damaged(str(error)) from None
 
-    stream = checked()
-    if length <= 0:
-        return iter(())
+    stream_out = checked()
     try:
-        first_piece = next(stream)
+        first_piece = next(stream_out)
     except StopIteration:
         return iter(())
 
     def rest() -> Iterator[bytes]:
         yield first_piece
-        yield from stream
+        yield from stream_out
 
     return rest()
 
@@ -183,18 +209,44 @@ def collect(blob_ids: Iterable[int] | None = None, *, now: Any = None) -> int:
     for blob in rows.only("pk", "stored").iterator(chunk_size=500):
         try:
             with transaction.atomic():
-                # PROTECT stops this if a commit took the blob meanwhile.
+                # RESTRICT stops this if a commit took the blob meanwhile.
                 Blob.objects.filter(pk=blob.pk, entries__isnull=True).delete()
-        except models.ProtectedError:
+        except (models.ProtectedError, models.RestrictedError):
             continue
         transaction.on_commit(partial(storage.delete, str(blob.stored.name)))
         removed += 1
     return removed
 
 
+def orphans(*, now: Any = None, batch: int = 1000) -> Iterator[str]:
+    """Stored objects under blobs/ that no row names, written before the grace period: what a process
+    that died between storing an object and committing its row left (an upload, the migration of the
+    clear files). A younger one may be an upload whose row is about to be committed, and is left."""
+    cutoff = (now or timezone.now()) - GRACE
+    names = objectstore.names(FOLDER)
+    while chunk := list(itertools.islice(names, batch)):
+        named = set(Blob.objects.filter(stored__in=chunk).values_list("stored", flat=True))
+        for name in chunk:
+            if name in named:
+                continue
+            try:
+                written = objectstore.modified(name)
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            if written < cutoff:
+                yield name
+
+
 def purge_for_retention(purge: Purge) -> None:
-    """The receiver of the blobs' retention rule: the daily sweep removes what a lost task left."""
+    """The receiver of the blobs' retention rule: the daily sweep removes what a lost task left (rows
+    no revision holds) and what a crash left (stored objects no row names), both past the grace period."""
     if purge.dry_run:
         purge.removed += unused(now=purge.now).count()
-    else:
-        purge.removed += collect(now=purge.now)
+        purge.removed += sum(1 for _ in orphans(now=purge.now))
+        return
+    # The orphans first: the objects of the rows collected next leave once their deletion commits, and
+    # must not be counted again meanwhile.
+    for name in list(orphans(now=purge.now)):
+        objectstore.delete(name)
+        purge.removed += 1
+    purge.removed += collect(now=purge.now)

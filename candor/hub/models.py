@@ -256,9 +256,10 @@ class ModelFile(models.Model):
     commit = models.ForeignKey(Commit, on_delete=models.CASCADE, related_name="files")
     path = EncryptedTextField(key_owner="owner_id")
     path_index = models.CharField(max_length=64)
-    # PROTECT: the unused-blob sweep can never remove a blob a revision holds, even one committed a moment
-    # after the sweep looked.
-    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="entries")
+    # RESTRICT: the unused-blob sweep can never remove a blob a revision holds, even one committed a moment
+    # after the sweep looked; yet an account deleted whole (the retention sweep, the admin) takes its files
+    # and blobs together, which PROTECT would refuse.
+    blob = models.ForeignKey(Blob, on_delete=models.RESTRICT, related_name="entries")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

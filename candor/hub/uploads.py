@@ -12,11 +12,14 @@ staging area (:mod:`candor.kernel.staging`) instead of the system's temporary fo
 handler puts it: a server killed in the middle of a large upload left a clear partial copy there that no
 restart and no sweep removed, and that named nothing to find it by. Here it is locked while the request
 lives, carries the account's id in its name, and is removed at the end of the request, by the recovery
-pass after a crash, or at once when the account is erased.
+pass after a crash, or at once when the account is erased. It is sealed as it is written
+(:func:`candor.privacy.sealed.scratch_writer`), under a random key only the request's process holds in
+memory: a server killed mid-upload leaves a file nothing can ever open, never the bytes in clear.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +28,7 @@ from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpRequest
 
 from candor.kernel import staging
+from candor.privacy import sealed
 
 TOO_LARGE = "_candor_upload_too_large"
 
@@ -51,21 +55,45 @@ def too_large(request: HttpRequest) -> bool:
 
 
 class StagedUploadedFile(UploadedFile[bytes]):
-    """A form's file, spooled into the staging area; removed from it when closed."""
+    """A form's file, spooled sealed into the staging area and read back in clear; removed when closed.
+
+    It has no ``temporary_file_path``: the file on disk is sealed, and only :meth:`chunks` opens it.
+    """
 
     def __init__(self, spool: staging.StagingFile, name: str, content_type: str, charset: str | None) -> None:
         super().__init__(spool.file, name, content_type, 0, charset)
         self.spool = spool
+        self._key = sealed.scratch_key()
+        self._writer = sealed.scratch_writer(spool.file, self._key, context=_CONTEXT)
 
-    def temporary_file_path(self) -> str:
-        return str(self.spool.path)
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        return self._writer.write(data)
+
+    def finish(self, size: int) -> None:
+        self._writer.finish()
+        self.size = size
+
+    def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        self.spool.file.seek(0)
+        yield from sealed.opened(self.spool.file, context=_CONTEXT, key=self._key)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.chunks()
+
+    def read(self, size: int = -1) -> bytes:
+        if size is not None and size >= 0:
+            raise ValueError("A staged upload is read whole or in chunks, from its start.")
+        return b"".join(self.chunks())
 
     def close(self) -> None:
         self.spool.discard()
 
 
+_CONTEXT = "hub.form-upload"
+
+
 class StagingUploadHandler(FileUploadHandler):
-    """Django's TemporaryFileUploadHandler, writing into the staging area under the account's id."""
+    """Django's TemporaryFileUploadHandler, writing (sealed) into the staging area under the account's id."""
 
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
@@ -78,8 +106,7 @@ class StagingUploadHandler(FileUploadHandler):
         self.file.write(raw_data)
 
     def file_complete(self, file_size: int) -> UploadedFile[bytes]:
-        self.file.seek(0)
-        self.file.size = file_size
+        self.file.finish(file_size)
         return self.file
 
     def upload_interrupted(self) -> None:

@@ -6,6 +6,7 @@ declared personal field is exported, erased and swept without code of its own.
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Callable, Iterable, Iterator
 from itertools import batched
 from typing import Any
@@ -26,8 +27,35 @@ def owned_declarations() -> list[inventory.Declaration]:
     That order deletes a model's files before the model, and everything before the account, so no row is
     ever left pointing at a deleted one.
     """
-    owned = [d for d in inventory.declarations() if d.belongs_to is not None]
-    return sorted(owned, key=lambda d: (-_depth(d), d.label))
+    owned = sorted(
+        (d for d in inventory.declarations() if d.belongs_to is not None), key=lambda d: (-_depth(d), d.label)
+    )
+    # At one depth, a model whose rows point at another's goes first (a commit's files before the commit).
+    ordered: list[inventory.Declaration] = []
+    for depth in sorted({_depth(d) for d in owned}, reverse=True):
+        level = [d for d in owned if _depth(d) == depth]
+        models_here = {d.model for d in level}
+        graph = {
+            d.label: {
+                inventory.declaration_for(f.related_model).label  # type: ignore[union-attr]
+                for f in d.model._meta.concrete_fields
+                if f.is_relation and f.related_model in models_here and f.related_model is not d.model
+            }
+            for d in level
+        }
+        # graphlib gives predecessors first: here a model's dependants (those pointing at it) come first.
+        reverse: dict[str, set[str]] = {d.label: set() for d in level}
+        for label, targets in graph.items():
+            for target in targets:
+                reverse[target].add(label)
+        by_label = {d.label: d for d in level}
+        sorter = graphlib.TopologicalSorter(reverse)
+        sorter.prepare()
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            ordered.extend(by_label[label] for label in ready)
+            sorter.done(*ready)
+    return ordered
 
 
 def rows_of(declaration: inventory.Declaration, user_id: Any) -> models.QuerySet[Any]:

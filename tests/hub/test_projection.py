@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from candor.accounts.models import User
-from candor.hub import actions, projection
+from candor.hub import actions, projection, queries
 from candor.hub.models import MLModel, PublicModel, name_index
 from candor.kernel.refusal import Code, Refusal
 from candor.privacy import crypto, inventory
@@ -213,7 +213,7 @@ def expected_projection() -> list[tuple[Any, ...]]:
                     model.summary,
                     sorted(model.tag_names),
                     model.in_popular,
-                    model.files.count(),
+                    queries.file_count(model),
                     model.updated_at,
                     model.published_at,
                 )

@@ -111,7 +111,7 @@ def user_id(database: Path, username: str) -> str:
 
 
 def blobs_of(database: Path, owner_hex: str) -> list[str]:
-    query = "SELECT f.blob FROM hub_modelfile f JOIN hub_mlmodel m ON f.model_id = m.id WHERE m.owner_id = ?"
+    query = "SELECT stored FROM hub_blob WHERE owner_id = ?"
     return [str(row[0]) for row in sqlite_rows(database, query, owner_hex)]
 
 

@@ -167,17 +167,23 @@ def test_a_server_killed_mid_upload_leaves_a_named_partial_that_the_restart_remo
             return any(p.stat().st_size >= SENT // 2 for p in staged(tmp_path))
 
         wait_until(partial_written, 60, "the upload to reach the staging area")
+        # While the upload is in flight: the bytes are nowhere in clear, the staged file is sealed.
+        assert holding(data_dir(tmp_path), UPLOAD_MARK * 4) == []
+        assert all(p.read_bytes()[:8] == b"CNDSEAL1" for p in staged(tmp_path))
     finally:
         kill_nine(server)
     connection.close()
 
-    # What the crash left: one partial file in the staging area, named by purpose and account id only.
+    # What the crash left: one partial file in the staging area, named by purpose and account id only,
+    # sealed (its key was in the killed process's memory, or is the account's data key).
     left = staged(tmp_path)
     assert len(left) == 1, left
     assert re.fullmatch(rf"{purpose}\.{site['account']}\.[0-9a-f]{{16}}", left[0].name), left[0].name
-    assert UPLOAD_MARK in left[0].read_bytes()[-1024:]
+    content = left[0].read_bytes()
+    assert len(content) >= SENT // 2 and content.startswith(b"CNDSEAL1") and UPLOAD_MARK not in content
+    assert holding(data_dir(tmp_path), UPLOAD_MARK * 4) == []
     # Nowhere else: not in the system's temporary folder, not among the stored files.
-    stored = data_dir(tmp_path) / "media" / "models"
+    stored = data_dir(tmp_path) / "media" / "blobs"
     assert not stored.exists() or not list(every_file(stored))
 
     server, port = serve(tmp_path)  # the restart: its recovery pass runs before it serves

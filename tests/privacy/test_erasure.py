@@ -43,8 +43,10 @@ def furnish(user: User, prefix: str) -> dict[str, object]:
     blobs = [
         hub_actions.add_file(
             public, "weights.bin", [f"{prefix} weights".encode()], acting_user=user
-        ).blob.name,
-        hub_actions.add_file(private, "notes.txt", [f"{prefix} notes".encode()], acting_user=user).blob.name,
+        ).blob.stored.name,
+        hub_actions.add_file(
+            private, "notes.txt", [f"{prefix} notes".encode()], acting_user=user
+        ).blob.stored.name,
     ]
     token = create_token(user, name="laptop", scopes=["read", "write"], acting_user=user)[1]
     SecurityEvent.objects.create(user=user, kind="sign_in", ip_address="192.0.2.10")

@@ -31,6 +31,7 @@ from django.utils import timezone
 from candor.accounts.models import User
 from candor.api.actions import create_token
 from candor.hub import actions as hub_actions
+from candor.hub import blobs, revisions
 from candor.kernel.refusal import Refusal
 from candor.lifecycle import export, retention
 from candor.lifecycle.export import access, builder, encoding, records, zipwriter
@@ -186,6 +187,7 @@ def fill(user: User, marker: str, year: int) -> Filler:
     model = hub_actions.create_model(acting_user=user, name=f"{marker.lower()}-model", title="A model")
     for path in ("weights/model.bin", "config.json"):
         hub_actions.add_file(model, path, [f"{marker} bytes of {path} ".encode() * 50], acting_user=user)
+    revisions.tag(model, f"{marker.lower()}-v1", acting_user=user)
     _, secret = create_token(user, name="cli", scopes=["read", "write"], acting_user=user)
     filler.hidden.append(secret)
     Client().force_login(user)
@@ -210,10 +212,23 @@ def _fill_row(
     later_m2m: list[tuple[str, Any]] = []
     described: list[str] = []  # held but not given: their stored values must not reach the archive
     files: dict[str, bytes] = {}
+    # A sealed blob's other fields describe its bytes (their size is checked as they are read): they are
+    # expected as they are, and the file in clear, as the blob store gives it.
+    sealed_row = any(item.sealed for item in personal.values())
     for name, item in personal.items():
         model_field = declaration.model._meta.get_field(name)
         if item.export != "value":
             described.append(getattr(model_field, "attname", name))
+            continue
+        if sealed_row:
+            if isinstance(model_field, models.FileField):
+                files[name] = b"".join(blobs.read(row))
+            else:
+                current = getattr(row, name)
+                needle = current if isinstance(current, str) else None
+                filler.expected.append(
+                    Expected(declaration.label, "", name, item.category, export.plain(current), needle)
+                )
             continue
         if model_field.many_to_many:
             tag = model_field.related_model._default_manager.create(name=filler.text().lower())
@@ -228,8 +243,10 @@ def _fill_row(
                 stored, files[name] = filler.new_file(declaration.label, name)
                 setattr(row, name, stored)
             continue
-        if model_field.is_relation:
-            continue  # a link: exported as the linked row's id
+        if model_field.is_relation:  # a link (a commit's author): exported as the linked row's id
+            linked = export.plain(getattr(row, model_field.attname))
+            filler.expected.append(Expected(declaration.label, "", name, item.category, linked, None))
+            continue
         value, needle = filler.value_for(model_field)
         setattr(row, name, value)
         filler.expected.append(
@@ -325,13 +342,30 @@ def test_every_uploaded_model_file_is_in_the_archive_under_a_readable_path(
     theirs = hub_actions.create_model(acting_user=member, name="other", title="Other")
     hub_actions.add_file(theirs, "x.bin", [b"bob's weights"], acting_user=member)
 
+    # An older revision's file: listed in the records, its bytes not copied (main no longer holds it).
+    hub_actions.add_file(model, "old.txt", [b"Qx7 bytes of an old revision"], acting_user=owner)
+    hub_actions.delete_file(model, "old.txt", acting_user=owner)
+    # The same bytes at two paths: copied at each.
+    hub_actions.add_file(model, "copy.json", [uploads["config.json"]], acting_user=owner)
+
     zipped = open_zip(built(owner, run_on_commit))
-    for path, content in uploads.items():
+    for path, content in {**uploads, "copy.json": uploads["config.json"]}.items():
         assert zipped.read(f"files/tiny-bert/{path}") == content
-    assert not any(name.startswith("files/other") for name in zipped.namelist())
+    names = zipped.namelist()
+    assert not any(name.startswith("files/other") for name in names)
+    assert "files/tiny-bert/old.txt" not in names and b"Qx7 bytes" not in everything(zipped)
     files = json.loads(zipped.read("data/content.file.json"))
-    assert {r["blob"] for r in files["records"]} == {f"files/tiny-bert/{p}" for p in uploads}
-    assert {r["path"] for r in files["records"]} == set(uploads)
+    stored = {r["stored"] for r in files["records"] if r["model"] == "hub.Blob"}
+    # Each blob's record names where its bytes are: the first of its places, or null (older revisions).
+    assert stored == {"files/tiny-bert/config.json", "files/tiny-bert/weights/model.safetensors", None}
+    paths = [r["path"] for r in files["records"] if r["model"] == "hub.ModelFile"]
+    assert set(paths) == {*uploads, "old.txt", "copy.json"}  # every revision's tree is in the records
+    readme = json.loads(zipped.read("README.json"))
+    assert (
+        "older revisions" in readme["layout"]
+        and "data/content.revision.json" in readme["layout"]["older revisions"]
+    )
+    assert "older revisions are listed in the records" in zipped.read("index.html").decode()
 
 
 def test_a_file_larger_than_one_read_is_streamed_into_the_archive(
@@ -798,5 +832,8 @@ def test_streaming_reads_rows_in_chunks(
         hub_actions.add_file(model, f"f{i}.bin", [b"x"], acting_user=owner)
     zipped = open_zip(built(owner, run_on_commit))
     assert chunk_sizes and all(size == 2 for size in chunk_sizes)
-    assert len(json.loads(zipped.read("data/content.file.json"))["records"]) == 5
+    kinds = [r["model"] for r in json.loads(zipped.read("data/content.file.json"))["records"]]
+    # Five commits, each with its whole tree (1 + 2 + ... + 5 files), all of one blob (the same bytes).
+    assert (kinds.count("hub.ModelFile"), kinds.count("hub.Blob")) == (15, 1)
+    assert [n for n in zipped.namelist() if n.startswith("files/")] == [f"files/m/f{i}.bin" for i in range(5)]
     assert json.loads(zipped.read("data/content.model.json"))["records"][0]["tags"] == ["t0", "t1", "t2"]

@@ -52,7 +52,7 @@ def test_unconfirmed_accounts_go_after_seven_days_with_their_files(
     lazy = make_user("lazy", verified=False)
     keeper = make_user("keeper", verified=True)
     model = hub_actions.create_model(acting_user=lazy, name="draft")
-    blob = hub_actions.add_file(model, "w.bin", [b"123"], acting_user=lazy).blob.name
+    blob = hub_actions.add_file(model, "w.bin", [b"123"], acting_user=lazy).blob.stored.name
     assert by_rule(retention.sweep(now=later(days=6)))["accounts never confirmed"] == 0
     with django_capture_on_commit_callbacks(execute=True):
         outcome = by_rule(retention.sweep(now=later(days=7, minutes=1)))

@@ -3,8 +3,10 @@
 Each model that has files gets one first commit holding them; each file's bytes are read from where they
 were stored in clear, sealed under the owner's data key into a blob, and the file's path is encrypted.
 The clear copies are removed by the next migration, once this one has committed (removing them here
-would lose them if this migration were rolled back). Rerunning after a crash is safe: rows already moved
-(with a commit) are skipped, and a blob already stored is reused.
+would lose them if this migration were rolled back). Rerunning after a crash is safe: each model is moved
+in a transaction of its own (all its files, its commit and its head, or nothing), models already moved
+are skipped, and a blob already stored is reused. A sealed object stored by a model's transaction that
+was then rolled back is named by no row: the retention sweep removes it (candor.hub.blobs.orphans).
 """
 
 import secrets
@@ -12,7 +14,7 @@ import secrets
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
-from django.db import migrations, models
+from django.db import migrations, models, transaction
 
 import candor.hub.models
 import candor.privacy.crypto
@@ -31,42 +33,48 @@ def seal_existing(apps, schema_editor):
     Blob = apps.get_model("hub", "Blob")
     waiting = ModelFile.objects.filter(commit__isnull=True)
     for model in MLModel.objects.filter(pk__in=waiting.values("model_id")).order_by("pk"):
-        rows = list(waiting.filter(model=model).order_by("pk"))
-        commit = Commit.objects.create(
-            oid=secrets.token_hex(20),
-            owner_id=model.owner_id,
-            model=model,
-            author_id=model.owner_id,
-            message=NOTE,
-            created_at=max(row.updated_at for row in rows),
+        with transaction.atomic():
+            _seal_model(model, waiting, Commit, Blob, objectstore, blobs, path_index)
+
+
+def _seal_model(model, waiting, Commit, Blob, objectstore, blobs, path_index):
+    """Move one model's files into a first commit (in the caller's transaction)."""
+    rows = list(waiting.filter(model=model).order_by("pk"))
+    commit = Commit.objects.create(
+        oid=secrets.token_hex(20),
+        owner_id=model.owner_id,
+        model=model,
+        author_id=model.owner_id,
+        message=NOTE,
+        created_at=max(row.updated_at for row in rows),
+    )
+    for row in rows:
+        name = str(row.blob)
+        if not name or not objectstore.exists(name):
+            row.delete()  # its bytes were lost before this migration: nothing to seal
+            continue
+        handle, sha256, size, seal = blobs.seal_upload(
+            model.owner_id, objectstore.read(name), limit=2**62
         )
-        for row in rows:
-            name = str(row.blob)
-            if not name or not objectstore.exists(name):
-                row.delete()  # its bytes were lost before this migration: nothing to seal
-                continue
-            handle, sha256, size, seal = blobs.seal_upload(
-                model.owner_id, objectstore.read(name), limit=2**62
-            )
-            where = blobs.address(model.owner_id, sha256)
-            try:
-                blob = Blob.objects.filter(owner_id=model.owner_id, address=where).first()
-                if blob is None:
-                    stored = objectstore.save_path(handle.path, blobs.stored_name(where, seal))
-                    blob = Blob.objects.create(
-                        owner_id=model.owner_id, address=where, sha256=sha256, size=size, seal=seal,
-                        stored=stored,
-                    )
-            finally:
-                handle.discard()
-            row.owner_id = model.owner_id
-            row.commit = commit
-            row.path_index = path_index(model.pk, row.path)
-            row.sealed = blob
-            row.path = str(row.path)  # encrypted as it is saved
-            row.save()
-        model.head = commit
-        model.save(update_fields=["head"])
+        where = blobs.address(model.owner_id, sha256)
+        try:
+            blob = Blob.objects.filter(owner_id=model.owner_id, address=where).first()
+            if blob is None:
+                stored = objectstore.save_path(handle.path, blobs.stored_name(where, seal))
+                blob = Blob.objects.create(
+                    owner_id=model.owner_id, address=where, sha256=sha256, size=size, seal=seal,
+                    stored=stored,
+                )
+        finally:
+            handle.discard()
+        row.owner_id = model.owner_id
+        row.commit = commit
+        row.path_index = path_index(model.pk, row.path)
+        row.sealed = blob
+        row.path = str(row.path)  # encrypted as it is saved
+        row.save()
+    model.head = commit
+    model.save(update_fields=["head"])
 
 
 class Migration(migrations.Migration):
@@ -230,7 +238,7 @@ class Migration(migrations.Migration):
             model_name="modelfile",
             name="sealed",
             field=models.ForeignKey(
-                null=True, on_delete=django.db.models.deletion.PROTECT, related_name="entries", to="hub.blob"
+                null=True, on_delete=django.db.models.deletion.RESTRICT, related_name="entries", to="hub.blob"
             ),
         ),
         migrations.RunPython(seal_existing, migrations.RunPython.noop),
@@ -242,7 +250,7 @@ class Migration(migrations.Migration):
             model_name="modelfile",
             name="blob",
             field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT, related_name="entries", to="hub.blob"
+                on_delete=django.db.models.deletion.RESTRICT, related_name="entries", to="hub.blob"
             ),
         ),
         migrations.AlterField(

@@ -114,7 +114,15 @@ def readme(found: list[Category], files: list[StoredFile], generated_at: dt.date
                 '"purpose", "retention", "export"}], "not_exported": [...], "records": [{"model", "id", '
                 "<field>: <value>, ...}]}"
             ),
-            "files/": "every file you uploaded; a record's file field gives its path in this archive",
+            "files/": (
+                "every file you uploaded; a model's files as they are on its main branch, at "
+                "files/<model name>/<path>; a record's file field gives its path in this archive"
+            ),
+            "older revisions": (
+                "the files of a model's older revisions are listed in the records (data/content.file.json "
+                "and data/content.revision.json: paths, sizes, SHA-256 hashes, commits); their bytes are "
+                "in this archive only where the main branch still holds them"
+            ),
         },
         "values": {
             "dates": "ISO 8601 with the time zone (UTC)",
