@@ -40,6 +40,7 @@ PUBLIC_ROUTES = {
     "hub:profile": "hub:profile",
     "hub:model": "hub:model",
     "hub:file": "hub:file",
+    "hub:file_at_revision": "hub:file",  # a download at a revision counts as the download it is
     "analytics:popular": "analytics:popular",
     "analytics:trending": "analytics:trending",
     "analytics:trends": "analytics:trends",
@@ -51,6 +52,8 @@ PUBLIC_ROUTES = {
     "api:list_files": "api:list_files",
     "api:upload_file": "api:download_file",
     "api:download_file": "api:download_file",
+    "api:list_revision_files": "api:list_files",
+    "api:download_revision_file": "api:download_file",
     "api:popular_models": "api:popular_models",
     "api:trending_models": "api:trending_models",
     "api:trends": "api:trends",

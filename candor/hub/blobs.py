@@ -126,8 +126,9 @@ def _check_header(blob: Blob, head: bytes) -> tuple[bytes, Any]:
 
 def _stored(blob: Blob, start: int, length: int) -> Iterator[bytes]:
     """The stored object's bytes [start, start + length), as the store streams them; Damaged if missing."""
-    pieces = objectstore.read(str(blob.stored.name), start, length)
     try:
+        # The store opens (or asks for) the object when read() is called; the first piece follows.
+        pieces = objectstore.read(str(blob.stored.name), start, length)
         head = next(pieces, b"")
     except FileNotFoundError:
         raise Damaged("The stored file is missing.") from None

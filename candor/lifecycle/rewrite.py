@@ -112,7 +112,18 @@ def _rewrite_now() -> Rewritten:
     skipped = db.rewrite_tables(names)
     outcome = Rewritten(tables=[t for t in names if t not in skipped], skipped=skipped)
     if not skipped and before:
-        outcome.records = waiting().filter(pk__in=before).update(tables_rewritten_at=timezone.now())
+        # A record another process holds (an erasure being finished) is not waited for: it stays owed,
+        # and the next rewrite marks it. Waiting would hold up this worker's other tasks behind it.
+        with transaction.atomic():
+            free = list(
+                waiting()
+                .filter(pk__in=before)
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)
+            )
+            outcome.records = DeletionRecord.objects.filter(pk__in=free).update(
+                tables_rewritten_at=timezone.now()
+            )
     logger.info(
         "rewrote %d tables after erasures (%d skipped, %d ledger records)",
         len(outcome.tables),

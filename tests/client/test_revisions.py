@@ -49,7 +49,7 @@ def test_push_is_one_commit_and_pull_reads_any_revision(
         ["push", str(source), "alice/m", "-m", "First cut"], tmp_path, server=site.url, token=token
     )
     assert first.returncode == 0, first.stderr
-    model = MLModel.objects.get(owner=owner, name="m")
+    model = MLModel.objects.named(owner, "m").get()
     (made,) = Commit.objects.filter(model=model)
     assert made.message == "First cut"
     assert f"Commit {made.oid[:12]}: First cut" in first.stdout

@@ -242,7 +242,7 @@ def actual_projection() -> list[tuple[Any, ...]]:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEP, min_size=1, max_size=12))
 def test_the_projection_matches_the_models_after_any_actions(steps: list[tuple[str, str, str]]) -> None:
-    owner = User.objects.filter(username="prop").first() or make_user("prop")
+    owner = User.objects.by_username("prop") or make_user("prop")
     MLModel.objects.filter(owner=owner).delete()
     for kind, name, value in steps:
         model = MLModel.objects.named(owner, name).first()

@@ -200,7 +200,7 @@ def test_sqlite_restore_erases_again_an_account_deleted_after_the_backup(data: P
         content = path.read_bytes()
         for needle in PERSONA_NEEDLES:
             assert needle not in content, f"{needle!r} found in {path.name}"
-    assert OTHER_MODELS[0].encode() in live.read_bytes()  # the scan reads the right file
+    assert OTHER_PUBLIC[0].encode() in live.read_bytes()  # the scan reads the right file (the projection)
 
 
 READ_EMAIL = (
@@ -442,7 +442,7 @@ def test_postgres_restore_erases_again_an_account_deleted_after_the_backup(
     dump = subprocess.run(
         ["pg_dump", "--data-only", "--dbname", scratch_postgres], capture_output=True, text=True, check=True
     ).stdout
-    assert f"\t{OTHER_MODELS[0]}\t" in dump
+    assert f"\t{OTHER_PUBLIC[0]}\t" in dump
     assert not any(needle.decode() in dump for needle in PERSONA_NEEDLES)
 
     # On PostgreSQL a SQLite file is refused, and the database is left as it is.

@@ -294,7 +294,7 @@ def test_model_content_stored_before_encryption_is_encrypted_by_the_migration(tm
     assert run_candor(["migrate", "-v0", "accounts", "0004"], tmp_path).returncode == 0
     inserted = run_candor(["shell", "-c", MODEL_ROWS], tmp_path)
     assert inserted.returncode == 0, inserted.stderr
-    assert run_candor(["migrate", "-v0", "hub", "0005"], tmp_path).returncode == 0
+    assert run_candor(["migrate", "-v0", "hub", "0007"], tmp_path).returncode == 0
     rerun = run_candor(["shell", "-c", AFTER_0005], tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout.strip().splitlines()[-3:] == [

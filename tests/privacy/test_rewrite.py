@@ -18,16 +18,17 @@ from candor.privacy.models import DeletionRecord
 from tests.conftest import run_candor, use_task_backend
 from tests.privacy.scan import files_under, found_in_files
 
-# What the person typed in: the name and address are encrypted (never found, before or after); the
-# model's name and title are in clear on this branch's models (later: in the public projection), so a
-# scan of the files finds them after the deletion, until the tables are rewritten.
+# What the person typed in: the address is encrypted (never found, before or after); the username and the
+# public model's name, title and summary are in clear in the public projection (the models themselves
+# hold them encrypted), so a scan of the files finds them after the deletion, until the tables are
+# rewritten.
 USERNAME = "zorblatwen"
 EMAIL = "zorblat.quintessa@example.org"
 MODEL = "quuxmodelname"
 TITLE = "Frobnicated Titlewort"
 SUMMARY = "A summarywortx of the frobnicated kind"
-ENCRYPTED = [USERNAME, EMAIL]
-IN_CLEAR = [MODEL, TITLE, SUMMARY]
+ENCRYPTED = [EMAIL]
+IN_CLEAR = [USERNAME, MODEL, TITLE, SUMMARY]
 
 SEED_AND_ERASE = f"""
 import sys
@@ -134,7 +135,15 @@ def test_postgres_files_hold_no_erased_value_once_rewritten(scratch_postgres: st
 
 def test_the_tables_are_those_that_hold_peoples_rows() -> None:
     tables = rewrite.tables()
-    assert {"accounts_user", "hub_mlmodel", "hub_mlmodel_tags", "hub_tag", "privacy_datakey"} <= set(tables)
+    wanted = {
+        "accounts_user",
+        "hub_mlmodel",
+        "hub_publicmodel",
+        "hub_modelfile",
+        "hub_blob",
+        "privacy_datakey",
+    }
+    assert wanted <= set(tables)
     # Aggregates and the ledger hold nothing of anyone: rewriting them would only take locks.
     assert "privacy_deletionrecord" not in tables and "privacy_auditevent" not in tables
     assert not any(table.startswith("analytics_") for table in tables)
@@ -221,9 +230,10 @@ def test_a_table_held_by_another_session_is_left_for_the_next_run(
     env = {"DATABASE_URL": scratch_postgres, **NOT_AFTER_ERASURE}
     seed_and_erase(tmp_path, env)
     with psycopg.connect(scratch_postgres) as reader:
-        reader.execute("SELECT count(*) FROM hub_tag").fetchone()  # a transaction left open: its lock stays
+        # A transaction left open: its lock stays.
+        reader.execute("SELECT count(*) FROM hub_publicmodel").fetchone()
         result = run_candor(["privacy", "rewrite"], tmp_path, env)
-        assert result.returncode == 1 and "hub_tag" in result.stderr, result.stderr
+        assert result.returncode == 1 and "hub_publicmodel" in result.stderr, result.stderr
         assert "waiting" not in result.stdout and "Rewrote " in result.stdout
         reader.rollback()
     rewrite_by_hand(tmp_path, env)  # the record was still owed

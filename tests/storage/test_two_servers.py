@@ -140,4 +140,10 @@ def test_a_file_uploaded_through_one_server_is_served_by_the_other(
         assert deleted.status_code == 204, deleted.text
         gone = client.get(first + FILE)
         assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
-        assert store.stored() == []
+        # Earlier revisions still hold its versions, in the store both share; removed from history
+        # through one server, they are gone from every revision through the other.
+        assert len(store.stored()) == 2
+        purged = client.delete(first + FILE.replace("/files/", "/history/"))
+        assert purged.status_code == 200 and purged.json()["revisions"] == 2, purged.text
+        listing = client.get(second + "/api/v1/models/zzqtwo/shared/commits").json()
+        assert listing["items"], listing

@@ -117,7 +117,11 @@ def write_model_files(
     fails the build, since a ZIP entry already begun cannot be taken back, and bad bytes are never given.
     """
     heads = MLModel.objects.filter(owner_id=user.pk, head__isnull=False)
-    names = dict(heads.values_list("pk", "name").iterator(chunk_size=records.ROWS_PER_CHUNK))
+    # Read through the models, so the encrypted names are decrypted (values_list would give them sealed).
+    names = {
+        model.pk: model.name
+        for model in heads.only("pk", "name", "owner_id").iterator(chunk_size=records.ROWS_PER_CHUNK)
+    }
     # One query for every model's tree on main (a query per model took most of an export of many).
     entries = (
         ModelFile.objects.filter(owner_id=user.pk, commit_id=F("model__head_id"))
