@@ -106,11 +106,17 @@ def _attempt(port: int, username: str, password: str) -> str:
         form = http.get("/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
         assert token, form.text[:300]
-        answer = http.post(
-            "/login/",
-            data={"username": username, "password": password, "csrfmiddlewaretoken": token.group(1)},
-            headers={"Referer": f"http://127.0.0.1:{port}/login/"},
-        )
+        for _ in range(3):
+            answer = http.post(
+                "/login/",
+                data={"username": username, "password": password, "csrfmiddlewaretoken": token.group(1)},
+                headers={"Referer": f"http://127.0.0.1:{port}/login/"},
+            )
+            # The embedded database's write lock waited out on a loaded machine: "busy, nothing was
+            # changed, try again" is an answer a client follows, as a browser's user would.
+            if answer.status_code != 503:
+                break
+            time.sleep(float(answer.headers.get("Retry-After", "1")))
     if answer.status_code == 302:
         return "logged-in"
     if "Too many failed attempts" in answer.text:
