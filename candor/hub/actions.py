@@ -18,8 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from candor.accounts.models import User
-from candor.core import objectstore
-from candor.hub import blobs, listing_cache, projection, revisions, tasks, visibility
+from candor.hub import blobs, listing_cache, projection, revisions, storage, tasks, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.models import Blob, Commit, MLModel, ModelFile
 from candor.hub.validators import parse_tags, validate_model_name
@@ -333,7 +332,7 @@ def forget_files_of_accounts(accounts: Any, *, files: bool = True) -> None:
         return
     names = list(Blob.objects.filter(owner__in=accounts).values_list("stored", flat=True))
     for name in names:
-        transaction.on_commit(partial(objectstore.delete, name))
+        transaction.on_commit(partial(storage.delete, name))
 
 
 def forget_files_of_gone_accounts(gone: hooks.AccountsGone) -> None:
