@@ -7,6 +7,8 @@ from candor.web import views as core_views
 
 urlpatterns = [
     path("api/v1/", include("candor.api.urls")),
+    # The Hugging Face Hub protocol (/api/models/…, /api/repos/…, /<owner>/<name>/resolve/…).
+    path("", include("candor.hub.api.hf.urls")),
     path("", core_views.home, name="home"),
     path("privacy/", core_views.privacy_placeholder, name="privacy"),
     path("privacy/data/", privacy_views.data_inventory, name="privacy_data"),
