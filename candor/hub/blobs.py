@@ -84,13 +84,23 @@ def stored_name(where: str, seal: str) -> str:
     return f"{FOLDER}/{where}-{seal}"
 
 
-def store(owner_id: Any, chunks: Iterable[bytes], *, limit: int) -> Blob:
+class Mismatch(Exception):
+    """The bytes that arrived are not those announced (another SHA-256 or size)."""
+
+
+def store(
+    owner_id: Any, chunks: Iterable[bytes], *, limit: int, expect: tuple[str, int] | None = None
+) -> Blob:
     """Seal and store the bytes as a blob of ``owner_id``: a new one, or the one already holding them.
 
     Raises TooLarge once more than ``limit`` bytes arrive (nothing is kept), and
     :class:`~candor.core.objectstore.StoreUnavailable` when the store cannot take it (nothing is kept).
+    With ``expect`` (SHA-256, size), bytes of another hash or size raise Mismatch (nothing is kept).
     """
     handle, sha256, size, seal = seal_upload(owner_id, chunks, limit=limit)
+    if expect is not None and (sha256, size) != (expect[0].lower(), expect[1]):
+        handle.discard()
+        raise Mismatch
     where = address(owner_id, sha256)
     try:
         existing = Blob.objects.filter(owner_id=owner_id, address=where).first()

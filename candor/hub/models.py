@@ -306,6 +306,30 @@ class Ref(models.Model):
         return f"{self.kind} of model {self.model_id}"
 
 
+def _grant_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class LfsUpload(models.Model):
+    """A short-lived capability to send the bytes of one Git LFS object for a model's owner.
+
+    The Hugging Face client PUTs an LFS object to the address the batch answer gives, without any
+    Authorization header, so the address itself must grant the upload: it holds ``key``, 32 random
+    bytes, and nothing else (no account, model or file name). The row says what the key allows: the
+    object's SHA-256 and size, for whom, until when.
+    """
+
+    key = models.CharField(max_length=64, unique=True, default=_grant_key, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="+")
+    sha256 = EncryptedTextField(key_owner="owner_id")
+    size = models.BigIntegerField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"LFS upload grant {self.pk}"
+
+
 class ListingState(models.Model):
     """One row whose generation changes, in the same transaction, with anything a public listing shows.
 
@@ -497,6 +521,26 @@ declare(
         "name_index": NotPersonal("a keyed hash of the name, to find the revision it names"),
         "commit": NotPersonal("the link to the revision named"),
         "created_at": Personal("content.revision", "to show when the name was given", WHILE_STORED, CONTENT),
+    },
+)
+
+declare(
+    LfsUpload,
+    belongs_to="owner",
+    # A grant is used once or expires within the hour; the sweep removes those never used.
+    sweeps=(Sweep("expired LFS upload grants", field="expires_at"),),
+    fields={
+        "id": NotPersonal(),
+        "key": NotPersonal("a random capability naming the upload's address"),
+        "owner": NotPersonal("the link to the account the upload is for"),
+        "model": NotPersonal("the link to the model the upload is for"),
+        "sha256": Personal(
+            "content.file", "to check the uploaded bytes are those announced", "at most one hour", CONTENT
+        ),
+        "size": Personal(
+            "content.file", "to check the uploaded bytes are those announced", "at most one hour", CONTENT
+        ),
+        "expires_at": NotPersonal("when the capability stops working"),
     },
 )
 

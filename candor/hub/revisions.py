@@ -59,7 +59,24 @@ class Rename:
     to: str
 
 
-Change = Put | Delete | Rename
+@dataclass(frozen=True)
+class DeleteFolder:
+    """Delete every file under the folder ``path`` (resolved inside the commit's lock, so a file added
+    to the folder by a concurrent commit is seen)."""
+
+    path: str
+
+
+Change = Put | Delete | Rename | DeleteFolder
+
+
+class StaleParent(Refusal):
+    """A commit asked to be made exactly on a revision that is no longer its branch's tip."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            Code.CONFLICT, "A commit has happened since the revision you started from: refresh and try again."
+        )
 
 
 def clean_path(path: str) -> str:
@@ -90,6 +107,16 @@ def resolve(model: MLModel, revision: str | None = None) -> Commit | None:
     if named is None:
         raise Refusal(Code.NOT_FOUND, "This model has no such revision.")
     return named.commit
+
+
+def branch_ref(model: MLModel, name: str) -> Ref | None:
+    """The branch ``name`` of the model (not ``main``, which is :attr:`MLModel.head`), if it has one."""
+    return Ref.objects.filter(model=model, name_index=ref_index(model.pk, name), kind=Ref.Kind.BRANCH).first()
+
+
+def is_branch(model: MLModel, name: str) -> bool:
+    """Whether a commit can be made on ``name``: ``main``, or one of the model's branches."""
+    return name == MAIN or branch_ref(model, name) is not None
 
 
 def tree(commit: Commit | None) -> QuerySet[ModelFile]:
@@ -197,13 +224,17 @@ def commit(
     acting_user: User,
     message: str = "",
     parent: str | None = None,
+    branch: str = MAIN,
+    exact_parent: bool = False,
 ) -> Commit | None:
-    """Make one commit of ``changes`` on ``main``; returns it (or None if the model has no commit and
-    nothing changed). Changing nothing makes no commit and returns the head.
+    """Make one commit of ``changes`` on ``branch`` (``main`` by default); returns it (or None if the
+    model has no commit and nothing changed). Changing nothing makes no commit and returns the tip.
 
-    ``parent`` is the commit id the changes were made on; None means "whatever main is now". When main
-    has moved on since ``parent``, the commit is rebased onto it unless a file it changes was changed
-    meanwhile (then it is refused, and nothing is stored).
+    ``parent`` is the commit id the changes were made on; None means "whatever the branch is now". When
+    the branch has moved on since ``parent``, the commit is rebased onto it unless a file it changes was
+    changed meanwhile (then it is refused, and nothing is stored); with ``exact_parent`` it is refused
+    whenever the branch moved (:class:`StaleParent`), as the Hugging Face protocol's ``parentCommit``
+    asks.
     """
     _require_editor(acting_user, model)
     if not changes:
@@ -217,10 +248,22 @@ def commit(
         )
     # The model's row is locked for the rest of the transaction: commits to one model go one at a time.
     locked = MLModel.objects.select_for_update().get(pk=model.pk)
-    head = None if locked.head_id is None else Commit.objects.get(pk=locked.head_id)
+    # The tip of the branch: main is the model's head, another branch its Ref (the model's row lock
+    # keeps every branch of the model still until this commit is made).
+    ref = None
+    if branch == MAIN:
+        head = None if locked.head_id is None else Commit.objects.get(pk=locked.head_id)
+    else:
+        ref = branch_ref(model, branch)
+        if ref is None:
+            raise Refusal(Code.NOT_FOUND, "This model has no such branch.")
+        head = ref.commit
+    changes = _folders_expanded(model, head, changes)
     touched = {path_index(model.pk, c.path) for c in changes} | {
         path_index(model.pk, c.to) for c in changes if isinstance(c, Rename)
     }
+    if parent and exact_parent and (head is None or parent != head.oid):
+        raise StaleParent
     if parent and (head is None or parent != head.oid):
         base = Commit.objects.filter(model=model, oid=parent).first()
         if base is None:
@@ -257,7 +300,7 @@ def commit(
             raise Refusal(Code.NOT_FOUND, f"There is no file at {change.path}.")
         elif isinstance(change, Delete):
             del entries[index]
-        else:
+        elif isinstance(change, Rename):  # folders were expanded into deletions above
             target = path_index(model.pk, change.to)
             if target in entries:
                 raise Refusal(Code.CONFLICT, f"There is already a file at {change.to}.")
@@ -279,10 +322,14 @@ def commit(
         (ModelFile(owner_id=model.owner_id, model=model, commit=made, **row) for row in entries.values()),
         batch_size=_BATCH,
     )
-    MLModel.objects.filter(pk=model.pk).update(head=made, updated_at=now)
-    model.head, model.updated_at = made, now
-    projection.refresh(model)  # the file count and the update time show in listings
-    _listing_changed(model)
+    if ref is None:
+        MLModel.objects.filter(pk=model.pk).update(head=made, updated_at=now)
+        model.head, model.updated_at = made, now
+        projection.refresh(model)  # the file count and the update time show in listings
+        _listing_changed(model)
+    else:
+        # Another branch moves alone: main, and so the listings, are unchanged.
+        Ref.objects.filter(pk=ref.pk).update(commit=made)
     audit.record(
         audit.EventType.MODEL_FILES_CHANGED,
         acting_user=acting_user,
@@ -291,6 +338,34 @@ def commit(
         extra={"changes": len(changes), "rebased": bool(parent and head is not None and parent != head.oid)},
     )
     return made
+
+
+def _folders_expanded(model: MLModel, head: Commit | None, changes: Sequence[Change]) -> list[Change]:
+    """The changes with each folder deletion replaced by the deletion of every file under it at
+    ``head``; a folder holding no file is refused (as a missing file is)."""
+    if not any(isinstance(c, DeleteFolder) for c in changes):
+        return list(changes)
+    paths = [row.path for row in tree(head).only("path")]
+    expanded: list[Change] = []
+    for change in changes:
+        if not isinstance(change, DeleteFolder):
+            expanded.append(change)
+            continue
+        prefix = change.path.rstrip("/") + "/"
+        inside = [Delete(path) for path in paths if path.startswith(prefix)]
+        if not inside:
+            raise Refusal(Code.NOT_FOUND, f"There is no folder at {change.path}.")
+        expanded += inside
+    # A file deleted both by name and with its folder is deleted once.
+    seen: set[str] = set()
+    unique: list[Change] = []
+    for change in expanded:
+        if isinstance(change, Delete):
+            if change.path in seen:
+                continue
+            seen.add(change.path)
+        unique.append(change)
+    return unique
 
 
 @durable
@@ -348,6 +423,59 @@ def tag(model: MLModel, name: str, revision: str | None = None, *, acting_user: 
 @durable
 def delete_tag(model: MLModel, name: str, *, acting_user: User) -> None:
     _require_editor(acting_user, model)
-    deleted, _ = Ref.objects.filter(model=model, name_index=ref_index(model.pk, name)).delete()
+    deleted, _ = Ref.objects.filter(
+        model=model, name_index=ref_index(model.pk, name), kind=Ref.Kind.TAG
+    ).delete()
     if not deleted:
         raise Refusal(Code.NOT_FOUND, "This model has no tag of that name.")
+
+
+def _check_ref_name(name: str, kind: str) -> str:
+    name = (name or "").strip()
+    if (
+        not name
+        or len(name) > 100
+        or name == MAIN
+        or OID.fullmatch(name)
+        or name.startswith(("/", "."))
+        or name.endswith(("/", ".lock"))
+        or ".." in name
+        or "//" in name
+        or any(c in name for c in " \t\n\\~^:?*[")
+    ):
+        raise Refusal(
+            Code.INVALID_NAME,
+            f"A {kind} is 1 to 100 characters, with no spaces, and is neither main nor a commit id.",
+        )
+    return name
+
+
+@durable
+def create_branch(model: MLModel, name: str, revision: str | None = None, *, acting_user: User) -> Ref:
+    """Start a branch at a revision (``main`` by default): commits can then be made on it."""
+    _require_editor(acting_user, model)
+    # Branch names may hold slashes (``feature/x``), as Git's do; the rest follows Git's rules.
+    name = _check_ref_name(name, "branch")
+    MLModel.objects.select_for_update().filter(pk=model.pk).first()
+    target = resolve(model, revision)
+    if target is None:
+        raise Refusal(Code.NOT_FOUND, "The model has no revision to start a branch from yet.")
+    index = ref_index(model.pk, name)
+    if Ref.objects.filter(model=model, name_index=index).exists():
+        raise Refusal(Code.CONFLICT, "This model already has a tag or branch of that name.")
+    return Ref.objects.create(
+        owner_id=model.owner_id, model=model, kind=Ref.Kind.BRANCH, name=name, name_index=index, commit=target
+    )
+
+
+@durable
+def delete_branch(model: MLModel, name: str, *, acting_user: User) -> None:
+    """Remove a branch (never ``main``). Its commits stay readable by their ids."""
+    _require_editor(acting_user, model)
+    if name == MAIN:
+        raise Refusal(Code.INVALID, "The main branch cannot be deleted.")
+    deleted, _ = Ref.objects.filter(
+        model=model, name_index=ref_index(model.pk, name), kind=Ref.Kind.BRANCH
+    ).delete()
+    if not deleted:
+        raise Refusal(Code.NOT_FOUND, "This model has no branch of that name.")

@@ -7,6 +7,12 @@ pages (``candor/urls.py``), so ``/api/models/…`` and ``/<owner>/<name>/resolve
 
 from __future__ import annotations
 
-from candor.hub.api.hf import cardcheck, read, write, xet
+from candor.hub.api.hf import cardcheck, lfs, read, write, xet
 
-urlpatterns = [*read.urlpatterns, *write.urlpatterns, *xet.urlpatterns, *cardcheck.urlpatterns]
+urlpatterns = [
+    *read.urlpatterns,
+    *write.urlpatterns,
+    *lfs.urlpatterns,
+    *xet.urlpatterns,
+    *cardcheck.urlpatterns,
+]
