@@ -345,7 +345,7 @@ def _folders_expanded(model: MLModel, head: Commit | None, changes: Sequence[Cha
     ``head``; a folder holding no file is refused (as a missing file is)."""
     if not any(isinstance(c, DeleteFolder) for c in changes):
         return list(changes)
-    paths = [row.path for row in tree(head).only("path")]
+    paths = [] if head is None else [row.path for row in ModelFile.objects.filter(commit=head)]
     expanded: list[Change] = []
     for change in changes:
         if not isinstance(change, DeleteFolder):

@@ -122,7 +122,7 @@ def _own_namespace(request: HttpRequest, body: dict[str, Any]) -> str:
         raise HfError(400, "Candor holds models only: datasets and spaces cannot be created here.")
     organization = body.get("organization")
     if organization not in (None, "") and str(organization).lower() != person.username.lower():
-        raise HfError(403, "You can only create and delete models in your own namespace.")
+        raise HfError(403, "You can only create models in your own namespace.")
     return person.username
 
 
@@ -156,11 +156,14 @@ def create_repo(request: HttpRequest) -> HttpResponse:
 @endpoint("DELETE")
 def delete_repo(request: HttpRequest) -> HttpResponse:
     body = read_json(request)
-    owner = _own_namespace(request, body)
+    person = require_write(request)
+    if body.get("type") not in (None, "model"):
+        raise HfError(400, "Candor holds models only.")
     name = body.get("name")
     if not isinstance(name, str) or not name:
         raise HfError(400, "Name the repository to delete.")
-    model = find_editable_model(request, owner, name)
+    # Another person's model: 403 if the caller may read it, the same 404 as a missing one otherwise.
+    model = find_editable_model(request, str(body.get("organization") or person.username), name)
     actions.delete_model(model, acting_user=caller(request).person)
     return JsonResponse({})
 
@@ -279,7 +282,10 @@ def _header(item: dict[str, Any]) -> tuple[str, str | None]:
 def _change(model: MLModel, revision: str, item: dict[str, Any]) -> revisions.Change:
     """The change one line of the commit asks for; a regular file's bytes are sealed and stored now."""
     key, value = item["key"], item["value"]
-    target = clean(value.get("path"))
+    raw = value.get("path")
+    if key == "deletedFolder" and isinstance(raw, str):
+        raw = raw.rstrip("/")  # the client names a folder with its trailing slash
+    target = clean(raw)
     if key == "file":
         if value.get("encoding", "base64") != "base64" or not isinstance(value.get("content"), str):
             raise HfError(400, f"The content of {target} must be sent in base64.")
