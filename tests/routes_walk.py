@@ -198,6 +198,8 @@ def fill(route: Route, target: str | None, world: World) -> str:
         "oid": world.commits.get(model_name, "0" * 40),
         "revision": world.commits.get(model_name, "0" * 40),
         "tag": TAG,
+        "branch": "no-such-branch",
+        "key": "no-such-upload-key",
         "chart": CHART,
         "public_id": world.owner_export_id if "export" in route.template else "no-such-confirmation",
         "id": world.owner_export_id if "export" in route.template else world.owner_token_id,

@@ -339,6 +339,28 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
     "POST /trends/": answers(405),
     "GET /trends/<slug:chart>.csv": answers(200),
     "POST /trends/<slug:chart>.csv": answers(405),
+    # The Hugging Face protocol's writes take a bearer token only: the walk's signed-in pages carry a
+    # session, which the protocol ignores, so everyone is anonymous to it (its tests are tests/hf/).
+    "GET /api/repos/create": answers(405),
+    "POST /api/repos/create": answers(401),
+    "GET /api/repos/delete": answers(405),
+    "POST /api/repos/delete": answers(405),
+    "GET /api/models/<str:owner>/<str:name>/settings": answers(405),
+    "POST /api/models/<str:owner>/<str:name>/settings": answers(405),
+    "GET /api/models/<str:owner>/<str:name>/preupload/<path:revision>": answers(405),
+    "POST /api/models/<str:owner>/<str:name>/preupload/<path:revision>": answers(401),
+    "GET /api/models/<str:owner>/<str:name>/commit/<path:revision>": answers(405),
+    "POST /api/models/<str:owner>/<str:name>/commit/<path:revision>": answers(401),
+    "GET /api/models/<str:owner>/<str:name>/branch/<path:branch>": answers(405),
+    "POST /api/models/<str:owner>/<str:name>/branch/<path:branch>": answers(401),
+    "GET /api/models/<str:owner>/<str:name>/tag/<path:tag>": answers(405),
+    "POST /api/models/<str:owner>/<str:name>/tag/<path:tag>": answers(401),
+    "GET /<str:owner>/<str:name>.git/info/lfs/objects/batch": answers(405),
+    "POST /<str:owner>/<str:name>.git/info/lfs/objects/batch": answers(400),  # no operation named
+    "GET /<str:owner>/<str:name>.git/info/lfs/objects/verify": answers(405),
+    "POST /<str:owner>/<str:name>.git/info/lfs/objects/verify": answers(401),
+    "GET /lfs/upload/<str:key>": answers(405),
+    "POST /lfs/upload/<str:key>": answers(405),
 }
 
 ROUTES = all_routes(BODIES)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import URLPattern, path, re_path
+from django.urls import URLPattern, path
 
 from candor.hub import largefiles
 from candor.hub.api.hf.common import HfError, caller, endpoint, find_editable_model, find_model
@@ -134,10 +134,10 @@ def upload(request: HttpRequest, key: str) -> HttpResponse:
     return HttpResponse(status=200)
 
 
-_REPO = r"^(?P<owner>[^/]+)/(?P<name>[^/]+?)\.git/info/lfs/objects"
+_REPO = "<str:owner>/<str:name>.git/info/lfs/objects"
 
 urlpatterns: list[URLPattern] = [
-    re_path(rf"{_REPO}/batch$", batch, name="hf-lfs-batch"),
-    re_path(rf"{_REPO}/verify$", verify, name="hf-lfs-verify"),
+    path(f"{_REPO}/batch", batch, name="hf-lfs-batch"),
+    path(f"{_REPO}/verify", verify, name="hf-lfs-verify"),
     path("lfs/upload/<str:key>", upload, name="hf-lfs-upload"),
 ]

@@ -379,36 +379,36 @@ def _ref_refusal(refusal: Refusal) -> HfError:
 
 
 @endpoint("POST", "DELETE")
-def branch(request: HttpRequest, owner: str, name: str, branch_name: str) -> HttpResponse:
+def branches(request: HttpRequest, owner: str, name: str, branch: str) -> HttpResponse:
     model = find_editable_model(request, owner, name)
     person = caller(request).person
     try:
         if request.method == "DELETE":
-            revisions.delete_branch(model, branch_name, acting_user=person)
+            revisions.delete_branch(model, branch, acting_user=person)
         else:
             start = read_json(request).get("startingPoint")
             if start is not None and not isinstance(start, str):
                 raise HfError(400, "The startingPoint is a revision.")
-            revisions.create_branch(model, branch_name, start, acting_user=person)
+            revisions.create_branch(model, branch, start, acting_user=person)
     except Refusal as refusal:
         raise _ref_refusal(refusal) from None
     return JsonResponse({})
 
 
 @endpoint("POST", "DELETE")
-def tag(request: HttpRequest, owner: str, name: str, ref: str) -> HttpResponse:
+def tags(request: HttpRequest, owner: str, name: str, tag: str) -> HttpResponse:
     """``POST …/tag/{revision}`` with ``{"tag": name}`` tags a revision; ``DELETE …/tag/{name}`` removes
     the tag."""
     model = find_editable_model(request, owner, name)
     person = caller(request).person
     try:
         if request.method == "DELETE":
-            revisions.delete_tag(model, ref, acting_user=person)
+            revisions.delete_tag(model, tag, acting_user=person)
         else:
             tag_name = read_json(request).get("tag")
             if not isinstance(tag_name, str):
                 raise HfError(400, "Name the tag.")
-            revisions.tag(model, tag_name, ref, acting_user=person)
+            revisions.tag(model, tag_name, tag, acting_user=person)
     except Refusal as refusal:
         raise _ref_refusal(refusal) from None
     return JsonResponse({})
@@ -422,6 +422,7 @@ urlpatterns: list[URLPattern] = [
     path(f"{_MODEL}/settings", repo_settings, name="hf-repo-settings"),
     path(f"{_MODEL}/preupload/<path:revision>", preupload, name="hf-preupload"),
     path(f"{_MODEL}/commit/<path:revision>", commit, name="hf-commit"),
-    path(f"{_MODEL}/branch/<path:branch_name>", branch, name="hf-branch"),
-    path(f"{_MODEL}/tag/<path:ref>", tag, name="hf-tag"),
+    path(f"{_MODEL}/branch/<path:branch>", branches, name="hf-branch"),
+    # POST names the revision to tag (the tag's name is in the body), DELETE the tag to remove.
+    path(f"{_MODEL}/tag/<path:tag>", tags, name="hf-tag"),
 ]
