@@ -405,12 +405,23 @@ def test_downloads_are_counted_for_public_models_only_and_never_for_a_head(
 
 
 def test_snapshot_download_with_patterns(site: LiveServer, shelf: Shelf, tmp_path: Path) -> None:
-    def snapshot(**kwargs: object) -> set[str]:
-        folder = Path(snapshot_download("alice/tiny", endpoint=site.url, cache_dir=tmp_path / "c", **kwargs))  # type: ignore[arg-type]
+    def snapshot(
+        revision: str | None = None, allow: list[str] | None = None, ignore: list[str] | None = None
+    ) -> set[str]:
+        folder = Path(
+            snapshot_download(
+                "alice/tiny",
+                endpoint=site.url,
+                cache_dir=tmp_path / "c",
+                revision=revision,
+                allow_patterns=allow,
+                ignore_patterns=ignore,
+            )
+        )
         return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
 
-    assert snapshot(allow_patterns=["*.json"]) == {"config.json"}
-    assert snapshot(ignore_patterns=["weights/*"]) == {"config.json", "README.md"}
+    assert snapshot(allow=["*.json"]) == {"config.json"}
+    assert snapshot(ignore=["weights/*"]) == {"config.json", "README.md"}
     assert snapshot(revision="v1") == {"config.json", "weights/model.bin"}
     local = tmp_path / "local"
     snapshot_download("alice/tiny", endpoint=site.url, local_dir=local, allow_patterns="weights/*")
@@ -476,7 +487,8 @@ def test_list_models_searches_public_models_only(
     site: LiveServer, owner: User, member: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("bert-small", "bert-large", "gpt-tiny"):
-        publish(owner, name, task="fill-mask" if name.startswith("bert") else "text-generation")
+        tags = ["nlp", "small"] if name != "bert-large" else ["nlp"]
+        publish(owner, name, task="fill-mask" if name.startswith("bert") else "text-generation", tags=tags)
     publish(member, "bert-bob")
     publish(owner, "bert-hidden", visibility="private")
     publish(owner, "bert-quiet", visibility="unlisted")
@@ -496,6 +508,15 @@ def test_list_models_searches_public_models_only(
     assert sorted(m.id for m in api.list_models(pipeline_tag="fill-mask")) == [
         "alice/bert-large",
         "alice/bert-small",
+    ]
+    assert sorted(m.id for m in api.list_models(filter="nlp")) == [
+        "alice/bert-large",
+        "alice/bert-small",
+        "alice/gpt-tiny",
+    ]
+    assert sorted(m.id for m in api.list_models(filter=["nlp", "small"])) == [
+        "alice/bert-small",
+        "alice/gpt-tiny",
     ]
     newest = [m.id for m in api.list_models(sort="created_at")]
     assert newest == ["bob/bert-bob", "alice/gpt-tiny", "alice/bert-large", "alice/bert-small"]

@@ -409,6 +409,8 @@ def list_models(request: HttpRequest) -> HttpResponse:
         }
     )
     models = query.apply(visibility.listed_models())
+    for tag in tags[1:]:  # every tag asked for, each cleaned as the listing cleans one
+        models = queries.ModelQuery.from_params({"tag": tag}).apply(models)
     author = params.get("author", "").strip()
     if author:
         models = models.filter(owner_username__iexact=author)
