@@ -23,12 +23,9 @@ import os
 import platform
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -36,6 +33,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from common import ROOT, append_to_readme
+from harness import Sampler, free_ports, rss_kib, stop, wait_for
 
 SEED = """
 import json
@@ -51,69 +49,6 @@ print(json.dumps({"token": token}))
 """
 ACCESS_KEY, SECRET_KEY = "bench-key", "bench-secret-not-secret"
 FILE_PATH = "/api/v1/models/benchfiles/big/files/weights/big.bin"
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [int(s.getsockname()[1]) for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                todo += [int(p) for p in (task / "children").read_text().split()]
-    return found
-
-
-def rss_kib(pid: int) -> int:
-    """The resident memory of a process and all its descendants, summed."""
-    total = 0
-    for p in descendants(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total
-
-
-class Sampler(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.running = pid, 0, True
-
-    def run(self) -> None:
-        while self.running:
-            self.peak = max(self.peak, rss_kib(self.pid))
-            time.sleep(0.02)
-
-    def stop(self) -> int:
-        self.running = False
-        self.join()
-        return self.peak
-
-
-def wait_for(check: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except Exception:  # noqa: S110 - not up yet
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{what} did not come up within {seconds:.0f} s")
-        time.sleep(0.3)
 
 
 def start_seaweed(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -163,16 +98,6 @@ def start_seaweed(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     wait_for(writable, 90, "weed server")
     credentials = f"{quote(ACCESS_KEY, safe='')}:{quote(SECRET_KEY, safe='')}"
     return process, f"http://{credentials}@127.0.0.1:{ports['s3.port']}/{bucket}?region=us-east-1"
-
-
-def stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is not None and process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def timed(command: list[str]) -> float:

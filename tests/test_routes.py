@@ -263,6 +263,36 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
     ),
     "GET /<str:username>/<str:name>/stats.csv": answers(404, owner=200),
     "POST /<str:username>/<str:name>/stats.csv": answers(405),
+    # The Hugging Face protocol takes bearer tokens only (the walk's signed-in personas come with a
+    # session): every persona is anonymous to it, and a private model is as missing as an absent one.
+    "GET /api/models": answers(200),
+    "POST /api/models": answers(405),
+    "GET /api/models/<str:owner>/<str:name>": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404)
+    ),
+    "POST /api/models/<str:owner>/<str:name>": answers(405),
+    "GET /api/models/<str:owner>/<str:name>/revision/<path:revision>": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404)
+    ),
+    "POST /api/models/<str:owner>/<str:name>/revision/<path:revision>": answers(405),
+    "GET /api/models/<str:owner>/<str:name>/tree/<path:revision>": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404)
+    ),
+    "POST /api/models/<str:owner>/<str:name>/tree/<path:revision>": answers(405),
+    "GET /api/models/<str:owner>/<str:name>/paths-info/<path:revision>": answers(405),
+    "POST /api/models/<str:owner>/<str:name>/paths-info/<path:revision>": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404)
+    ),
+    "GET /api/models/<str:owner>/<str:name>/refs": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404)
+    ),
+    "POST /api/models/<str:owner>/<str:name>/refs": answers(405),
+    "GET /api/models/<str:owner>/<str:name>/commits/<path:revision>": by_target(
+        public=answers(200), unlisted=answers(200), private=answers(404)
+    ),
+    "POST /api/models/<str:owner>/<str:name>/commits/<path:revision>": answers(405),
+    "GET /api/whoami-v2": answers(401),
+    "POST /api/whoami-v2": answers(405),
     "GET /accounts/password-reset/": answers(200),
     "POST /accounts/password-reset/": answers(200),
     "GET /accounts/password-reset/<uidb64>/<token>/": answers(200),

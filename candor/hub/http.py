@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
@@ -58,8 +58,13 @@ def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     return start, min(_position(last), size - 1) if last else size - 1
 
 
-def file_response(request: HttpRequest, model_file: ModelFile) -> HttpResponse | StreamingHttpResponse:
+def file_response(
+    request: HttpRequest, model_file: ModelFile, extra_headers: Mapping[str, str] | None = None
+) -> HttpResponse | StreamingHttpResponse:
     """The file's bytes (or the asked-for range), decrypted segment by segment as they are sent.
+
+    ``extra_headers`` go on every answer (200, 206, 304 and 416 alike): the Hugging Face protocol's
+    resolve adds the commit id and the linked size and ETag the client reads even from a HEAD.
 
     A stored copy that fails its check at the start is refused with Refusal(DAMAGED) before any byte is
     sent; damage found further on ends the response early, so its Content-Length is not met and no
@@ -71,6 +76,7 @@ def file_response(request: HttpRequest, model_file: ModelFile) -> HttpResponse |
         "Accept-Ranges": "bytes",
         "Content-Disposition": content_disposition_header(True, model_file.path.rsplit("/", 1)[-1]),
         "X-Content-Type-Options": "nosniff",
+        **(extra_headers or {}),
     }
     if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
         return HttpResponse(status=304, headers=headers)

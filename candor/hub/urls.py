@@ -1,6 +1,9 @@
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
 from django.urls import path, register_converter
 
 from candor.hub import views
+from candor.hub.api.hf import read as hf_read
 
 
 class NameConverter:
@@ -19,6 +22,27 @@ register_converter(NameConverter, "name")
 
 app_name = "hub"
 
+
+def file_at_revision(
+    request: HttpRequest, username: str, name: str, revision: str, path: str
+) -> HttpResponseBase:
+    """One address, two callers: ``/<owner>/<name>/resolve/<revision>/<path>`` is both the site's link
+    to a file at a revision and the Hugging Face protocol's download address. A browser (it asks for
+    HTML) keeps the site's answer, its 404 page and noindex rules; every other client, the protocol's.
+
+    A request with the site's session cookie and no bearer token is the site's visitor too (the client
+    never sends cookies, so it is never taken for one): a signed-in owner's download link keeps working
+    from any tool that carries the cookie.
+
+    Here because only URL configurations may import both entry points. The protocol splits revision and
+    path itself (a revision may hold a "/"), so it gets them joined again.
+    """
+    visitor = settings.SESSION_COOKIE_NAME in request.COOKIES and "Authorization" not in request.headers
+    if visitor or "text/html" in request.headers.get("Accept", ""):
+        return views.file_at_revision(request, username, name, revision, path)
+    return hf_read.resolve(request, username, name, f"{revision}/{path}")
+
+
 urlpatterns = [
     path("models/", views.model_list, name="list"),
     path("models/new/", views.model_create, name="create"),
@@ -35,7 +59,7 @@ urlpatterns = [
     path("<name:username>/<name:name>/commit/<str:oid>/", views.commit_detail, name="commit"),
     path(
         "<name:username>/<name:name>/resolve/<str:revision>/<path:path>",
-        views.file_at_revision,
+        file_at_revision,
         name="file_at_revision",
     ),
     path(

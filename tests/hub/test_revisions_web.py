@@ -96,6 +96,8 @@ def test_a_commit_page_shows_its_changes_and_its_tree_at_that_revision(
 def test_unknown_revisions_and_files_of_other_revisions_answer_404_with_a_reason(
     client: Client, history: dict[str, Any]
 ) -> None:
+    # A browser asks for HTML: the site's page answers (other clients get the Hugging Face protocol's).
+    client.defaults["HTTP_ACCEPT"] = "text/html"
     unknown = client.get(f"{BASE}/resolve/v7/weights.bin")
     assert unknown.status_code == 404 and "This model has no such revision." in unknown.content.decode()
     elsewhere = client.get(f"{BASE}/resolve/main/config.json")

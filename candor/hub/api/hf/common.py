@@ -55,6 +55,8 @@ class HfError(Exception):
     def __init__(self, status: int, message: str, code: str | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.extra = status, message, code, extra
+        # Headers of the answer besides the error's own (resolve's X-Repo-Commit on a missing file).
+        self.headers: dict[str, str] = {}
 
 
 def error_response(status: int, message: str, code: str | None = None, **extra: Any) -> HttpResponse:
@@ -173,7 +175,10 @@ def endpoint(*methods: str) -> Callable[[View], View]:
                 authenticate(request)
                 return view(request, *args, **kwargs)
             except HfError as error:
-                return error_response(error.status, error.message, error.code, **error.extra)
+                response = error_response(error.status, error.message, error.code, **error.extra)
+                for header, value in error.headers.items():
+                    response[header] = value
+                return response
             except Refusal as refusal:
                 return _from_refusal(refusal)
             except Http404:
