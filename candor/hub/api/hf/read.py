@@ -196,7 +196,7 @@ def _card_data(model: MLModel, commit: Commit | None) -> dict[str, Any]:
 
 def _used_storage(model: MLModel) -> int:
     """Bytes the model's files take in every revision, each stored blob once."""
-    sizes = dict(ModelFile.objects.filter(model=model).values_list("blob_id", "blob__size"))
+    sizes = dict(ModelFile.objects.filter(model=model).values_list("blob_id", "blob__size").distinct())
     return sum(int(size) for size in sizes.values())
 
 
