@@ -221,6 +221,14 @@ def test_a_long_tree_is_paged_and_the_client_follows_every_page(
     assert hf(site).list_repo_files("alice/many") == sorted(names)
     forged = httpx.get(f"{site.url}/api/models/alice/many/tree/main", params={"cursor": "3"})
     assert forged.status_code == 400 and "cursor" in forged.json()["error"]
+    # A cursor pages only the listing it was given for: not the same tree without recursion, nor a history.
+    cursor = httpx.URL(first.links["next"]["url"]).params["cursor"]
+    again = {"recursive": "true", "cursor": cursor}
+    assert httpx.get(f"{site.url}/api/models/alice/many/tree/main", params=again).status_code == 200
+    elsewhere = httpx.get(f"{site.url}/api/models/alice/many/tree/main", params={"cursor": cursor})
+    assert elsewhere.status_code == 400
+    history = httpx.get(f"{site.url}/api/models/alice/many/commits/main", params={"cursor": cursor})
+    assert history.status_code == 400
 
 
 def test_paths_info_by_form_and_by_json(site: LiveServer, shelf: Shelf) -> None:
@@ -328,6 +336,27 @@ def test_hf_hub_download_at_any_revision_gives_the_stored_bytes(
         fetch("config.json", "v9")
     with pytest.raises(RepositoryNotFoundError):
         hf_hub_download("alice/nothing", "config.json", endpoint=site.url, cache_dir=cache)
+
+
+def test_any_path_downloads_and_an_empty_model_has_no_files(
+    site: LiveServer, owner: User, tmp_path: Path
+) -> None:
+    model = publish(owner, "paths")
+    odd = "docs/a file, été #1.txt"
+    actions.add_file(model, odd, [b"odd"], acting_user=owner)
+    assert hf(site).list_repo_files("alice/paths") == [odd]
+    path = hf_hub_download("alice/paths", odd, endpoint=site.url, cache_dir=tmp_path)
+    assert Path(path).read_bytes() == b"odd" and path.endswith("a file, été #1.txt")
+    publish(owner, "empty")
+    info = hf(site).model_info("alice/empty")
+    assert info.sha is None and info.siblings == []
+    assert (
+        hf(site).list_repo_files("alice/empty") == []
+        and hf(site).list_repo_refs("alice/empty").branches == []
+    )
+    assert hf(site).list_repo_commits("alice/empty") == []
+    with pytest.raises(EntryNotFoundError):
+        hf_hub_download("alice/empty", "config.json", endpoint=site.url, cache_dir=tmp_path)
 
 
 def test_private_downloads_with_the_owners_token(

@@ -83,18 +83,20 @@ def split_revision(model: MLModel, rest: str) -> tuple[Commit | None, str, str]:
 
 
 def _cursor_offset(request: HttpRequest, scope: str) -> int:
-    """The offset a ``cursor`` of this listing stands for (0 without one). Signed, so a client can only
-    follow the links it was given; named by its listing, so one listing's cursor never pages another."""
+    """The offset a ``cursor`` of this listing stands for (0 without one). The cursor holds the offset
+    only, signed under a salt that names the listing (``scope``: which tree or history, which search
+    order), so a client can follow only the links it was given, and one listing's cursor never pages
+    another."""
     cursor = request.GET.get("cursor")
     if not cursor:
         return 0
     try:
-        found = signing.loads(cursor, salt=_CURSOR_SALT)
+        found = signing.loads(cursor, salt=f"{_CURSOR_SALT}:{scope}")
     except signing.BadSignature:
         found = None
-    if not isinstance(found, list) or len(found) != 2 or found[0] != scope or not isinstance(found[1], int):
+    if not isinstance(found, int) or found < 0:
         raise HfError(400, "There is no page at this cursor: follow the next link as it was given.")
-    return max(0, found[1])
+    return found
 
 
 def _with_next_page(
@@ -103,7 +105,7 @@ def _with_next_page(
     """Add the ``Link: <…>; rel="next"`` header when there is a page after this one."""
     if more:
         params = [(key, value) for key, values in request.GET.lists() if key != "cursor" for value in values]
-        params.append(("cursor", signing.dumps([scope, offset], salt=_CURSOR_SALT)))
+        params.append(("cursor", signing.dumps(offset, salt=f"{_CURSOR_SALT}:{scope}")))
         address = f"{settings.WEBSITE_URL}{escape_uri_path(request.path)}?{urlencode(params)}"
         response["Link"] = f'<{address}>; rel="next"'
     return response
@@ -194,7 +196,7 @@ def _card_data(model: MLModel, commit: Commit | None) -> dict[str, Any]:
 
 def _used_storage(model: MLModel) -> int:
     """Bytes the model's files take in every revision, each stored blob once."""
-    sizes = dict(ModelFile.objects.filter(model=model).values_list("blob_id", "blob__size"))
+    sizes = dict(ModelFile.objects.filter(model=model).values_list("blob_id", "blob__size").distinct())
     return sum(int(size) for size in sizes.values())
 
 
@@ -258,8 +260,10 @@ def tree(request: HttpRequest, owner: str, name: str, revision: str) -> HttpResp
     model = common.find_model(request, owner, name)
     commit, _, under = split_revision(model, revision)
     files = revisions.sorted_files(revisions.tree(commit))
-    entries = _entries(files, under.strip("/"), _flag(request, "recursive"))
-    scope = f"tree:{model.pk}:{commit.oid if commit else ''}"
+    folder, recursive = under.strip("/"), _flag(request, "recursive")
+    entries = _entries(files, folder, recursive)
+    # The folder is in the cursor's salt only, never in the cursor: no path travels in an address.
+    scope = f"tree:{model.pk}:{commit.oid if commit else ''}:{int(recursive)}:{folder}"
     offset = _cursor_offset(request, scope)
     page = entries[offset : offset + PAGE_SIZE]
     following = offset + PAGE_SIZE
