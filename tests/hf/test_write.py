@@ -409,7 +409,12 @@ def test_malformed_commits_are_refused(site: LiveServer, owner: User, write_toke
         answer = raw_commit(site, write_token, "alice/tiny", body)
         assert 400 <= answer.status_code < 500, (body[:80], answer.status_code)
         assert "error" in answer.json()
+    good = ndjson(HEADER, {"key": "deletedFile", "value": {"path": "ok.txt"}})
+    as_pull_request = raw_commit(site, write_token, "alice/tiny", good, revision="main?create_pr=1")
+    assert as_pull_request.status_code == 400
+    assert "pull request" in as_pull_request.json()["error"].lower()
     assert head_oid(owner, "tiny") == tip
+    assert raw_commit(site, write_token, "alice/tiny", good).status_code == 200  # the same, as a commit
 
 
 def test_missing_revision_and_pull_requests_are_refused(

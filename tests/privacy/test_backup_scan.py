@@ -137,6 +137,7 @@ NOT_TYPED = {
     "api.ApiToken.scopes",
     "api.ApiToken.secret_hash",
     "hub.Blob.sha256",
+    "hub.LfsUpload.sha256",
     "hub.MLModel.license",
     "hub.MLModel.name_index",
     "hub.MLModel.library",

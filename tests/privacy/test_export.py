@@ -8,6 +8,7 @@ in it, and none of his. A newly declared personal field is covered without a lin
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import logging
@@ -31,7 +32,7 @@ from django.utils import timezone
 from candor.accounts.models import User
 from candor.api.actions import create_token
 from candor.hub import actions as hub_actions
-from candor.hub import blobs, revisions
+from candor.hub import blobs, largefiles, revisions
 from candor.kernel.refusal import Refusal
 from candor.lifecycle import export, retention
 from candor.lifecycle.export import access, builder, encoding, records, zipwriter
@@ -188,6 +189,8 @@ def fill(user: User, marker: str, year: int) -> Filler:
     for path in ("weights/model.bin", "config.json"):
         hub_actions.add_file(model, path, [f"{marker} bytes of {path} ".encode() * 50], acting_user=user)
     revisions.tag(model, f"{marker.lower()}-v1", acting_user=user)
+    # A Git LFS upload announced and not yet sent (its grant: the bytes' hash and size, for an hour).
+    largefiles.grant_uploads(model, [(hashlib.sha256(marker.encode()).hexdigest(), 1)], acting_user=user)
     _, secret = create_token(user, name="cli", scopes=["read", "write"], acting_user=user)
     filler.hidden.append(secret)
     Client().force_login(user)
