@@ -342,7 +342,9 @@ def read_shard(pieces: Iterable[bytes], *, limit: int) -> list[FileEntry]:
         if flags & FLAG_METADATA_EXT:
             # Stored as the client stores its hashes (four little-endian words): its text form is the
             # SHA-256's usual hex.
-            sha256 = to_hex(stream.read(ENTRY_BYTES)[:HASH_BYTES])
+            given = stream.read(ENTRY_BYTES)[:HASH_BYTES]
+            # hf_xet writes zeros for an empty file (whose SHA-256 is not zero): nothing announced.
+            sha256 = to_hex(given) if given != ZERO_HASH else None
         files.append(FileEntry(digest, tuple(segments), verification, sha256))
     stream.rest(max(0, limit - stream.consumed))
     return files
