@@ -254,3 +254,10 @@ def test_shard_segment_without_chunks_refused() -> None:
     data[entry + 44 : entry + 48] = data[entry + 40 : entry + 44]
     with pytest.raises(format.FormatError, match="no chunk"):
         format.read_shard([bytes(data)], limit=10**6)
+
+
+def test_shard_sections_after_the_files_count_towards_the_limit() -> None:
+    data = (DATA / "two-files.shard").read_bytes()
+    assert len(format.read_shard([data], limit=len(data))) == 2
+    with pytest.raises(format.FormatError, match="longer"):
+        format.read_shard([data, b"\0" * 100], limit=len(data) + 50)

@@ -158,6 +158,15 @@ class Stream:
     def at_end(self) -> bool:
         return not self._fill(1)
 
+    def skip_rest(self, limit: int) -> None:
+        """Read and drop everything left, at most ``limit`` bytes (FormatError past it)."""
+        self.consumed += len(self._buffer)
+        self._buffer.clear()
+        for piece in self._pieces:
+            self.consumed += len(piece)
+            if self.consumed > limit:
+                raise FormatError("The object is longer than its format allows.")
+
     def rest(self, limit: int) -> bytes:
         """Everything left, at most ``limit`` bytes (FormatError past it)."""
         while self._fill(len(self._buffer) + 1):
@@ -346,5 +355,5 @@ def read_shard(pieces: Iterable[bytes], *, limit: int) -> list[FileEntry]:
             # hf_xet writes zeros for an empty file (whose SHA-256 is not zero): nothing announced.
             sha256 = to_hex(given) if given != ZERO_HASH else None
         files.append(FileEntry(digest, tuple(segments), verification, sha256))
-    stream.rest(max(0, limit - stream.consumed))
+    stream.skip_rest(limit)
     return files
