@@ -263,3 +263,13 @@ def test_the_dedupe_query_never_finds_anything(site: LiveServer, owner: User, mo
     assert _cas(site, access, "POST", "/v2/shards", b"x" * 10).status_code == 404
     assert _cas(site, access, "POST", "/v1/telemetry", b"{}").status_code == 200
     assert _cas(site, access, "GET", f"/v1/xorbs/default/{XORB_HEX}").status_code == 405
+
+
+@e2e
+def test_the_store_counts_requests_against_the_token_behind_the_grant(
+    site: LiveServer, owner: User, model: Any, settings: Any
+) -> None:
+    access = _access(site, owner)
+    settings.API_RATE_PER_MINUTE = 3
+    statuses = [_cas(site, access, "POST", "/v1/telemetry", b"{}").status_code for _ in range(5)]
+    assert statuses[:2] == [200, 200] and statuses[-1] == 429

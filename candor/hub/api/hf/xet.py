@@ -54,7 +54,7 @@ def write_token(request: HttpRequest, owner: str, name: str, revision: str) -> H
 
 def _grant(request: HttpRequest) -> Grant:
     """The grant of the request's Xet access token; a 401 otherwise (counted against the address, as
-    every refused credential is)."""
+    every refused credential is), a 429 past the rate of the API token behind it."""
     scheme, _, credentials = str(request.headers.get("Authorization", "")).strip().partition(" ")
     try:
         if scheme.lower() != "bearer" or not credentials.strip():
@@ -63,6 +63,8 @@ def _grant(request: HttpRequest) -> Grant:
     except Refusal:
         ratelimit.check_address(request)
         raise
+    # Counted against the API token the Xet token came from, as that token's own requests are.
+    ratelimit.check_caller(f"token:{grant.api_token.pk}")
     request.user = grant.owner
     return grant
 
