@@ -42,7 +42,8 @@ def write_token(request: HttpRequest, owner: str, name: str, revision: str) -> H
     reads)."""
     model = find_editable_model(request, owner, name)
     api_token = caller(request).token
-    assert api_token is not None  # find_editable_model required a write token
+    if api_token is None:  # find_editable_model has required a write token already
+        raise HfError(401, "Authentication required: set HF_TOKEN to a Candor token.")
     access, expires = tokens.issue(api_token, model)
     response = JsonResponse({"casUrl": cas_url(), "accessToken": access, "exp": expires})
     response["X-Xet-Cas-Url"] = cas_url()
