@@ -294,6 +294,8 @@ REWRITE_AFTER_ERASURE_MINUTES = env.integer(
     "CANDOR_REWRITE_AFTER_ERASURE_MINUTES", 10, minimum=0, maximum=1440
 )
 EXPORT_TTL_DAYS = env.integer("CANDOR_EXPORT_TTL_DAYS", 7, minimum=1)
+# Xorbs (the Xet protocol's uploaded chunk runs) no upload has used for this long are swept.
+XET_XORB_DAYS = env.integer("CANDOR_XET_XORB_DAYS", 7, minimum=1, maximum=365)
 SECURITY_EVENT_DAYS = env.integer("CANDOR_SECURITY_EVENT_DAYS", 30, minimum=1, maximum=365)
 # The audit trail (candor.privacy.audit): ids and event types, kept after erasure, swept after this.
 AUDIT_EVENT_DAYS = env.integer("CANDOR_AUDIT_EVENT_DAYS", 730, minimum=30, maximum=3660)

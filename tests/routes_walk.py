@@ -111,7 +111,9 @@ def all_routes(bodies: dict[str, Any]) -> list[Route]:
         if pattern.startswith(API_PREFIX) and openapi_path(pattern) in api_paths:
             continue  # walked as its operations, with their methods
         for method in PAGE_METHODS:
-            routes.append(Route(f"{method} /{pattern}", method, pattern, api=pattern.startswith(API_PREFIX)))
+            # The Hugging Face protocol's routes (api/models/…, the Xet store) take bearer tokens too.
+            api = pattern.startswith((API_PREFIX, "api/", "xet/"))
+            routes.append(Route(f"{method} /{pattern}", method, pattern, api=api))
     return routes
 
 
@@ -205,6 +207,9 @@ def fill(route: Route, target: str | None, world: World) -> str:
         "id": world.owner_export_id if "export" in route.template else world.owner_token_id,
         "token": "not-a-valid-token",
         "uidb64": "bm90LWEtdXNlcg",
+        # The Xet store's object addresses.
+        "prefix": "default",
+        "digest": "0" * 64,
     }
     parameter = r"\{(\w+)\}" if route.template.startswith("/") else r"<(?:\w+:)?(\w+)>"
     path = re.sub(parameter, lambda m: values[m.group(1)], route.template)

@@ -391,6 +391,25 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
     "POST /<str:owner>/<str:name>.git/info/lfs/objects/verify": answers(401),
     "GET /lfs/upload/<str:key>": answers(405),
     "POST /lfs/upload/<str:key>": answers(405),
+
+    # The Xet upload path: a Xet access token for the owner's write token; a session is not a way in.
+    "GET /api/models/<str:owner>/<str:name>/xet-write-token/<path:revision>": by_target(
+        public=answers(403, visitors=401, owner=200),
+        unlisted=answers(403, visitors=401, owner=200),
+        private=answers(404, visitors=401, owner=200),
+    ),
+    "POST /api/models/<str:owner>/<str:name>/xet-write-token/<path:revision>": answers(405),
+    # The Xet store takes its own access tokens only: a Candor token is refused like none.
+    "GET /xet/cas/v1/xorbs/<str:prefix>/<str:digest>": answers(405),
+    "POST /xet/cas/v1/xorbs/<str:prefix>/<str:digest>": answers(401),
+    "GET /xet/cas/v1/shards": answers(405),
+    "POST /xet/cas/v1/shards": answers(401),
+    "GET /xet/cas/v2/shards": answers(405),
+    "POST /xet/cas/v2/shards": answers(401),
+    "GET /xet/cas/v1/chunks/<str:prefix>/<str:digest>": answers(401),
+    "POST /xet/cas/v1/chunks/<str:prefix>/<str:digest>": answers(405),
+    "GET /xet/cas/v1/telemetry": answers(405),
+    "POST /xet/cas/v1/telemetry": answers(401),
 }
 
 ROUTES = all_routes(BODIES)

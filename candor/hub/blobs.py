@@ -205,23 +205,23 @@ def read(blob: Blob, start: int = 0, length: int | None = None) -> Iterator[byte
 
 
 def unused(*, now: Any = None, owner_id: Any = None) -> Any:
-    """Blobs no revision holds, stored before the grace period."""
+    """Blobs no revision and no Xet xorb holds, stored before the grace period."""
     now = now or timezone.now()
-    rows = Blob.objects.filter(entries__isnull=True, created_at__lt=now - GRACE)
+    rows = Blob.objects.filter(entries__isnull=True, xet_xorbs__isnull=True, created_at__lt=now - GRACE)
     return rows if owner_id is None else rows.filter(owner_id=owner_id)
 
 
 def collect(blob_ids: Iterable[int] | None = None, *, now: Any = None) -> int:
     """Remove blobs no revision holds: those of ``blob_ids`` at once, or (None) every one older than the
     grace period. Rows go in a transaction; their stored objects after it commits. Returns how many."""
-    rows = Blob.objects.filter(entries__isnull=True)
+    rows = Blob.objects.filter(entries__isnull=True, xet_xorbs__isnull=True)
     rows = rows.filter(pk__in=list(blob_ids)) if blob_ids is not None else unused(now=now)
     removed = 0
     for blob in rows.only("pk", "stored").iterator(chunk_size=500):
         try:
             with transaction.atomic():
-                # RESTRICT stops this if a commit took the blob meanwhile.
-                Blob.objects.filter(pk=blob.pk, entries__isnull=True).delete()
+                # RESTRICT stops this if a commit (or a Xet upload) took the blob meanwhile.
+                Blob.objects.filter(pk=blob.pk, entries__isnull=True, xet_xorbs__isnull=True).delete()
         except (models.ProtectedError, models.RestrictedError):
             continue
         transaction.on_commit(partial(storage.delete, str(blob.stored.name)))

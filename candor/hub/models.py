@@ -221,6 +221,33 @@ class Blob(models.Model):
         return f"blob {self.pk} of {self.owner_id}"
 
 
+class XetXorb(models.Model):
+    """A xorb (a run of content-defined chunks, the unit the Xet protocol uploads) received from its
+    owner: its chunks' clear bytes, concatenated, are one :class:`Blob` of that owner.
+
+    The xorb's hash is kept only as a keyed index of the owner and the hash (``index``), so the table
+    tells nobody without the operator's keys which data anyone holds, and one owner's xorb is never
+    found for another (there is no sharing across owners, as with blobs). ``boundaries`` lists where
+    each chunk ends in the clear bytes (little-endian 32-bit integers), which a shard's chunk ranges
+    are turned into byte ranges with. ``last_used_at`` is moved on by each upload and each file rebuilt
+    from the xorb; the sweep removes xorbs left unused for ``CANDOR_XET_XORB_DAYS``.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="xet_xorbs")
+    index = models.CharField(max_length=64)
+    # RESTRICT, as for the files: the blob cannot go while a xorb holds it, except with its account.
+    blob = models.ForeignKey(Blob, on_delete=models.RESTRICT, related_name="xet_xorbs")
+    boundaries = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint("owner", "index", name="hub_xetxorb_owner_index")]
+
+    def __str__(self) -> str:
+        return f"xorb {self.pk} of {self.owner_id}"
+
+
 class Commit(models.Model):
     """One change to a model's files (an upload, a push, a deletion...), and the tree of files it leaves.
 
@@ -474,6 +501,29 @@ declare(
         "stored": Personal("content.file", "the uploaded file itself", WHILE_STORED, CONTENT, sealed=True),
         "created_at": Personal(
             "content.file", "to keep a fresh upload from the unused-file sweep", WHILE_STORED, CONTENT
+        ),
+    },
+)
+
+declare(
+    XetXorb,
+    belongs_to="owner",
+    # A xorb is only needed while uploads may name it: one unused this long goes (its blob then goes with
+    # the unused blobs, unless a revision holds the same bytes).
+    sweeps=(Sweep("unused xorbs", field="last_used_at", days="XET_XORB_DAYS"),),
+    fields={
+        "id": NotPersonal(),
+        "owner": NotPersonal("the link to the account the row belongs to"),
+        "index": NotPersonal(
+            "a keyed hash of the owner and the xorb's hash, meaningless without the operator's keys"
+        ),
+        "blob": NotPersonal("the link to the stored bytes"),
+        "boundaries": Personal(
+            "content.file", "to rebuild uploaded files from the xorb's chunks", WHILE_STORED, CONTENT
+        ),
+        "created_at": Personal("content.file", "to show when the xorb was received", WHILE_STORED, CONTENT),
+        "last_used_at": Personal(
+            "content.file", "to remove xorbs no upload has used for a while", WHILE_STORED, CONTENT
         ),
     },
 )

@@ -33,6 +33,8 @@ from candor.accounts.models import User
 from candor.api.actions import create_token
 from candor.hub import actions as hub_actions
 from candor.hub import blobs, largefiles, revisions
+from candor.hub.xet import format as xet_format
+from candor.hub.xet import store as xet_store
 from candor.kernel.refusal import Refusal
 from candor.lifecycle import export, retention
 from candor.lifecycle.export import access, builder, encoding, records, zipwriter
@@ -191,6 +193,12 @@ def fill(user: User, marker: str, year: int) -> Filler:
     revisions.tag(model, f"{marker.lower()}-v1", acting_user=user)
     # A Git LFS upload announced and not yet sent (its grant: the bytes' hash and size, for an hour).
     largefiles.grant_uploads(model, [(hashlib.sha256(marker.encode()).hexdigest(), 1)], acting_user=user)
+
+    # A xorb of the Xet upload path (one uncompressed chunk of the person's own bytes).
+    chunk = f"{marker} chunk of a xorb ".encode() * 40
+    header = bytes([0]) + len(chunk).to_bytes(3, "little") + bytes([0]) + len(chunk).to_bytes(3, "little")
+    digest = xet_format.xorb_hash([(xet_format.chunk_hash(chunk), len(chunk))])
+    xet_store.receive_xorb(user, xet_format.to_hex(digest), [header + chunk], acting_user=user)
     _, secret = create_token(user, name="cli", scopes=["read", "write"], acting_user=user)
     filler.hidden.append(secret)
     Client().force_login(user)

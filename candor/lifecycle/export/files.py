@@ -140,6 +140,33 @@ def write_model_files(
         used.add(target)
         places.setdefault((BLOB_LABEL, str(blob.pk), "stored"), target)
         listing.append(StoredFile(target, size, BLOB_LABEL, str(blob.pk), "stored"))
+    write_xorbs(archive, user, stamp, used, places, listing)
+
+
+def write_xorbs(
+    archive: zipfile.ZipFile,
+    user: Any,
+    stamp: zipwriter.Stamp,
+    used: set[str],
+    places: dict[records.FileKey, str],
+    listing: list[StoredFile],
+) -> None:
+    """The chunks the person uploaded through the Xet protocol and still kept (each xorb's clear bytes),
+    decrypted, at files/xet-uploads/<blob id>: what a main tree already holds is not copied twice."""
+    held = Blob.objects.filter(owner_id=user.pk, xet_xorbs__isnull=False).distinct().order_by("pk")
+    for blob in held.iterator(chunk_size=records.ROWS_PER_CHUNK):
+        key = (BLOB_LABEL, str(blob.pk), "stored")
+        if key in places:
+            continue
+        target = unique(file_place("xet-uploads/{pk}", "", {"pk": blob.pk}, ""), used)
+        try:
+            size = copy_blob(archive, blob, target, stamp)
+        except (FileNotFoundError, blobs.Damaged):
+            logger.warning("export: a stored xorb is missing or damaged; left out")
+            continue
+        used.add(target)
+        places[key] = target
+        listing.append(StoredFile(target, size, BLOB_LABEL, str(blob.pk), "stored"))
 
 
 def copy_blob(archive: zipfile.ZipFile, blob: Blob, target: str, stamp: zipwriter.Stamp) -> int:

@@ -158,8 +158,11 @@ def find_editable_model(request: HttpRequest, owner: str, name: str) -> MLModel:
 View = Callable[..., HttpResponseBase]
 
 
-def endpoint(*methods: str) -> Callable[[View], View]:
-    """Wrap a protocol view: allowed methods, the caller, and every failure as the protocol's error."""
+def endpoint(*methods: str, auth: bool = True) -> Callable[[View], View]:
+    """Wrap a protocol view: allowed methods, the caller, and every failure as the protocol's error.
+
+    ``auth=False`` leaves the caller to the view: the Xet store's routes take its own short-lived access
+    token (``candor.hub.xet.tokens``), never a Candor API token, and check it themselves."""
     allowed = frozenset(m.upper() for m in methods)
     if "GET" in allowed:
         allowed |= {"HEAD"}
@@ -172,7 +175,8 @@ def endpoint(*methods: str) -> Callable[[View], View]:
                 response["Allow"] = ", ".join(sorted(allowed))
                 return response
             try:
-                authenticate(request)
+                if auth:
+                    authenticate(request)
                 return view(request, *args, **kwargs)
             except HfError as error:
                 response = error_response(error.status, error.message, error.code, **error.extra)
