@@ -263,35 +263,35 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
     ),
     "GET /<str:username>/<str:name>/stats.csv": answers(404, owner=200),
     "POST /<str:username>/<str:name>/stats.csv": answers(405),
-    # The Hugging Face protocol takes bearer tokens only (the walk's signed-in personas come with a
-    # session): every persona is anonymous to it, and a private model is as missing as an absent one.
+    # The Hugging Face protocol takes bearer tokens only: the walk sends each signed-in persona's token
+    # (tests/routes_walk.py), and a private model is as missing as an absent one to all but its owner.
     "GET /api/models": answers(200),
     "POST /api/models": answers(405),
     "GET /api/models/<str:owner>/<str:name>": by_target(
-        public=answers(200), unlisted=answers(200), private=answers(404)
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
     ),
     "POST /api/models/<str:owner>/<str:name>": answers(405),
     "GET /api/models/<str:owner>/<str:name>/revision/<path:revision>": by_target(
-        public=answers(200), unlisted=answers(200), private=answers(404)
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
     ),
     "POST /api/models/<str:owner>/<str:name>/revision/<path:revision>": answers(405),
     "GET /api/models/<str:owner>/<str:name>/tree/<path:revision>": by_target(
-        public=answers(200), unlisted=answers(200), private=answers(404)
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
     ),
     "POST /api/models/<str:owner>/<str:name>/tree/<path:revision>": answers(405),
     "GET /api/models/<str:owner>/<str:name>/paths-info/<path:revision>": answers(405),
     "POST /api/models/<str:owner>/<str:name>/paths-info/<path:revision>": by_target(
-        public=answers(200), unlisted=answers(200), private=answers(404)
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
     ),
     "GET /api/models/<str:owner>/<str:name>/refs": by_target(
-        public=answers(200), unlisted=answers(200), private=answers(404)
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
     ),
     "POST /api/models/<str:owner>/<str:name>/refs": answers(405),
     "GET /api/models/<str:owner>/<str:name>/commits/<path:revision>": by_target(
-        public=answers(200), unlisted=answers(200), private=answers(404)
+        public=answers(200), unlisted=answers(200), private=answers(404, owner=200)
     ),
     "POST /api/models/<str:owner>/<str:name>/commits/<path:revision>": answers(405),
-    "GET /api/whoami-v2": answers(401),
+    "GET /api/whoami-v2": answers(200, visitors=401),
     "POST /api/whoami-v2": answers(405),
     "GET /accounts/password-reset/": answers(200),
     "POST /accounts/password-reset/": answers(200),
@@ -369,29 +369,44 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
     "POST /trends/": answers(405),
     "GET /trends/<slug:chart>.csv": answers(200),
     "POST /trends/<slug:chart>.csv": answers(405),
-    # The Hugging Face protocol's writes take a bearer token only: the walk's signed-in pages carry a
-    # session, which the protocol ignores, so everyone is anonymous to it (its tests are tests/hf/).
+    # The Hugging Face protocol's writes, with each persona's bearer token (sent no body: a repository
+    # without a name is a 400; the walked revision does not exist, so the owner's commit is a 404).
     "GET /api/repos/create": answers(405),
-    "POST /api/repos/create": answers(401),
+    "POST /api/repos/create": answers(400, visitors=401),
     "GET /api/repos/delete": answers(405),
     "POST /api/repos/delete": answers(405),
     "GET /api/models/<str:owner>/<str:name>/settings": answers(405),
     "POST /api/models/<str:owner>/<str:name>/settings": answers(405),
     "GET /api/models/<str:owner>/<str:name>/preupload/<path:revision>": answers(405),
-    "POST /api/models/<str:owner>/<str:name>/preupload/<path:revision>": answers(401),
+    "POST /api/models/<str:owner>/<str:name>/preupload/<path:revision>": by_target(
+        public=answers(403, visitors=401, owner=404),
+        unlisted=answers(403, visitors=401, owner=404),
+        private=answers(404, visitors=401, owner=404),
+    ),
     "GET /api/models/<str:owner>/<str:name>/commit/<path:revision>": answers(405),
-    "POST /api/models/<str:owner>/<str:name>/commit/<path:revision>": answers(401),
+    "POST /api/models/<str:owner>/<str:name>/commit/<path:revision>": by_target(
+        public=answers(403, visitors=401, owner=404),
+        unlisted=answers(403, visitors=401, owner=404),
+        private=answers(404, visitors=401, owner=404),
+    ),
     "GET /api/models/<str:owner>/<str:name>/branch/<path:branch>": answers(405),
-    "POST /api/models/<str:owner>/<str:name>/branch/<path:branch>": answers(401),
+    "POST /api/models/<str:owner>/<str:name>/branch/<path:branch>": by_target(
+        public=answers(403, visitors=401, owner=200),
+        unlisted=answers(403, visitors=401, owner=200),
+        private=answers(404, visitors=401, owner=200),
+    ),
     "GET /api/models/<str:owner>/<str:name>/tag/<path:tag>": answers(405),
-    "POST /api/models/<str:owner>/<str:name>/tag/<path:tag>": answers(401),
+    "POST /api/models/<str:owner>/<str:name>/tag/<path:tag>": by_target(
+        public=answers(403, visitors=401, owner=400),
+        unlisted=answers(403, visitors=401, owner=400),
+        private=answers(404, visitors=401, owner=400),
+    ),
     "GET /<str:owner>/<str:name>.git/info/lfs/objects/batch": answers(405),
     "POST /<str:owner>/<str:name>.git/info/lfs/objects/batch": answers(400),  # no operation named
     "GET /<str:owner>/<str:name>.git/info/lfs/objects/verify": answers(405),
     "POST /<str:owner>/<str:name>.git/info/lfs/objects/verify": answers(401),
     "GET /lfs/upload/<str:key>": answers(405),
     "POST /lfs/upload/<str:key>": answers(405),
-
     # The Xet upload path: a Xet access token for the owner's write token; a session is not a way in.
     "GET /api/models/<str:owner>/<str:name>/xet-write-token/<path:revision>": by_target(
         public=answers(403, visitors=401, owner=200),
@@ -448,8 +463,9 @@ def test_each_persona_gets_what_the_table_allows(
     )
     leaked = [secret for secret in secrets_hidden_from(persona) if secret.encode() in answer.body]
     assert not leaked, f"{route.key} showed {persona} a private model's name or title: {leaked}"
-    if target is not None and answer.status == 404:
-        # A model the persona may not see answers exactly what one that never existed does.
+    if target is not None and answer.status == 404 and persona != "owner":
+        # A model the persona may not see answers exactly what one that never existed does. (The owner
+        # sees every model of theirs: a 404 of theirs is about something else, such as a revision.)
         missing = request(route, ABSENT, persona, world)
         assert (answer.status, answer.body) == (missing.status, missing.body)
 
