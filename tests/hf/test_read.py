@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -565,3 +566,17 @@ def test_no_address_of_the_protocol_redirects(site: LiveServer, shelf: Shelf) ->
     for path in ("/api/models/alice/tiny/", "/api/models/alice/tiny/refs/", "/api/whoami-v2/"):
         answer = httpx.get(f"{site.url}{path}")
         assert answer.status_code == 404 and "Location" not in answer.headers, path
+
+
+def test_file_downloads_are_not_held_to_the_apis_request_limits(
+    site: LiveServer, shelf: Shelf, settings: Any
+) -> None:
+    """The client asks twice for every file (HEAD, GET): a model of some hundred files must download
+    whole. The other addresses keep their limit, and a refused token is counted everywhere."""
+    settings.API_ANON_RATE_PER_MINUTE = 3
+    url = hf_hub_url("alice/tiny", "config.json", endpoint=site.url)
+    assert [httpx.head(url).status_code for _ in range(6)] == [200] * 6
+    info = f"{site.url}/api/models/alice/tiny"
+    assert [httpx.get(info).status_code for _ in range(4)] == [200, 200, 200, 429]
+    refused = httpx.head(url, headers={"Authorization": "Bearer cnd_not-a-token"})
+    assert refused.status_code == 429, "guessing tokens is limited at the download address too"

@@ -97,12 +97,16 @@ class Caller:
         return self.user
 
 
-def authenticate(request: HttpRequest) -> Caller:
+def authenticate(request: HttpRequest, *, limited: bool = True) -> Caller:
     """The caller of a protocol request, from its bearer token only. Sets ``request.user`` (the no-store
-    rule for personal answers reads it) and ``request.hf_caller``."""
+    rule for personal answers reads it) and ``request.hf_caller``.
+
+    ``limited=False`` (file downloads) counts no request of a valid caller against the API's limits;
+    refused credentials are counted all the same, so guessing tokens is limited everywhere."""
     header = request.headers.get("Authorization")
     if header is None:
-        ratelimit.check_address(request)
+        if limited:
+            ratelimit.check_address(request)
         found = Caller(AnonymousUser(), None)
     else:
         scheme, _, credentials = header.strip().partition(" ")
@@ -114,7 +118,8 @@ def authenticate(request: HttpRequest) -> Caller:
         except Refusal:
             ratelimit.check_address(request)
             raise HfError(401, INVALID_CREDENTIALS) from None
-        ratelimit.check_caller(f"token:{token.pk}")
+        if limited:
+            ratelimit.check_caller(f"token:{token.pk}")
         found = Caller(token.user, token)
     request.user = found.user
     request.hf_caller = found  # type: ignore[attr-defined]
@@ -158,8 +163,12 @@ def find_editable_model(request: HttpRequest, owner: str, name: str) -> MLModel:
 View = Callable[..., HttpResponseBase]
 
 
-def endpoint(*methods: str, auth: bool = True) -> Callable[[View], View]:
+def endpoint(*methods: str, auth: bool = True, limited: bool = True) -> Callable[[View], View]:
     """Wrap a protocol view: allowed methods, the caller, and every failure as the protocol's error.
+
+    ``limited=False`` is for file downloads (resolve): the client asks twice for every file (HEAD, then
+    GET), so the API's per-minute limits would stop a model of a few hundred files half-way; the site's
+    own file downloads are not limited either.
 
     ``auth=False`` leaves the caller to the view: the Xet store's routes take its own short-lived access
     token (``candor.hub.xet.tokens``), never a Candor API token, and check it themselves."""
@@ -176,7 +185,7 @@ def endpoint(*methods: str, auth: bool = True) -> Callable[[View], View]:
                 return response
             try:
                 if auth:
-                    authenticate(request)
+                    authenticate(request, limited=limited)
                 return view(request, *args, **kwargs)
             except HfError as error:
                 response = error_response(error.status, error.message, error.code, **error.extra)

@@ -470,7 +470,7 @@ def _listed_json(model: PublicModel) -> dict[str, Any]:
 # --- resolve ----------------------------------------------------------------------------------------------
 
 
-@common.endpoint("GET")
+@common.endpoint("GET", limited=False)
 def _resolve(request: HttpRequest, owner: str, name: str, rest: str) -> HttpResponseBase:
     model = common.find_model(request, owner, name)
     try:
