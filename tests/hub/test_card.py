@@ -88,7 +88,8 @@ def test_a_bad_value_is_a_problem_never_kept_nor_silently_dropped(front: str, fi
 
 
 def test_good_values_survive_a_bad_one_beside_them() -> None:
-    found = card.parse("---\ntags: [nlp, 'Bad Tag', vision]\nlanguage: [en, zz, de]\nbase_model: [a/b, c]\n---\n")
+    front = "tags: [nlp, 'Bad Tag', vision]\nlanguage: [en, zz, de]\nbase_model: [a/b, c]"
+    found = card.parse(f"---\n{front}\n---\n")
     assert found.tags == ("nlp", "vision")
     assert found.languages == ("en", "de")
     assert found.base_models == ("a/b",)
@@ -178,5 +179,6 @@ def test_render_with_nothing_to_say_is_the_body_alone() -> None:
 
 
 def test_blocking_problems_are_the_unreadable_front_matter_and_unknown_licences() -> None:
-    assert [p.blocking for p in card.parse("---\nlicense: foo\ntags: [Bad!]\n---\n").problems] == [True, False]
+    problems = card.parse("---\nlicense: foo\ntags: [Bad!]\n---\n").problems
+    assert [p.blocking for p in problems] == [True, False]
     assert card.parse("---\n[\n---\n").problems[0].blocking
