@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from candor.accounts.models import User
-from candor.hub import blobs, card, cardsync, listing_cache, projection, revisions, storage, tasks, visibility
+from candor.hub import blobs, card, listing_cache, projection, revisions, storage, tasks, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.models import Blob, Commit, MLModel, ModelFile
 from candor.hub.validators import parse_tags, validate_model_name
@@ -204,16 +204,16 @@ def _readme_text(model: MLModel, cleaned: Mapping[str, Any]) -> str:
 def _card_blob(model: MLModel, data: dict[str, Any]) -> Blob | None:
     """Take the card fields out of ``data``, check them, and store the README they make (before any
     transaction opens, as every upload). None when there is nothing to commit: no card field given, or
-    a model with no README.md whose given fields leave it as it is with no card text."""
+    every one as the model has it already (the form sends them all with any change; rewriting the
+    README then would only reformat its front-matter)."""
     given = {key: data.pop(key) for key in CARD_FIELDS if key in data}
     if not given:
         return None
     cleaned = _clean_fields(given)
-    has_readme = cardsync.readme_blob_id(model, model.head_id) is not None
     same = all(
         (model.tag_names if key == "tags" else getattr(model, key)) == value for key, value in cleaned.items()
     )
-    if not has_readme and same and not cleaned.get("card", model.card):
+    if same:
         return None
     return store_blob(model, [_readme_text(model, cleaned).encode()])
 

@@ -21,7 +21,8 @@ class ModelMetadataForm(forms.Form):
         label="Model card",
         required=False,
         widget=forms.Textarea(attrs={"rows": 14}),
-        help_text="Markdown. Scripts, event handlers and images from other sites are removed.",
+        help_text="Markdown, saved as the model's README.md with the licence, library, task and tags above "
+        "as its front-matter. Scripts, event handlers and images from other sites are removed.",
     )
     in_popular = forms.BooleanField(
         label="List in popular and trending",

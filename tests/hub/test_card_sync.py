@@ -219,3 +219,21 @@ def test_filters_by_licence_task_library_and_language(owner: User, model: MLMode
     assert names(task="text-classification") == ["enc"]
     assert names(library="sentence-transformers") == ["enc"]
     assert names(license="Apache-2.0", language="fr") == []
+
+
+def test_an_edit_that_leaves_the_card_fields_as_they_are_commits_nothing(owner: User, model: MLModel) -> None:
+    put(model, owner, "README.md", BAD)
+    heads = model.commits.count()
+    current = fresh(model)
+    actions.edit_model(
+        current,
+        acting_user=owner,
+        title="Renamed",
+        card=current.card,
+        license=current.license,
+        library=current.library,
+        task=current.task,
+        tags=", ".join(current.tag_names),
+    )
+    assert model.commits.count() == heads and fresh(model).title == "Renamed"
+    assert "license: foo" in readme_on_main(fresh(model))  # the README stays as its owner wrote it
