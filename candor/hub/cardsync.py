@@ -12,7 +12,6 @@ main clears them all.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from candor.hub import blobs, card
@@ -63,7 +62,8 @@ def values(found: card.Card | None) -> dict[str, Any]:
         "datasets": list(found.datasets),
         "base_models": list(found.base_models),
         "card_data": found.data,
-        "card_problems": [asdict(problem) for problem in found.problems],
+        # Each message names the front-matter key it is about: the owner reads them as they are.
+        "card_problems": [problem.message for problem in found.problems],
     }
 
 
@@ -90,4 +90,4 @@ def purged(model: MLModel, path: str) -> None:
 def problems_of(model: MLModel) -> list[str]:
     """The messages of what is wrong in the model's README, as stored (for its owner)."""
     stored: list[Any] = model.card_problems if isinstance(model.card_problems, list) else []
-    return [str(item.get("message", "")) for item in stored if isinstance(item, dict)]
+    return [str(message) for message in stored]

@@ -85,7 +85,7 @@ class MLModel(models.Model):
         key_owner="owner_id",
         default=list,
         blank=True,
-        help_text="What is wrong in README.md's front-matter ({field, message} each), for its owner.",
+        help_text="What is wrong in README.md's front-matter (one sentence each), for its owner.",
     )
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
     # The folder of the files stored before revisions (read once by the migration that sealed them).

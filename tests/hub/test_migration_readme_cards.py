@@ -96,7 +96,7 @@ def test_cards_become_readme_commits_once(at_0009: None, media: Path) -> None:
 
     broken.refresh_from_db()
     assert readme(broken) == "---\nlicense: [x\n---\nBody"
-    assert broken.card_problems and "not valid YAML" in broken.card_problems[0]["message"]
+    assert broken.card_problems and "not valid YAML" in broken.card_problems[0]
 
     # The README's bytes are sealed like every upload: not in clear in any stored object.
     stored = [path for path in media.rglob("*") if path.is_file()]

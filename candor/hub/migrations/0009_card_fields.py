@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='mlmodel',
             name='card_problems',
-            field=candor.privacy.crypto.EncryptedJSONField(blank=True, default=list, help_text="What is wrong in README.md's front-matter ({field, message} each), for its owner.", key_owner='owner_id'),
+            field=candor.privacy.crypto.EncryptedJSONField(blank=True, default=list, help_text="What is wrong in README.md's front-matter (one sentence each), for its owner.", key_owner='owner_id'),
         ),
         migrations.AddField(
             model_name='mlmodel',
