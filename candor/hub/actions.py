@@ -176,18 +176,23 @@ CARD_MESSAGE = "Update the model card"
 _FRONT_KEYS = {"license": "license", "library": "library_name", "task": "pipeline_tag", "tags": "tags"}
 
 
+def _pasted_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """The front-matter a card text was pasted with (empty if none) and the text below it; a refusal
+    if it cannot be read (it would otherwise be shown as text, or lost)."""
+    front, body, _ = card.split(text)
+    if front is None:
+        return {}, text
+    pasted, problem = card.load_front_matter(front)
+    if problem is not None:
+        raise Refusal(Code.INVALID_FIELDS, "The card is not valid.", fields={"card": [problem.message]})
+    return pasted, body
+
+
 def _readme_text(model: MLModel, cleaned: Mapping[str, Any]) -> str:
     """README.md for the card fields given (the model's own for the others), keeping every other key
     of the front-matter it had. A card text pasted with a front-matter of its own keeps it: its keys
     win over the form's fields (the form cannot show them; the person wrote them on purpose)."""
-    text = str(cleaned.get("card", model.card) or "")
-    front, body, _ = card.split(text)
-    pasted: dict[str, Any] = {}
-    if front is not None:
-        pasted, problem = card.load_front_matter(front)
-        if problem is not None:
-            raise Refusal(Code.INVALID_FIELDS, "The card is not valid.", fields={"card": [problem.message]})
-        text = body
+    pasted, text = _pasted_front_matter(str(cleaned.get("card", model.card) or ""))
     previous: dict[str, Any] = model.card_data if isinstance(model.card_data, dict) else {}
     fields: dict[str, Any] = {
         "license": cleaned.get("license", model.license),
@@ -220,25 +225,32 @@ def _card_blob(model: MLModel, data: dict[str, Any]) -> Blob | None:
 
 def edit_model(model: MLModel, *, acting_user: User, **data: Any) -> MLModel:
     """Change a model's metadata: its card fields (card, licence, library, task, tags) by a commit of
-    README.md, the rest (title, summary, visibility, in_popular) on the model, in one transaction."""
+    README.md, the rest (title, summary, visibility, in_popular) on the model, in one transaction.
+
+    The README is made from the head the model had when the edit began; should a push change README.md
+    meanwhile, the commit is refused (CONFLICT) rather than overwrite it."""
     _require_editor(acting_user, model)
+    head = revisions.resolve(model)
     blob = _card_blob(model, data)
-    return _update_with_readme(model, blob, acting_user=acting_user, **data)
+    parent = None if head is None else head.oid
+    return _update_with_readme(model, blob, parent, acting_user=acting_user, **data)
 
 
 @durable
-def _update_with_readme(model: MLModel, blob: Blob | None, *, acting_user: User, **data: Any) -> MLModel:
+def _update_with_readme(
+    model: MLModel, blob: Blob | None, parent: str | None, *, acting_user: User, **data: Any
+) -> MLModel:
     if data or blob is None:
         update_model.inner(model, acting_user=acting_user, **data)
     if blob is not None:
-        revisions.commit.inner(
-            model, [revisions.Put(card.PATH, blob)], acting_user=acting_user, message=CARD_MESSAGE
-        )
+        put = [revisions.Put(card.PATH, blob)]
+        revisions.commit.inner(model, put, acting_user=acting_user, message=CARD_MESSAGE, parent=parent)
     return model
 
 
 def create_model_with_card(*, acting_user: User, **data: Any) -> MLModel:
     """Create a model (:func:`create_model`); a card given with it becomes its first README.md commit."""
+    _pasted_front_matter(str(data.get("card") or ""))  # refused before anything is made
     model = create_model(acting_user=acting_user, **data)
     if str(data.get("card") or "").strip():
         fields = {key: data[key] for key in CARD_FIELDS if key in data}

@@ -238,3 +238,19 @@ def test_an_edit_that_leaves_the_card_fields_as_they_are_commits_nothing(owner: 
     )
     assert model.commits.count() == heads and fresh(model).title == "Renamed"
     assert "license: foo" in readme_on_main(fresh(model))  # the README stays as its owner wrote it
+
+
+def test_an_edit_begun_before_a_push_changed_readme_is_refused(owner: User, model: MLModel) -> None:
+    put(model, owner, "README.md", README)
+    editing = fresh(model)  # the edit page was opened here
+    put(model, owner, "README.md", BAD)  # a push meanwhile
+    with pytest.raises(Refusal) as refused:
+        actions.edit_model(editing, acting_user=owner, card="# Mine", license="MIT")
+    assert refused.value.code.name == "CONFLICT"
+    assert "license: foo" in readme_on_main(fresh(model))
+
+
+def test_a_model_created_with_a_front_matter_that_is_not_yaml_is_not_created(owner: User) -> None:
+    with pytest.raises(Refusal):
+        actions.create_model_with_card(acting_user=owner, name="nope", card="---\n[\n---\nx")
+    assert not MLModel.objects.named(owner, "nope").exists()
