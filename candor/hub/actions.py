@@ -223,16 +223,18 @@ def _card_blob(model: MLModel, data: dict[str, Any]) -> Blob | None:
     return store_blob(model, [_readme_text(model, cleaned).encode()])
 
 
-def edit_model(model: MLModel, *, acting_user: User, **data: Any) -> MLModel:
+def edit_model(model: MLModel, *, acting_user: User, parent: str | None = None, **data: Any) -> MLModel:
     """Change a model's metadata: its card fields (card, licence, library, task, tags) by a commit of
     README.md, the rest (title, summary, visibility, in_popular) on the model, in one transaction.
 
-    The README is made from the head the model had when the edit began; should a push change README.md
-    meanwhile, the commit is refused (CONFLICT) rather than overwrite it."""
+    The README is made on ``parent`` (the revision the edit page showed), or on the head the model has
+    as the edit begins; should a push have changed README.md since, the commit is refused (CONFLICT)
+    rather than overwrite it."""
     _require_editor(acting_user, model)
-    head = revisions.resolve(model)
+    if parent is None:
+        head = revisions.resolve(model)
+        parent = None if head is None else head.oid
     blob = _card_blob(model, data)
-    parent = None if head is None else head.oid
     return _update_with_readme(model, blob, parent, acting_user=acting_user, **data)
 
 

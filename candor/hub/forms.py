@@ -33,6 +33,12 @@ class ModelMetadataForm(forms.Form):
     )
 
 
+class ModelEditForm(ModelMetadataForm):
+    # The revision the edit page showed: the card is committed on it, so a README.md changed by a push
+    # since the page was opened is not overwritten (the save is refused and the page says why).
+    parent = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
+
+
 class ModelCreateForm(ModelMetadataForm):
     name = forms.CharField(
         max_length=100,

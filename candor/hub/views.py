@@ -148,10 +148,13 @@ def model_edit(request: HttpRequest, username: str, name: str) -> HttpResponseBa
         return model
     initial = {f: getattr(model, f) for f in actions.EDITABLE}
     initial["tags"] = ", ".join(model.tag_names)
-    form = forms.ModelMetadataForm(request.POST or None, initial=initial)
+    initial["parent"] = model.head.oid if model.head else ""
+    form = forms.ModelEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        fields = dict(form.cleaned_data)
+        parent = fields.pop("parent") or None
         try:
-            actions.edit_model(model, acting_user=_user(request), **form.cleaned_data)
+            actions.edit_model(model, acting_user=_user(request), parent=parent, **fields)
         except Refusal as error:
             _form_errors(form, error)
         else:

@@ -254,3 +254,24 @@ def test_a_model_created_with_a_front_matter_that_is_not_yaml_is_not_created(own
     with pytest.raises(Refusal):
         actions.create_model_with_card(acting_user=owner, name="nope", card="---\n[\n---\nx")
     assert not MLModel.objects.named(owner, "nope").exists()
+
+
+def test_saving_an_edit_page_opened_before_a_push_changed_readme_is_refused(
+    owner: User, model: MLModel
+) -> None:
+    put(model, owner, "README.md", README)
+    client = Client()
+    client.force_login(owner)
+    page = client.get("/alice/enc/edit/").content.decode()
+    opened = fresh(model).head
+    assert opened is not None and f'name="parent" value="{opened.oid}"' in page
+    put(model, owner, "README.md", BAD)  # a push while the page is open
+    form = {"title": "Encoder", "license": "MIT", "library": "other", "task": "other", "card": "# Mine"}
+    response = client.post("/alice/enc/edit/", {**form, "parent": opened.oid})
+    assert response.status_code == 400 and "The model changed since the revision" in response.content.decode()
+    assert "license: foo" in readme_on_main(fresh(model))
+    # Reopened on the new head, the same save goes through.
+    head = fresh(model).head
+    assert head is not None
+    assert client.post("/alice/enc/edit/", {**form, "parent": head.oid}).status_code == 302
+    assert fresh(model).card == "# Mine" and fresh(model).license == "MIT"
