@@ -306,6 +306,10 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
     "GET /api/v1/": answers(404),
     "POST /api/v1/": answers(404),
     "GET /api/v1/openapi.json": answers(200),
+    # The Hugging Face client's card check: anyone may ask (it reveals nothing stored); the walk sends
+    # no body, which is refused (tests/hf/test_cardcheck.py checks the answers to real ones).
+    "GET /api/validate-yaml": answers(405),
+    "POST /api/validate-yaml": answers(400),
     "POST /api/v1/openapi.json": answers(405),
     "GET /developers/": answers(200),
     "POST /developers/": answers(405),

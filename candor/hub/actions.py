@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from candor.accounts.models import User
-from candor.hub import blobs, listing_cache, projection, revisions, storage, tasks, visibility
+from candor.hub import blobs, card, listing_cache, projection, revisions, storage, tasks, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.models import Blob, Commit, MLModel, ModelFile
 from candor.hub.validators import parse_tags, validate_model_name
@@ -165,6 +165,101 @@ def update_model(model: MLModel, *, acting_user: User, **data: Any) -> MLModel:
         # Any change to a public model can change a listing: its text, its visibility, or (through
         # in_popular) its place in the popular sort and lists.
         _listing_changed([model.pk])
+    return model
+
+
+# What the website's form and API v1 say of a model that README.md's front-matter and body hold.
+CARD_FIELDS = ("card", "license", "library", "task", "tags")
+CARD_MESSAGE = "Update the model card"
+
+
+_FRONT_KEYS = {"license": "license", "library": "library_name", "task": "pipeline_tag", "tags": "tags"}
+
+
+def _pasted_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """The front-matter a card text was pasted with (empty if none) and the text below it; a refusal
+    if it cannot be read (it would otherwise be shown as text, or lost)."""
+    front, body, _ = card.split(text)
+    if front is None:
+        return {}, text
+    pasted, problem = card.load_front_matter(front)
+    if problem is not None:
+        raise Refusal(Code.INVALID_FIELDS, "The card is not valid.", fields={"card": [problem.message]})
+    return pasted, body
+
+
+def _readme_text(model: MLModel, cleaned: Mapping[str, Any]) -> str:
+    """README.md for the card fields given (the model's own for the others), keeping every other key
+    of the front-matter it had. A card text pasted with a front-matter of its own keeps it: its keys
+    win over the form's fields (the form cannot show them; the person wrote them on purpose)."""
+    pasted, text = _pasted_front_matter(str(cleaned.get("card", model.card) or ""))
+    previous: dict[str, Any] = model.card_data if isinstance(model.card_data, dict) else {}
+    fields: dict[str, Any] = {
+        "license": cleaned.get("license", model.license),
+        "library": cleaned.get("library", model.library),
+        "task": cleaned.get("task", model.task),
+        "tags": cleaned.get("tags", model.tag_names),
+    }
+    for name, key in _FRONT_KEYS.items():
+        if key in pasted:
+            fields[name] = None  # None: the front-matter's own value stands
+    return card.render(text, previous={**previous, **pasted}, **fields)
+
+
+def _card_blob(model: MLModel, data: dict[str, Any]) -> Blob | None:
+    """Take the card fields out of ``data``, check them, and store the README they make (before any
+    transaction opens, as every upload). None when there is nothing to commit: no card field given, or
+    every one as the model has it already (the form sends them all with any change; rewriting the
+    README then would only reformat its front-matter)."""
+    given = {key: data.pop(key) for key in CARD_FIELDS if key in data}
+    if not given:
+        return None
+    cleaned = _clean_fields(given)
+    same = all(
+        (model.tag_names if key == "tags" else getattr(model, key)) == value for key, value in cleaned.items()
+    )
+    if same:
+        return None
+    return store_blob(model, [_readme_text(model, cleaned).encode()])
+
+
+def edit_model(model: MLModel, *, acting_user: User, parent: str | None = None, **data: Any) -> MLModel:
+    """Change a model's metadata: its card fields (card, licence, library, task, tags) by a commit of
+    README.md, the rest (title, summary, visibility, in_popular) on the model, in one transaction.
+
+    The README is made on ``parent`` (the revision the edit page showed), or on the head the model has
+    as the edit begins; should a push have changed README.md since, the commit is refused (CONFLICT)
+    rather than overwrite it."""
+    _require_editor(acting_user, model)
+    if parent is None:
+        head = revisions.resolve(model)
+        parent = None if head is None else head.oid
+    blob = _card_blob(model, data)
+    return _update_with_readme(model, blob, parent, acting_user=acting_user, **data)
+
+
+@durable
+def _update_with_readme(
+    model: MLModel, blob: Blob | None, parent: str | None, *, acting_user: User, **data: Any
+) -> MLModel:
+    if data or blob is None:
+        update_model.inner(model, acting_user=acting_user, **data)
+    if blob is not None:
+        put = [revisions.Put(card.PATH, blob)]
+        revisions.commit.inner(model, put, acting_user=acting_user, message=CARD_MESSAGE, parent=parent)
+    return model
+
+
+def create_model_with_card(*, acting_user: User, **data: Any) -> MLModel:
+    """Create a model (:func:`create_model`); a card given with it becomes its first README.md commit."""
+    _pasted_front_matter(str(data.get("card") or ""))  # refused before anything is made
+    model = create_model(acting_user=acting_user, **data)
+    if str(data.get("card") or "").strip():
+        fields = {key: data[key] for key in CARD_FIELDS if key in data}
+        blob = store_blob(model, [_readme_text(model, _clean_fields(fields)).encode()])
+        put = [revisions.Put(card.PATH, blob)]
+        revisions.commit(model, put, acting_user=acting_user, message=CARD_MESSAGE)
+        model.refresh_from_db()
     return model
 
 

@@ -21,7 +21,8 @@ class ModelMetadataForm(forms.Form):
         label="Model card",
         required=False,
         widget=forms.Textarea(attrs={"rows": 14}),
-        help_text="Markdown. Scripts, event handlers and images from other sites are removed.",
+        help_text="Markdown, saved as the model's README.md with the licence, library, task and tags above "
+        "as its front-matter. Scripts, event handlers and images from other sites are removed.",
     )
     in_popular = forms.BooleanField(
         label="List in popular and trending",
@@ -30,6 +31,12 @@ class ModelMetadataForm(forms.Form):
         help_text="Only while it is public. Its views and downloads are still counted for your own "
         "chart on the model's page.",
     )
+
+
+class ModelEditForm(ModelMetadataForm):
+    # The revision the edit page showed: the card is committed on it, so a README.md changed by a push
+    # since the page was opened is not overwritten (the save is refused and the page says why).
+    parent = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
 
 
 class ModelCreateForm(ModelMetadataForm):

@@ -70,9 +70,23 @@ class MLModel(models.Model):
     summary = EncryptedTextField(key_owner="owner_id", blank=True)
     card = EncryptedTextField(key_owner="owner_id", blank=True, help_text="The model card, in Markdown.")
     tags = EncryptedJSONField(key_owner="owner_id", default=list, blank=True, help_text="A list of words.")
-    license = models.CharField(max_length=20, choices=LICENSES, default="other")
-    library = models.CharField(max_length=20, choices=LIBRARIES, default="other")
+    license = models.CharField(max_length=40, choices=LICENSES, default="other")
+    library = models.CharField(max_length=30, choices=LIBRARIES, default="other")
     task = models.CharField(max_length=40, choices=TASKS, default="other")
+    # Set from README.md's front-matter on main (candor.hub.cardsync), with the licence, library, task
+    # and tags above; card holds the Markdown below the front-matter.
+    languages = EncryptedJSONField(key_owner="owner_id", default=list, blank=True)
+    datasets = EncryptedJSONField(key_owner="owner_id", default=list, blank=True)
+    base_models = EncryptedJSONField(key_owner="owner_id", default=list, blank=True)
+    card_data = EncryptedJSONField(
+        key_owner="owner_id", default=dict, blank=True, help_text="README.md's front-matter as it was read."
+    )
+    card_problems = EncryptedJSONField(
+        key_owner="owner_id",
+        default=list,
+        blank=True,
+        help_text="What is wrong in README.md's front-matter (one sentence each), for its owner.",
+    )
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
     # The folder of the files stored before revisions (read once by the migration that sealed them).
     storage_key = models.CharField(max_length=24, unique=True, default=_storage_key, editable=False)
@@ -152,9 +166,13 @@ class PublicModel(models.Model):
     # The tags between spaces (" nlp vision "): a tag is found exactly as " tag ", and a word in it by
     # a substring; tags hold no space.
     tags = models.CharField(max_length=900, blank=True)
-    license = models.CharField(max_length=20, choices=LICENSES, default="other")
-    library = models.CharField(max_length=20, choices=LIBRARIES, default="other")
+    license = models.CharField(max_length=40, choices=LICENSES, default="other")
+    library = models.CharField(max_length=30, choices=LIBRARIES, default="other")
     task = models.CharField(max_length=40, choices=TASKS, default="other")
+    # The card's language codes between spaces, like the tags (" en fr "), for the language filter.
+    languages = models.CharField(max_length=1200, blank=True)
+    datasets = models.JSONField(default=list, blank=True)
+    base_models = models.JSONField(default=list, blank=True)
     in_popular = models.BooleanField(default=True)
     files = models.IntegerField(default=0, help_text="How many files the model has.")
     created_at = models.DateTimeField()
@@ -415,6 +433,27 @@ declare(
         "license": NotPersonal(),
         "library": NotPersonal(),
         "task": NotPersonal(),
+        "languages": Personal(
+            "content.model_card", "to say which languages the model handles", WHILE_PUBLISHED, CONTENT
+        ),
+        "datasets": Personal(
+            "content.model_card", "to say which data sets trained the model", WHILE_PUBLISHED, CONTENT
+        ),
+        "base_models": Personal(
+            "content.model_card", "to say which model this one derives from", WHILE_PUBLISHED, CONTENT
+        ),
+        "card_data": Personal(
+            "content.model_card",
+            "to give the card's metadata to Hugging Face clients as the README has it",
+            WHILE_PUBLISHED,
+            CONTENT,
+        ),
+        "card_problems": Personal(
+            "content.model_card",
+            "to show the owner what is wrong in the card's metadata",
+            WHILE_PUBLISHED,
+            CONTENT,
+        ),
         "visibility": Personal(
             "content.visibility",
             "to show the model only to whom its owner chose",
@@ -470,6 +509,9 @@ declare(
         "license": NotPersonal(),
         "library": NotPersonal(),
         "task": NotPersonal(),
+        "languages": _projected("to find models by language", "content.model_card"),
+        "datasets": _projected("to say which data sets trained the model", "content.model_card"),
+        "base_models": _projected("to say which model this one derives from", "content.model_card"),
         "in_popular": _projected("to leave the model out of the popular lists if its owner so chooses"),
         "files": _projected("to show how many files the model has"),
         "created_at": _projected("to show when the model was made"),

@@ -39,6 +39,10 @@ def tag_filter(tag: str) -> str:
     return f" {tag} "
 
 
+def _words(value: object) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
 def _file_counts(model_ids: list[int]) -> dict[int, int]:
     rows = (
         # The files of each model's main branch (older revisions are not counted).
@@ -53,7 +57,8 @@ def _file_counts(model_ids: list[int]) -> dict[int, int]:
 
 def _projected(model: MLModel, files: int) -> PublicModel | None:
     """The projection of a public model, or None if its words cannot be read (its key is gone)."""
-    words = (model.name, model.title, model.summary, model.card, model.tags)
+    words: tuple[object, ...] = (model.name, model.title, model.summary, model.card, model.tags)
+    words += (model.languages, model.datasets, model.base_models)
     if any(isinstance(word, Unreadable) for word in words):
         return None
     return PublicModel(
@@ -65,6 +70,9 @@ def _projected(model: MLModel, files: int) -> PublicModel | None:
         summary=model.summary,
         card=model.card,
         tags=tags_column(model.tag_names),
+        languages=tags_column(_words(model.languages)),
+        datasets=_words(model.datasets),
+        base_models=_words(model.base_models),
         license=model.license,
         library=model.library,
         task=model.task,

@@ -49,6 +49,7 @@ class ModelQuery:
     library: str = ""
     license: str = ""
     tag: str = ""
+    language: str = ""
     sort: str = DEFAULT_SORT
 
     @classmethod
@@ -56,13 +57,15 @@ class ModelQuery:
         """From a QueryDict or mapping; unknown filter values are dropped rather than failing."""
         values = {
             name: str(params.get(name, "") or "").strip()
-            for name in ("q", "task", "library", "license", "tag", "sort")
+            for name in ("q", "task", "library", "license", "tag", "language", "sort")
         }
         values["q"] = values["q"][:MAX_QUERY]
         for name, choices in (("task", TASKS), ("library", LIBRARIES), ("license", LICENSES)):
             if values[name] not in {value for value, _ in choices}:
                 values[name] = ""
         values["tag"] = values["tag"].lower()[:40]
+        # A language code as a card gives it (ISO 639, maybe with a region: "pt-BR"); no space.
+        values["language"] = values["language"][:20]
         if values["sort"] not in ORDERS:
             values["sort"] = DEFAULT_SORT
         return cls(**values)
@@ -89,6 +92,10 @@ class ModelQuery:
             # A tag holds no space; one asked for with a space matches no model (not two tags in a row).
             wanted = projection.tag_filter(self.tag) if self.tag.split() == [self.tag] else None
             models = models.filter(tags__contains=wanted) if wanted else models.none()
+        if self.language:
+            code = self.language
+            wanted = projection.tag_filter(code) if code.split() == [code] else None
+            models = models.filter(languages__contains=wanted) if wanted else models.none()
         return models.order_by(*ORDERS[self.sort])
 
 

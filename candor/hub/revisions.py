@@ -26,7 +26,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from candor.accounts.models import User
-from candor.hub import listing_cache, projection, tasks, visibility
+from candor.hub import cardsync, listing_cache, projection, tasks, visibility
 from candor.hub.models import Blob, Commit, MLModel, ModelFile, Ref, path_index, ref_index
 from candor.hub.validators import clean_file_path
 from candor.kernel import hooks
@@ -325,6 +325,7 @@ def commit(
     if ref is None:
         MLModel.objects.filter(pk=model.pk).update(head=made, updated_at=now)
         model.head, model.updated_at = made, now
+        cardsync.sync_from_head(model, since=head)  # README.md on main is the card
         projection.refresh(model)  # the file count and the update time show in listings
         _listing_changed(model)
     else:
@@ -387,6 +388,7 @@ def purge_path(model: MLModel, path: str, *, acting_user: User) -> int:
         extra={"revisions": len(held)},
     )
     MLModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
+    cardsync.purged(model, path)  # README.md may have been the path removed
     projection.refresh(model)
     _listing_changed(model)
     tasks.collect_after_commit(held)

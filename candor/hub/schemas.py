@@ -13,7 +13,7 @@ from typing import Any, Literal
 from django.conf import settings
 from pydantic import BaseModel, Field
 
-from candor.hub import queries
+from candor.hub import cardsync, queries
 from candor.hub.models import MLModel, PublicModel
 
 VisibilityName = Literal["public", "unlisted", "private"]
@@ -30,6 +30,12 @@ class ModelOut(BaseModel):
     license: str
     library: str
     task: str
+    languages: list[str] = Field(description="ISO 639 codes, from README.md's front-matter.")
+    datasets: list[str] = Field(description="The data sets README.md names.")
+    base_models: list[str] = Field(description="The models (owner/name) README.md says it derives from.")
+    card_problems: list[str] | None = Field(
+        None, description="What is wrong in README.md's front-matter: shown to the model's owner only."
+    )
     visibility: VisibilityName
     in_popular: bool = Field(
         description="Whether the owner lets it appear in the popular and trending lists."
@@ -40,9 +46,14 @@ class ModelOut(BaseModel):
     files: int = Field(description="How many files the model has.")
 
 
-def model_out(model: MLModel, files: int | None = None) -> dict[str, Any]:
+def _words(value: object) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+def model_out(model: MLModel, files: int | None = None, *, owner_view: bool = False) -> dict[str, Any]:
     """``model`` as :class:`ModelOut`'s fields, decrypted from the model itself (a model's page).
-    ``files`` is its file count when the caller knows it; otherwise it is counted here."""
+    ``files`` is its file count when the caller knows it; otherwise it is counted here. The card's
+    problems are given only when ``owner_view`` (the caller may edit the model)."""
     return {
         "owner": model.owner.username,
         "name": model.name,
@@ -54,6 +65,10 @@ def model_out(model: MLModel, files: int | None = None) -> dict[str, Any]:
         "license": model.license,
         "library": model.library,
         "task": model.task,
+        "languages": sorted(_words(model.languages)),
+        "datasets": _words(model.datasets),
+        "base_models": _words(model.base_models),
+        "card_problems": cardsync.problems_of(model) if owner_view else None,
         "visibility": model.visibility,
         "in_popular": model.in_popular,
         "created_at": model.created_at,
@@ -77,6 +92,10 @@ def public_out(model: PublicModel) -> dict[str, Any]:
         "license": model.license,
         "library": model.library,
         "task": model.task,
+        "languages": model.languages.split(),
+        "datasets": list(model.datasets),
+        "base_models": list(model.base_models),
+        "card_problems": None,
         "visibility": model.visibility,
         "in_popular": model.in_popular,
         "created_at": model.created_at,

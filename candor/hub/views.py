@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from candor.accounts.models import User
 from candor.analytics import charts, popularity
 from candor.analytics.capture import DOWNLOAD, mark
-from candor.hub import actions, forms, http, listing_cache, queries, revisions, uploads, visibility
+from candor.hub import actions, cardsync, forms, http, listing_cache, queries, revisions, uploads, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
 from candor.hub.markdown import render_card
 from candor.hub.models import MLModel, ModelFile
@@ -79,7 +79,7 @@ def model_create(request: HttpRequest) -> HttpResponse:
     form = forms.ModelCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            model = actions.create_model(acting_user=_user(request), **form.cleaned_data)
+            model = actions.create_model_with_card(acting_user=_user(request), **form.cleaned_data)
         except Refusal as error:
             _form_errors(form, error)
         else:
@@ -118,6 +118,7 @@ def model_detail(request: HttpRequest, username: str, name: str) -> HttpResponse
     context = {
         "model": model,
         "card_html": render_card(model.card),
+        "card_problems": cardsync.problems_of(model) if can_edit else [],
         "files": revisions.sorted_files(revisions.head_files(model)),
         "head": revisions.resolve(model),
         "can_edit": can_edit,
@@ -147,10 +148,13 @@ def model_edit(request: HttpRequest, username: str, name: str) -> HttpResponseBa
         return model
     initial = {f: getattr(model, f) for f in actions.EDITABLE}
     initial["tags"] = ", ".join(model.tag_names)
-    form = forms.ModelMetadataForm(request.POST or None, initial=initial)
+    initial["parent"] = model.head.oid if model.head else ""
+    form = forms.ModelEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        fields = dict(form.cleaned_data)
+        parent = fields.pop("parent") or None
         try:
-            actions.update_model(model, acting_user=_user(request), **form.cleaned_data)
+            actions.edit_model(model, acting_user=_user(request), parent=parent, **fields)
         except Refusal as error:
             _form_errors(form, error)
         else:

@@ -115,7 +115,8 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
         if MLModel.objects.named(owner, name).exists():
             continue
         card = f"# {title}\n\n{summary}\n\nPart of the demo data set: its weights are placeholder bytes."
-        model = actions.create_model(
+        # The card becomes its README.md commit, with the licence, library, task and tags as front-matter.
+        model = actions.create_model_with_card(
             acting_user=owner,
             name=name,
             title=title,
@@ -127,7 +128,6 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
             tags=tags,
             visibility=visibility,
         )
-        actions.add_file(model, "README.md", [card.encode()], acting_user=owner)
         actions.add_file(model, "weights/model.bin", [bytes(range(256)) * 64], acting_user=owner)
         created.append(model)
     demo_usage([m for m in created if m.is_public])

@@ -149,7 +149,9 @@ def test_creating_a_model(owner: User, alice: Api, anonymous: Api) -> None:
     assert response.status_code == 201
     made = response.json()
     assert made["visibility"] == "private" and made["full_name"] == "alice/tiny-bert"
-    assert made["tags"] == ["bert", "nlp"] and made["files"] == 0 and made["card"] == "# Hi"
+    # The card given becomes the model's README.md (its first commit), the fields its front-matter.
+    assert made["tags"] == ["bert", "nlp"] and made["files"] == 1 and made["card"] == "# Hi"
+    assert made["license"] == "MIT" and made["card_problems"] == []
     assert made["url"] == f"{settings.WEBSITE_URL}/alice/tiny-bert/"
     assert alice.post("/models", {"name": "untitled"}).json()["title"] == "untitled"
 

@@ -6,8 +6,8 @@ from typing import Any
 from playwright.sync_api import Dialog, Page, expect
 
 from candor.accounts.models import User
-from candor.hub import actions
-from candor.hub.models import MLModel, ModelFile
+from candor.hub import actions, revisions
+from candor.hub.models import MLModel
 from tests.conftest import PASSWORD
 from tests.hub.test_web import HOSTILE
 
@@ -41,7 +41,9 @@ def test_create_upload_publish_hide_delete(
     page.get_by_label("Path in the model (optional)").fill("ckpt/weights.bin")
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.get_by_role("link", name="ckpt/weights.bin")).to_be_visible()
-    assert ModelFile.objects.get().size == 80_000
+    # The card given on creation is the model's README.md, its first commit; the upload is the second.
+    expect(page.get_by_role("link", name="README.md")).to_be_visible()
+    assert revisions.file_at(MLModel.objects.get(), "ckpt/weights.bin").size == 80_000
 
     page.get_by_label("Public").check()
     page.get_by_role("button", name="Save visibility").click()

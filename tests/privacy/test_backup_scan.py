@@ -51,6 +51,15 @@ for visibility in ("public", "private"):
         card=f"# The {MARK} {{visibility}} card\\n\\nTrained on {MARK} data.",
         tags=f"{MARK}-{{visibility}}-tag, {MARK}shared",
     )
+    # README.md is the card: its front-matter fills the card's other fields (an unknown licence id
+    # becomes one of the card's problems, kept for the owner).
+    readme = (
+        f"---\\nlicense: {MARK}-licence\\nlanguage: [en-{MARK}]\\ndatasets: [{MARK}-{{visibility}}-data]\\n"
+        f"base_model: {MARK}-org/{MARK}-{{visibility}}-base\\n"
+        f"tags: [{MARK}-{{visibility}}-tag, {MARK}shared]\\n"
+        f"---\\n# The {MARK} {{visibility}} card\\n\\nTrained on {MARK} data."
+    )
+    hub.add_file(model, "README.md", [readme.encode()], acting_user=u, message=f"{MARK} {{visibility}} card")
     path, content = f"{MARK}-{{visibility}}-dir/{MARK}-weights.bin", f"{MARK} {{visibility}} file bytes"
     hub.add_file(model, path, [content.encode()], acting_user=u, message=f"{MARK} {{visibility}} commit note")
     revisions.tag(model, f"{MARK}-{{visibility}}-release", acting_user=u)

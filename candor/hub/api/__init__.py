@@ -29,6 +29,7 @@ from candor.hub.api.schemas import (
     CURSOR_PATTERN,
     FILE_LINKS,
     FILE_PATH,
+    LANGUAGE_PATTERN,
     MODEL_LINKS,
     NAME,
     NEXT_PAGE_LINKS,
@@ -73,6 +74,9 @@ def list_models(
     library: Library | None = None,
     license: License | None = None,
     tag: str | None = Query(None, max_length=40, pattern=NO_NUL),
+    language: str | None = Query(
+        None, max_length=20, pattern=LANGUAGE_PATTERN, description="An ISO 639 code, as model cards give it."
+    ),
     sort: Sort = "updated",
     limit: int = Query(20, ge=1, le=100),
     cursor: str | None = Query(
@@ -85,7 +89,15 @@ def list_models(
 ) -> HttpResponse:
     """Public models only: unlisted and private ones never appear in a list or a search (clause C4)."""
     query = queries.ModelQuery.from_params(
-        {"q": q, "task": task, "library": library, "license": license, "tag": tag, "sort": sort}
+        {
+            "q": q,
+            "task": task,
+            "library": library,
+            "license": license,
+            "tag": tag,
+            "language": language,
+            "sort": sort,
+        }
     )
 
     def build(public: HttpRequest) -> bytes:
@@ -116,8 +128,8 @@ def list_models(
 )
 def create_model(request: HttpRequest, payload: ModelIn) -> Status[dict[str, Any]]:
     """It starts private unless a visibility is given; sharing it needs a confirmed email address."""
-    model = actions.create_model(acting_user=person(request), **given(payload))
-    return Status(201, model_out(model, 0))
+    model = actions.create_model_with_card(acting_user=person(request), **given(payload))
+    return Status(201, model_out(model, owner_view=True))
 
 
 @router.get(
@@ -133,7 +145,7 @@ def get_model(
     model = visibility.get_model(caller(request).user, owner, name)
     mark(request, model)
     _noindex(response, model)
-    return model_out(model)
+    return model_out(model, owner_view=visibility.can_edit(caller(request).user, model))
 
 
 @router.patch(
@@ -147,7 +159,7 @@ def update_model(
 ) -> dict[str, Any]:
     user = person(request)
     model = visibility.get_editable_model(user, owner, name)
-    return model_out(actions.update_model(model, acting_user=user, **given(payload)))
+    return model_out(actions.edit_model(model, acting_user=user, **given(payload)), owner_view=True)
 
 
 @router.delete(

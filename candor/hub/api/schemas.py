@@ -34,6 +34,7 @@ Sort = Literal["updated", "name", "popular"]
 NAME_PATTERN = explain_pattern(validators.NAME_PATTERN, validators.NAME_PATTERN_MESSAGE)
 OWNER_PATTERN = explain_pattern(validators.OWNER_PATTERN, validators.OWNER_PATTERN_MESSAGE)
 TAG_PATTERN = explain_pattern(validators.TAG_PATTERN, validators.TAG_PATTERN_MESSAGE)
+LANGUAGE_PATTERN = explain_pattern(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", "An ISO 639 code, e.g. en or pt-BR.")
 FILE_PATH_PATTERN = explain_pattern(validators.FILE_PATH_PATTERN, validators.FILE_PATH_PATTERN_MESSAGE)
 # The shape of every cursor the server gives (django.core.signing's "payload:time:signature"), so the
 # schema refuses what can never be one; one of that shape that the server did not sign, or signed for
