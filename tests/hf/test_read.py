@@ -37,7 +37,10 @@ pytestmark = e2e
 CONFIG = b'{"hidden_size": 64}\n'
 WEIGHTS_1 = bytes(range(256)) * 40  # 10,240 bytes
 WEIGHTS_2 = b"second weights " * 1000
-README = b"# A tiny model\n"
+README = (
+    b"---\nlicense: mit\nlibrary_name: pytorch\npipeline_tag: text-classification\ntags:\n- demo\n"
+    b"---\n# A tiny model\n"
+)
 
 
 @dataclass
@@ -102,6 +105,8 @@ def test_model_info_at_main_a_tag_and_a_commit_id(site: LiveServer, shelf: Shelf
     tagged = api.model_info("alice/tiny", revision="v1")
     assert tagged.sha == shelf.tagged.oid
     assert sorted(s.rfilename for s in tagged.siblings or []) == ["config.json", "weights/model.bin"]
+    # The card is the revision's README.md: that revision had none.
+    assert tagged.pipeline_tag is None and tagged.library_name is None and not tagged.card_data
     assert api.model_info("alice/tiny", revision=shelf.first.oid).sha == shelf.first.oid
     assert api.model_info("alice/tiny", revision="main").sha == shelf.head.oid
 

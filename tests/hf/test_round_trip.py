@@ -59,7 +59,7 @@ print(snapshot_download("alice/tiny", revision="main"))
     assert XetXorb.objects.filter(owner=owner).exists(), "the large files came through Xet"
     # The model is private: the same download without the token is refused as if it did not exist.
     anonymous = run_client(
-        code.split("\n", 1)[0] + "\nprint(snapshot_download('alice/tiny'))\n",
+        "from huggingface_hub import snapshot_download\nsnapshot_download('alice/tiny')\n",
         endpoint=site.url,
         home=tmp_path / "nobody",
     )

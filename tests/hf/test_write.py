@@ -28,7 +28,6 @@ from pytest_django.live_server_helper import LiveServer
 
 from candor.accounts.models import User
 from candor.hub import blobs, revisions
-from candor.hub.api.hf import cardcheck
 from candor.hub.choices import Visibility
 from candor.hub.models import Commit, MLModel, Ref
 from candor.kernel.refusal import Refusal
@@ -42,10 +41,6 @@ pytestmark = e2e
 def lfs_not_xet(monkeypatch: pytest.MonkeyPatch) -> None:
     """Large files through the Git LFS batch API (``is_xet_available`` reads this constant)."""
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
-    if not cardcheck.urlpatterns:
-        # The client checks a README.md's metadata (POST /api/validate-yaml) before committing it; that
-        # route is another part of the router. Until it is there, the check is left out here (only).
-        monkeypatch.setattr(huggingface_hub.HfApi, "_validate_yaml", lambda self, content, **kw: None)
 
 
 def model_of(owner: User, name: str) -> MLModel:
@@ -496,9 +491,6 @@ def test_upload_folder_through_a_fresh_client(
     site: LiveServer, owner: User, write_token: str, tmp_path: Path
 ) -> None:
     files = hf_layout(tmp_path / "tiny")
-    if not cardcheck.urlpatterns:
-        (tmp_path / "tiny" / "README.md").unlink()  # see lfs_not_xet: the metadata check is elsewhere
-        del files["README.md"]
     hf(site, write_token).create_repo("alice/tiny")
     code = (
         "from huggingface_hub import HfApi\n"

@@ -34,11 +34,11 @@ from django.utils.encoding import escape_uri_path
 
 from candor.analytics import popularity
 from candor.analytics.capture import DOWNLOAD, mark
-from candor.hub import http, queries, revisions, visibility
+from candor.hub import card, cardsync, http, queries, revisions, visibility
 from candor.hub.api.hf import common
 from candor.hub.api.hf.common import HfError
 from candor.hub.choices import Visibility
-from candor.hub.models import Commit, MLModel, ModelFile, PublicModel, path_index
+from candor.hub.models import Blob, Commit, MLModel, ModelFile, PublicModel, path_index
 from candor.kernel.refusal import Refusal
 
 # Entries in one page of a tree or of a history; the Hub pages trees by 1,000 too, and the client asks
@@ -178,20 +178,13 @@ def _entries(files: Sequence[ModelFile], under: str, recursive: bool) -> list[di
     return [entry if entry is not None else _folder_entry(path, folders[path]) for path, entry in found]
 
 
-def _card_data(model: MLModel, commit: Commit | None) -> dict[str, Any]:
-    """The card's metadata as the client reads it (``ModelInfo.card_data``), from the model's own fields.
-
-    ``commit`` is the revision asked for: once a revision's README.md front-matter is read
-    (``candor.hub.card``), this is where it takes the place of the fields.
-    """
-    data: dict[str, Any] = {"license": model.license.lower() if model.license != "other" else "other"}
-    if model.library != "other":
-        data["library_name"] = model.library
-    if model.task != "other":
-        data["pipeline_tag"] = model.task
-    if model.tag_names:
-        data["tags"] = model.tag_names
-    return data
+def _card_of(model: MLModel, commit: Commit | None) -> card.Card:
+    """The card of the revision asked for: its README.md read and judged as on main (an empty card for
+    a revision without one). The client's ``cardData`` is the front-matter as written."""
+    blob_id = cardsync.readme_blob_id(model, commit.pk if commit is not None else None)
+    if blob_id is None:
+        return card.Card()
+    return cardsync.read_readme(Blob.objects.get(pk=blob_id))
 
 
 def _used_storage(model: MLModel) -> int:
@@ -214,7 +207,7 @@ def _model_json(model: MLModel, commit: Commit | None, *, blobs: bool) -> dict[s
                 "lfs": {"sha256": lfs["oid"], "size": lfs["size"], "pointerSize": lfs["pointerSize"]},
             }
         siblings.append(sibling)
-    card = _card_data(model, commit)
+    found = _card_of(model, commit)
     return {
         "_id": model.storage_key,
         "id": model.full_name,
@@ -226,13 +219,13 @@ def _model_json(model: MLModel, commit: Commit | None, *, blobs: bool) -> dict[s
         "gated": False,
         "downloads": 0,
         "likes": 0,
-        "library_name": card.get("library_name"),
-        "pipeline_tag": card.get("pipeline_tag"),
-        "tags": model.tag_names,
+        "library_name": found.library,
+        "pipeline_tag": found.task,
+        "tags": list(found.tags),
         "createdAt": _when(model.created_at),
         "lastModified": _when(commit.created_at if commit is not None else model.updated_at),
         "siblings": siblings,
-        "cardData": card,
+        "cardData": found.data,
         "usedStorage": _used_storage(model),
     }
 
