@@ -56,17 +56,22 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def rss_kib(pid: int) -> int:
-    """The resident memory of a process and all its descendants, summed."""
-    total = 0
+def rss_each_kib(pid: int) -> list[int]:
+    """The resident memory of a process and of each of its descendants."""
+    found = []
     for p in descendants(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+                    found.append(int(line.split()[1]))
         except (FileNotFoundError, ProcessLookupError):
             continue
-    return total
+    return found
+
+
+def rss_kib(pid: int) -> int:
+    """The resident memory of a process and all its descendants, summed."""
+    return sum(rss_each_kib(pid))
 
 
 class Sampler(threading.Thread):
@@ -74,11 +79,13 @@ class Sampler(threading.Thread):
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak, self.running = pid, 0, True
+        self.pid, self.peak, self.largest, self.running = pid, 0, 0, True
 
     def run(self) -> None:
         while self.running:
-            self.peak = max(self.peak, rss_kib(self.pid))
+            each = rss_each_kib(self.pid)
+            self.peak = max(self.peak, sum(each))
+            self.largest = max([self.largest, *each])
             time.sleep(0.02)
 
     def stop(self) -> int:
@@ -91,10 +98,15 @@ class Peak:
     """What :meth:`CandorServer.peak_rss` measured, once its block has ended."""
 
     kib: int = 0
+    largest_kib: int = 0  # the one process that grew most (the worker that took the request)
 
     @property
     def mib(self) -> float:
         return self.kib / 1024
+
+    @property
+    def largest_mib(self) -> float:
+        return self.largest_kib / 1024
 
 
 def wait_for(check: Callable[[], object], seconds: float, what: str) -> None:
@@ -204,3 +216,4 @@ class CandorServer:
             yield peak
         finally:
             peak.kib = sampler.stop()
+            peak.largest_kib = sampler.largest

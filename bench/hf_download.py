@@ -160,15 +160,31 @@ def main() -> None:
                     cwd=work,
                 )
             pull_same = same_files(original, pulled)
-        if not (hf_same and pull_same):
+            # The server's side alone: the large file by curl (C, no Python on the receiving end).
+            large = original / "model.safetensors"
+            curl_seconds, _ = timed(
+                [
+                    "curl",
+                    "-sf",
+                    "-o",
+                    str(work / "curl-copy"),
+                    "-H",
+                    f"Authorization: Bearer {token}",
+                    f"{server.url}/benchhf/big/resolve/main/model.safetensors",
+                ]
+            )
+            curl_same = filecmp.cmp(large, work / "curl-copy", shallow=False)
+        if not (hf_same and pull_same and curl_same):
             raise SystemExit(
-                f"the downloaded files differ from the originals (hf: {hf_same}, pull: {pull_same})"
+                "the downloaded files differ from the originals "
+                f"(hf: {hf_same}, pull: {pull_same}, curl: {curl_same})"
             )
         mb = size / 1e6
         figures = {
             "cp_mb_s": mb / cp_seconds,
             "hf_mb_s": mb / hf_seconds,
             "pull_mb_s": mb / pull_seconds,
+            "curl_mb_s": large.stat().st_size / 1e6 / curl_seconds,
             "idle_rss_mib": idle,
             "hf_rss_mib": hf_peak.mib,
             "pull_rss_mib": pull_peak.mib,
@@ -208,6 +224,8 @@ def report(figures: dict[str, float], size: int, args: argparse.Namespace, work:
         f"| {figures['hf_rss_mib']:.0f} |",
         f"| `candor pull` | {figures['pull_mb_s']:.0f} | {figures['pull_mb_s'] / cp:.0%} "
         f"| {figures['pull_rss_mib']:.0f} |",
+        f"| `curl` of the large file alone (the server's side) | {figures['curl_mb_s']:.0f} "
+        f"| {figures['curl_mb_s'] / cp:.0%} | — |",
         "",
         f"The client's throughput is {figures['hf_mb_s'] / figures['pull_mb_s']:.0%} of `candor pull`'s.",
     ]
