@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ os.environ.pop("HF_TOKEN", None)
 os.environ.pop("HF_ENDPOINT", None)
 
 import pytest
+from django.db import connection
 from huggingface_hub import HfApi
 from pytest_django.live_server_helper import LiveServer
 
@@ -33,11 +36,63 @@ from tests.test_client import new_token
 e2e = pytest.mark.django_db(transaction=True)
 
 
+class _OneAtATime:
+    """The live server's application, one request at a time, its body included.
+
+    On SQLite the test database lives in memory, and the live server's threads all use the test's one
+    connection (pytest-django passes it to them): the client's parallel downloads (snapshot_download
+    fetches 8 files at once) would use it from several threads at the same moment, which SQLite refuses
+    ("bad parameter or other API misuse"). Real servers give every worker its own connection; here the
+    requests take turns, each holding the turn until its response has been sent or abandoned.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app, self.turn = app, threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        self.turn.acquire()
+        try:
+            body = self.app(environ, start_response)
+        except BaseException:
+            self.turn.release()
+            raise
+        return _Sent(body, self.turn)
+
+
+class _Sent:
+    """A response body that gives the turn back when the server closes it (sent whole or not)."""
+
+    def __init__(self, body: Iterable[bytes], turn: threading.Lock) -> None:
+        self.body, self.turn, self.done = body, turn, False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if not self.done:
+                self.done = True
+                self.turn.release()
+
+
 @pytest.fixture
-def site(live_server: LiveServer, settings: Any, tmp_path: Path) -> LiveServer:
+def site(live_server: LiveServer, settings: Any, tmp_path: Path) -> Iterator[LiveServer]:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.WEBSITE_URL = live_server.url
-    return live_server
+    httpd = live_server.thread.httpd
+    app = httpd.get_app()
+    shared = connection.vendor == "sqlite" and connection.is_in_memory_db()
+    if shared:
+        httpd.set_app(_OneAtATime(app))
+    try:
+        yield live_server
+    finally:
+        if shared:
+            httpd.set_app(app)
 
 
 @pytest.fixture
