@@ -130,7 +130,10 @@ def test_clear_files_become_sealed_blobs_in_one_first_commit_per_model(at_0003: 
     for path in media.rglob("*"):
         if path.is_file():
             raw = path.read_bytes()
-            assert b"QZ-" not in raw and b"qz-" not in raw, path
+            # Needles of 9 bytes or more: a shorter one turns up in random ciphertext (3 bytes did, in
+            # about one run in 25, in a sealed file of a third of a megabyte).
+            clear = [b"QZ-WEIGHTS", b"QZ-README", b'"qz-config"', b"qz-model.bin", b"qz-readme"]
+            assert not [needle for needle in clear if needle in raw], path
     assert not any("qz" in str(path) for path in media.rglob("*"))
 
     # Run again on the migrated database: nothing is moved twice, nothing is added.
