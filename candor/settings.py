@@ -163,6 +163,7 @@ INSTALLED_APPS = [
     "candor.accounts",
     "candor.hub",
     "candor.analytics",
+    "candor.staff",
     "candor.developers",
     "candor.lifecycle",
     "candor.web",
@@ -299,6 +300,11 @@ XET_XORB_DAYS = env.integer("CANDOR_XET_XORB_DAYS", 7, minimum=1, maximum=365)
 SECURITY_EVENT_DAYS = env.integer("CANDOR_SECURITY_EVENT_DAYS", 30, minimum=1, maximum=365)
 # The audit trail (candor.privacy.audit): ids and event types, kept after erasure, swept after this.
 AUDIT_EVENT_DAYS = env.integer("CANDOR_AUDIT_EVENT_DAYS", 730, minimum=30, maximum=3660)
+# --- Staff access (candor.staff) ---
+# How long a signature of the confidentiality agreement holds before it must be signed again.
+STAFF_AGREEMENT_DAYS = env.integer("CANDOR_STAFF_AGREEMENT_DAYS", 365, minimum=1, maximum=3 * 366)
+# A grant's time limit when the request names none (at most 24 hours, whatever is asked).
+GRANT_DEFAULT_MINUTES = env.integer("CANDOR_GRANT_DEFAULT_MINUTES", 60, minimum=5, maximum=24 * 60)
 VERIFICATION_TTL_HOURS = env.integer("CANDOR_VERIFICATION_TTL_HOURS", 48, minimum=1, maximum=24 * 30)
 LOGIN_FAILURES_PER_ACCOUNT = env.integer("CANDOR_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env.integer("CANDOR_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)

@@ -34,6 +34,11 @@ class Code(StrEnum):
     INVALID_TOKEN = "invalid_token"  # noqa: S105 - a code, not a secret
     INSUFFICIENT_SCOPE = "insufficient_scope"
     FORBIDDEN = "forbidden"
+    NOT_STAFF = "not_staff"
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
+    NO_AGREEMENT = "no_agreement"
+    GRANT_INACTIVE = "grant_inactive"
+    OUTSIDE_GRANT = "outside_grant"
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 - a code, not a secret
     INVALID_LOGIN = "invalid_login"
     EMAIL_UNVERIFIED = "email_unverified"

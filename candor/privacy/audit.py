@@ -39,6 +39,18 @@ class EventType(IntEnum):
     MODEL_HISTORY_PURGED = 305
     # Personal data (4xx)
     EXPORT_REQUESTED = 401
+    # Staff access (5xx): the reveals themselves go to the access log (candor.staff.accesslog)
+    STAFF_ADDED = 501
+    STAFF_CHANGED = 502
+    STAFF_ENDED = 503
+    AGREEMENT_PUBLISHED = 504
+    AGREEMENT_SIGNED = 505
+    SECOND_FACTOR_SET = 506
+    RECOVERY_CODE_USED = 507
+    GRANT_REQUESTED = 511
+    GRANT_APPROVED = 512
+    GRANT_REFUSED = 513
+    GRANT_ENDED = 514
 
 
 # The words ``extra`` may hold, by key. Anything else must be an int, a bool or None.
@@ -46,6 +58,7 @@ VOCABULARY: dict[str, frozenset[str]] = {
     "visibility": frozenset({"public", "unlisted", "private"}),
     "previous_visibility": frozenset({"public", "unlisted", "private"}),
     "scope": frozenset({"read", "write"}),
+    "purpose": frozenset({"legal_request", "support_case", "security_incident", "abuse_report"}),
     "how": frozenset({"password", "link", "owner", "staff", "retention", "signed_out", "all_others"}),
 }
 

@@ -20,6 +20,9 @@ import hmac
 import json
 import os
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -107,6 +110,21 @@ class _KeyCache:
 
 _cache = _KeyCache()
 request_finished.connect(_cache.clear, dispatch_uid="candor.privacy.crypto.clear")
+
+
+# The accounts whose values are being decrypted for someone else, inside a grant (candor.staff.gate).
+_revealing: ContextVar[frozenset[str]] = ContextVar("candor_revealing", default=frozenset())
+
+
+@contextmanager
+def revealing(owner_id: Any) -> Iterator[None]:
+    """The one scope in which a person's values are decrypted for someone else: entered by the staff
+    gate (``candor.staff.gate.reveal``) only, once it has checked the grant and logged the access."""
+    token = _revealing.set(_revealing.get() | {str(owner_id)})
+    try:
+        yield
+    finally:
+        _revealing.reset(token)
 
 
 def forget_cached_keys() -> None:

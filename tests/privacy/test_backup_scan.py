@@ -41,6 +41,11 @@ visitor = RequestFactory().get("/", REMOTE_ADDR="198.51.100.77")
 accounts.record_event(u, SecurityEvent.Kind.SIGN_IN, visitor)
 accounts.request_email_change(u, password=PASSWORD, new_email="{MARK}.erin.new@example.org", acting_user=u)
 create_token(u, name="{MARK} laptop token", scopes=["read"], acting_user=u)
+from candor.staff import actions as staff
+staff.add_staff(u, acting_user=None, roles=["support"], employment="affiliate", organisation="{MARK} Labs",
+                office_country="DE", work_country="PT")
+agreement = staff.publish_agreement("1", "Keep it confidential.", acting_user=None)
+staff.sign_agreement(acting_user=u, signed_name="{MARK.title()} Erin Signer", text_sha256=agreement.sha256)
 for visibility in ("public", "private"):
     model = hub.create_model(
         acting_user=u,
@@ -154,6 +159,12 @@ NOT_TYPED = {
     "hub.MLModel.visibility",
     "hub.ModelFile.sha256",
     "privacy.ExportArchive.status",
+    "staff.StaffMember.employment",
+    "staff.StaffMember.office_country",
+    "staff.StaffMember.recovery_codes",
+    "staff.StaffMember.roles",
+    "staff.StaffMember.totp_secret",
+    "staff.StaffMember.work_country",
 }
 
 # Files made of the other values (the export archive, a ZIP of everything, stored encrypted): they must

@@ -41,6 +41,8 @@ from candor.lifecycle.export import access, builder, encoding, records, zipwrite
 from candor.privacy import audit, inventory, subjects
 from candor.privacy.crypto import EncryptedJSONField, EncryptedTextField
 from candor.privacy.models import AuditEvent, ExportArchive
+from candor.staff import actions as staff_actions
+from candor.staff import queries as staff_queries
 from tests.api.conftest import Api, assert_error, token_for
 from tests.conftest import Mailbox, make_user
 from tests.testapp.models import Diary
@@ -202,6 +204,21 @@ def fill(user: User, marker: str, year: int) -> Filler:
     _, secret = create_token(user, name="cli", scopes=["read", "write"], acting_user=user)
     filler.hidden.append(secret)
     Client().force_login(user)
+    # A staff record and a signature of the confidentiality agreement.
+    staff_actions.add_staff(
+        user,
+        acting_user=None,
+        roles=["support"],
+        employment="employee",
+        office_country="DE",
+        work_country="PT",
+    )
+    agreement = staff_queries.current_agreement() or staff_actions.publish_agreement(
+        "1", "Keep it confidential.", acting_user=None
+    )
+    staff_actions.sign_agreement(
+        acting_user=user, signed_name=f"{marker} Signer", text_sha256=agreement.sha256
+    )
     # Everything else the inventory ties to a person, made from the declaration alone.
     for declaration in sorted(subjects.owned_declarations(), key=lambda d: subjects._depth(d)):
         exported = [n for n, p in declaration.personal_fields().items() if p.export != "omitted"]
