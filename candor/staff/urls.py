@@ -1,0 +1,12 @@
+"""The staff app's pages: the console (/staff/…), what a person sees of accesses to their data
+(/settings/accesses/), and the access log's published checkpoints (/transparency/log/…)."""
+
+from django.urls import URLPattern, URLResolver, path
+
+app_name = "staff"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    # --- console ---
+    # --- person ---
+    # --- transparency ---
+]
