@@ -1,7 +1,7 @@
 """The staff app's pages: the console (/staff/…), what a person sees of accesses to their data
 (/settings/accesses/), and the access log's published checkpoints (/transparency/log/…)."""
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver
 
 app_name = "staff"
 
