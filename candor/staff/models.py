@@ -219,7 +219,10 @@ class Grant(models.Model):
         NOT_NEEDED = "not_needed", "no approval needed"
 
     public_id = models.CharField(max_length=22, unique=True, default=_public_id)
-    requester = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="grants")
+    # SET_NULL: a member's account may be erased; the access log keeps their id in every entry.
+    requester = models.ForeignKey(
+        StaffMember, on_delete=models.SET_NULL, null=True, blank=True, related_name="grants"
+    )
     role = models.CharField(max_length=20, choices=Role.choices)
     # No foreign key: a grant (and the log that names it) outlives the subject's account.
     subject_id = models.UUIDField()
@@ -230,7 +233,7 @@ class Grant(models.Model):
     requested_at = models.DateTimeField(default=timezone.now)
     decision = models.CharField(max_length=12, choices=Decision.choices)
     decided_by = models.ForeignKey(
-        StaffMember, on_delete=models.PROTECT, null=True, blank=True, related_name="decisions"
+        StaffMember, on_delete=models.SET_NULL, null=True, blank=True, related_name="decisions"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     starts_at = models.DateTimeField(null=True, blank=True)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from candor.accounts.models import User
 from candor.kernel.refusal import Code, Refusal
+from candor.lifecycle.erasure import erase_account
 from candor.staff import actions, gate, queries
 from candor.staff.models import AccessEntry, Grant, Signature, StaffMember
 from tests.conftest import make_user
@@ -220,3 +221,15 @@ def test_the_policy_counts_only_staff_who_may_be_given_access() -> None:
     assert queries.countries_with_access() == ["DE", "PT"]
     roles = {value: purposes for value, _, purposes in queries.roles()}
     assert roles["administrator"] == [] and roles["legal"] == ["a legal request"]
+
+
+def test_erasing_a_member_or_a_subject_keeps_the_log(subject: User) -> None:
+    agent = make_staff("sam")
+    grant = ask(agent, subject)
+    gate.reveal(grant.public_id, acting_user=agent)
+    erase_account(agent.pk)
+    erase_account(subject.pk)
+    assert not User.objects.filter(pk__in=[agent.pk, subject.pk]).exists()
+    entry = AccessEntry.objects.get()
+    assert (entry.staff_id, entry.subject_id) == (agent.pk, subject.pk)
+    assert Grant.objects.get(pk=grant.pk).requester is None
