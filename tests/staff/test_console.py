@@ -40,7 +40,7 @@ def _grant(requester: User, subject: User, categories: list[str], purpose: str =
     return actions.request_grant(
         acting_user=requester,
         subject=subject,
-        role=[r for r in StaffMember.objects.get(user=requester).roles if r != "administrator"][0],
+        role=next(r for r in StaffMember.objects.get(user=requester).roles if r != "administrator"),
         purpose=purpose,
         case_reference="CASE-9",
         categories=categories,

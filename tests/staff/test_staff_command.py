@@ -79,4 +79,3 @@ def test_publish_an_agreement_from_a_file(tmp_path: Path) -> None:
         _run("publish-agreement", "--version", "2026-3", "--file", str(tmp_path / "missing.txt"))
     with pytest.raises(CommandError, match="A version is up to 32"):
         _run("publish-agreement", "--version", "bad version!", "--file", str(text))
-
