@@ -305,6 +305,9 @@ AUDIT_EVENT_DAYS = env.integer("CANDOR_AUDIT_EVENT_DAYS", 730, minimum=30, maxim
 STAFF_AGREEMENT_DAYS = env.integer("CANDOR_STAFF_AGREEMENT_DAYS", 365, minimum=1, maximum=3 * 366)
 # A grant's time limit when the request names none (at most 24 hours, whatever is asked).
 GRANT_DEFAULT_MINUTES = env.integer("CANDOR_GRANT_DEFAULT_MINUTES", 60, minimum=5, maximum=24 * 60)
+# A staff session (verified by the second factor) lasts at most this long, and ends after this idle time.
+STAFF_SESSION_HOURS = env.integer("CANDOR_STAFF_SESSION_HOURS", 8, minimum=1, maximum=24)
+STAFF_IDLE_MINUTES = env.integer("CANDOR_STAFF_IDLE_MINUTES", 30, minimum=1, maximum=24 * 60)
 VERIFICATION_TTL_HOURS = env.integer("CANDOR_VERIFICATION_TTL_HOURS", 48, minimum=1, maximum=24 * 30)
 LOGIN_FAILURES_PER_ACCOUNT = env.integer("CANDOR_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env.integer("CANDOR_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)

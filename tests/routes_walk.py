@@ -207,6 +207,9 @@ def fill(route: Route, target: str | None, world: World) -> str:
         "id": world.owner_export_id if "export" in route.template else world.owner_token_id,
         "token": "not-a-valid-token",
         "uidb64": "bm90LWEtdXNlcg",
+        # The staff console's: an account to ask a grant about, a member of staff's number.
+        "subject_id": str(owner.pk),
+        "pk": "1",
         # The Xet store's object addresses.
         "prefix": "default",
         "digest": "0" * 64,

@@ -89,6 +89,7 @@ def robots_txt(request: HttpRequest) -> HttpResponse:
         "Disallow: /login/",
         "Disallow: /signup/",
         "Disallow: /accounts/",
+        "Disallow: /staff/",
         f"Sitemap: {settings.WEBSITE_URL}{reverse('sitemap')}",
         "",
     ]

@@ -3,10 +3,26 @@
 
 from django.urls import URLPattern, URLResolver
 
+from candor.staff.views import console
+
 app_name = "staff"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # --- console ---
+    path("staff/", console.home, name="home"),
+    path("staff/second-factor/", console.second_factor_setup, name="second_factor"),
+    path("staff/second-factor/codes/", console.recovery_codes, name="recovery_codes"),
+    path("staff/verify/", console.verify_code, name="verify"),
+    path("staff/agreement/", console.agreement, name="agreement"),
+    path("staff/find/", console.find, name="find"),
+    path("staff/grants/", console.grants, name="grants"),
+    path("staff/grants/new/<uuid:subject_id>/", console.grant_new, name="grant_new"),
+    path("staff/grants/<str:public_id>/", console.grant, name="grant"),
+    path("staff/grants/<str:public_id>/decide/", console.grant_decide, name="grant_decide"),
+    path("staff/grants/<str:public_id>/end/", console.grant_end, name="grant_end"),
+    path("staff/grants/<str:public_id>/reveal/", console.grant_reveal, name="grant_reveal"),
+    path("staff/members/", console.members, name="members"),
+    path("staff/members/<int:pk>/", console.member_change, name="member"),
     # --- person ---
     # --- transparency ---
 ]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from random import Random
 
+import pyotp
 from django.utils import timezone
 
 from candor.accounts.models import User
@@ -13,6 +14,9 @@ from candor.analytics import store
 from candor.analytics.batch import Batch
 from candor.hub import actions
 from candor.hub.models import MLModel
+from candor.staff import actions as staff_actions
+from candor.staff import queries as staff_queries
+from candor.staff.models import Grant, StaffMember
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,17 @@ DEMO_ACCOUNTS = (
     DemoAccount("bob", "bob@demo.candor.localhost", "copper-lantern-52"),
     DemoAccount("carol", "carol@demo.candor.localhost", "quiet-meadow-38"),
     DemoAccount("dana", "dana@demo.candor.localhost", "amber-signal-64", is_staff=True),
+    DemoAccount("erik", "erik@demo.candor.localhost", "linen-compass-19", is_staff=True),
+)
+
+# The demo's members of staff: username, roles, office country, work country, the name they sign with.
+DEMO_STAFF = (
+    ("dana", ("administrator", "support", "trust_and_safety"), "DE", "DE", "Dana Demo"),
+    ("erik", ("support",), "IE", "PT", "Erik Demo"),
+)
+DEMO_AGREEMENT = (
+    "I keep confidential whatever I see of a person's data, use it only for the case a grant names, "
+    "copy none of it elsewhere, and end a grant as soon as the case no longer needs it."
 )
 
 
@@ -131,7 +146,59 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
         actions.add_file(model, "weights/model.bin", [bytes(range(256)) * 64], acting_user=owner)
         created.append(model)
     demo_usage([m for m in created if m.is_public])
+    demo_staff()
     return results
+
+
+def demo_staff() -> None:
+    """Dana and Erik as members of staff (a second factor each, the agreement signed), and one grant of
+    Erik's waiting for a second member's approval (Dana's): carol's email address for a support case."""
+    if staff_queries.current_agreement() is None:
+        staff_actions.publish_agreement("demo-1", DEMO_AGREEMENT, acting_user=None)
+    for username, roles, office, work, signed_name in DEMO_STAFF:
+        user = User.objects.named(username).get()
+        member = StaffMember.objects.filter(user=user, ended_at__isnull=True).first()
+        if member is None:
+            member = staff_actions.add_staff(
+                user,
+                acting_user=None,
+                roles=roles,
+                employment="employee",
+                office_country=office,
+                work_country=work,
+            )
+        if not member.has_second_factor:
+            member.totp_secret = pyotp.random_base32()
+            member.totp_confirmed_at = timezone.now()
+            member.save(update_fields=["totp_secret", "totp_confirmed_at"])
+        if staff_queries.signature_in_force(member) is None:
+            agreement = staff_queries.current_agreement()
+            assert agreement is not None
+            staff_actions.sign_agreement(
+                acting_user=user, signed_name=signed_name, text_sha256=agreement.sha256
+            )
+    erik = User.objects.named("erik").get()
+    if not Grant.objects.filter(requester__user=erik).exists():
+        staff_actions.request_grant(
+            acting_user=erik,
+            subject=User.objects.named("carol").get(),
+            role="support",
+            purpose="support_case",
+            case_reference="DEMO-1",
+            categories=["account.username", "contact.email"],
+        )
+
+
+def staff_secrets() -> list[tuple[str, str]]:
+    """Each demo member's username and TOTP secret, for the demo command to print (demo data only)."""
+    found = []
+    for username, *_ in DEMO_STAFF:
+        member = StaffMember.objects.filter(
+            user__in=User.objects.named(username), ended_at__isnull=True
+        ).first()
+        if member is not None and member.totp_secret:
+            found.append((username, str(member.totp_secret)))
+    return found
 
 
 def demo_usage(models: list[MLModel], days: int = 30) -> None:

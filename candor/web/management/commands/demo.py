@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from candor.privacy.crypto import verify_keyring_at_start_up
-from candor.web.demo import load_demo_data
+from candor.web.demo import load_demo_data, staff_secrets
 from candor.web.server import gunicorn_argv
 
 
@@ -44,6 +44,9 @@ class Command(BaseCommand):
             note = " (staff)" if account.is_staff else ""
             state = "created" if created else "already there"
             self.stdout.write(f"  {account.username:<8} {account.password}{note}  [{state}]")
+        self.stdout.write("Staff console at /staff/: a code from an authenticator app with this TOTP secret:")
+        for username, secret in staff_secrets():
+            self.stdout.write(f"  {username:<8} {secret}")
         if not settings.EMAIL_URL:
             self.stdout.write(f"Emails the site sends are written to {settings.MAIL_DIR}")
         if options["no_serve"]:
