@@ -305,6 +305,9 @@ AUDIT_EVENT_DAYS = env.integer("CANDOR_AUDIT_EVENT_DAYS", 730, minimum=30, maxim
 STAFF_AGREEMENT_DAYS = env.integer("CANDOR_STAFF_AGREEMENT_DAYS", 365, minimum=1, maximum=3 * 366)
 # A grant's time limit when the request names none (at most 24 hours, whatever is asked).
 GRANT_DEFAULT_MINUTES = env.integer("CANDOR_GRANT_DEFAULT_MINUTES", 60, minimum=5, maximum=24 * 60)
+# Whether a person's list of accesses to their data (and its digest) names the member of staff, by the
+# username of their account. Off: their role, countries and purpose only.
+ACCESS_SHOWS_STAFF_NAME = env.flag("CANDOR_ACCESS_SHOWS_STAFF_NAME", False)
 VERIFICATION_TTL_HOURS = env.integer("CANDOR_VERIFICATION_TTL_HOURS", 48, minimum=1, maximum=24 * 30)
 LOGIN_FAILURES_PER_ACCOUNT = env.integer("CANDOR_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env.integer("CANDOR_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)

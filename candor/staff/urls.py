@@ -3,10 +3,13 @@
 
 from django.urls import URLPattern, URLResolver, path
 
+from candor.staff.views import accesses
+
 app_name = "staff"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # --- console ---
     # --- person ---
+    path("settings/accesses/", accesses.accesses, name="accesses"),
     # --- transparency ---
 ]
