@@ -101,8 +101,9 @@ def send_digests(now: datetime | None = None) -> int:
         pending = pending_for(user, now)
         if pending is None:
             continue
+        message = _message(pending)  # a fault in building it is a bug, and stops the run loudly
         try:
-            _message(pending).send()
+            message.send()
         except Exception as error:
             # Tried again at the next run. The class only: an SMTP error's text may quote the address.
             logger.warning("an access digest could not be sent (%s)", type(error).__name__)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from freezegun import freeze_time
 
@@ -27,6 +28,13 @@ pytestmark = pytest.mark.django_db
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ORDER_ENDS = datetime(2026, 3, 20, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _urls_loaded() -> None:
+    """Load the URL configuration before any test freezes the clock: the API's schemas are built when
+    it loads, and pydantic cannot build them for freezegun's stand-in datetime class."""
+    reverse("staff:accesses")
 
 
 def reveal(
@@ -126,8 +134,8 @@ def test_the_page_lists_the_accesses_privately_and_links_from_the_settings() -> 
     assert response["Cache-Control"] == "private, no-store"
     page = response.content.decode()
     assert "a support case" in page and "account (username); contact (email)" in page
-    assert 'title="Germany">DE' in page and 'title="Portugal">PT' in page
-    assert "an abuse report" not in page and "IE" not in page  # frank's, not erin's
+    assert "<dd>Germany, Portugal</dd>" in page
+    assert "an abuse report" not in page and "Ireland" not in page  # frank's, not erin's
     assert "sam" not in page
     assert 'href="/settings/accesses/"' in client.get("/settings/").content.decode()
 
@@ -146,7 +154,7 @@ def test_the_page_is_paged_and_a_page_that_does_not_exist_says_so(settings: Any)
     reveal(erin, make_staff("sam"), times=52)
     client = signed_in(erin)
     first = client.get("/settings/accesses/").content.decode()
-    assert first.count("<tr><td>") + first.count("<tr>\n      <td>") == 50
+    assert first.count("<li>\n    <h2>") == 50
     assert 'rel="next"' in first and "52 accesses" in first
     second = client.get("/settings/accesses/", {"page": 2}).content.decode()
     assert second.count("a support case") == 2
@@ -161,7 +169,7 @@ def test_the_page_names_the_member_when_the_operator_shows_names(settings: Any) 
     erin = make_user("erin")
     reveal(erin, make_staff("sam"))
     page = signed_in(erin).get("/settings/accesses/").content.decode()
-    assert '<th scope="col">Member of staff</th>' in page and "<td>sam</td>" in page
+    assert "<dt>Member of staff</dt><dd>sam</dd>" in page
 
 
 # --- the API --------------------------------------------------------------------------------------------
@@ -180,7 +188,7 @@ def test_the_api_lists_the_callers_accesses_in_pages_with_a_read_token() -> None
     assert [item["purpose"] for item in body["items"]] == ["support_case", "support_case"]
     assert body["items"][0]["categories"] == [{"name": "account.username", "label": "account (username)"}]
     assert body["items"][0]["staff_member"] is None and body["items"][0]["held_back_until"] is None
-    assert body["next"].endswith(f"cursor={body['next_cursor']}") or "cursor=" in body["next"]
+    assert body["next"].startswith("http") and "limit=2" in body["next"] and "cursor=" in body["next"]
     rest = api.get("/me/accesses", limit=2, cursor=body["next_cursor"]).json()
     # The legal request was held back until a date long past: it shows, with the date.
     assert [(i["purpose"], i["held_back_until"]) for i in rest["items"]] == [
@@ -214,7 +222,8 @@ def test_the_api_operation_is_in_the_openapi_schema() -> None:
 
 
 def test_the_digest_emails_new_accesses_once_a_day_with_categories_only(mailbox: Mailbox) -> None:
-    erin, frank = make_user("erin"), make_user("frank")
+    erin = make_user("erin")
+    make_user("frank")  # never accessed: never emailed
     with freeze_time(START):
         reveal(erin, make_staff("sam"), categories=("account.username", "contact.email"))
         assert digest.send_digests() == 1
@@ -223,7 +232,7 @@ def test_the_digest_emails_new_accesses_once_a_day_with_categories_only(mailbox:
         assert "Accesses to your data" in str(message["Subject"])
         assert "support" in body and "a support case" in body and "contact (email)" in body
         assert "erin@example.org" not in body  # the category, never the value
-        assert "sam" not in body.replace("same", "")
+        assert "sam" not in body.split()  # no member's name without the setting
         assert "http://" in body and "/settings/accesses/" in body
         assert mailbox.to("frank@example.org") == []
         # Run twice the same day: nothing again, even with a new access.
@@ -237,9 +246,8 @@ def test_the_digest_emails_new_accesses_once_a_day_with_categories_only(mailbox:
     second = mailbox.body(mailbox.last_to("erin@example.org"))
     assert "an abuse report" in second and "a support case" not in second  # only what is new
     notice = AccessNotice.objects.get(user=erin)
-    assert notice.last_position == AccessEntry.objects.filter(subject_id=erin.pk).count() + 0
+    assert notice.last_position == max(e.position for e in AccessEntry.objects.filter(subject_id=erin.pk))
     assert AuditEvent.objects.filter(event_type=521, subject_id=erin.pk).count() == 2
-    del frank
 
 
 def test_the_digest_tells_a_held_back_access_the_day_its_date_has_passed(mailbox: Mailbox) -> None:
