@@ -308,6 +308,9 @@ GRANT_DEFAULT_MINUTES = env.integer("CANDOR_GRANT_DEFAULT_MINUTES", 60, minimum=
 # A staff session (verified by the second factor) lasts at most this long, and ends after this idle time.
 STAFF_SESSION_HOURS = env.integer("CANDOR_STAFF_SESSION_HOURS", 8, minimum=1, maximum=24)
 STAFF_IDLE_MINUTES = env.integer("CANDOR_STAFF_IDLE_MINUTES", 30, minimum=1, maximum=24 * 60)
+# Whether a person's list of accesses to their data (and its digest) names the member of staff, by the
+# username of their account. Off: their role, countries and purpose only.
+ACCESS_SHOWS_STAFF_NAME = env.flag("CANDOR_ACCESS_SHOWS_STAFF_NAME", False)
 VERIFICATION_TTL_HOURS = env.integer("CANDOR_VERIFICATION_TTL_HOURS", 48, minimum=1, maximum=24 * 30)
 LOGIN_FAILURES_PER_ACCOUNT = env.integer("CANDOR_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env.integer("CANDOR_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)

@@ -109,6 +109,7 @@ BODIES = {
 TABLE: dict[str, Expect | dict[str, Expect]] = {
     "DELETE /api/v1/me": answers(403, visitors=401),
     "GET /api/v1/me": answers(200, visitors=401),
+    "GET /api/v1/me/accesses": answers(200, visitors=401),
     "PATCH /api/v1/me": answers(200, visitors=401),
     "POST /api/v1/me/email": answers(403, visitors=401),
     "POST /api/v1/me/export": answers(202, visitors=401),
@@ -375,6 +376,8 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
     "POST /robots.txt": answers(405),
     "GET /settings/": answers(200, visitors=302),
     "POST /settings/": answers(405, visitors=302),
+    "GET /settings/accesses/": answers(200, visitors=302),
+    "POST /settings/accesses/": answers(405, visitors=302),
     "GET /settings/delete/": answers(200, visitors=302),
     "POST /settings/delete/": answers(200, visitors=302),
     "GET /settings/email/": answers(200, visitors=302),

@@ -28,6 +28,7 @@ from candor.api.auth import SIGNED_IN
 from candor.hub.api import router as hub_router
 from candor.hub.api.commits import router as revisions_router
 from candor.lifecycle.api import router as privacy_router
+from candor.staff.api import router as staff_router
 
 View = Callable[..., HttpResponseBase]
 
@@ -53,6 +54,7 @@ api.add_router("", accounts_router)
 api.add_router("", privacy_router)
 api.add_router("", popular_router)
 api.add_router("", trends_router)
+api.add_router("", staff_router)
 
 
 @functools.cache

@@ -413,3 +413,41 @@ declare(
         "signature": NotPersonal(),
     },
 )
+
+
+class AccessNotice(models.Model):
+    """What the person's last daily digest of accesses covered (candor.staff.digest).
+
+    ``last_position`` is the highest log position of the person's entries when it was made, held back or
+    not; ``through`` the moment their visibility was judged at. An entry is new to the next digest when
+    it is visible then and either came after ``last_position`` or was still held back at ``through``.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_notice"
+    )
+    last_position = models.BigIntegerField(default=0)
+    through = models.DateTimeField()
+    sent_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return "access notice"
+
+
+declare(
+    AccessNotice,
+    belongs_to="user",
+    note="The bookmark of the person's daily digest of accesses: goes with their account.",
+    fields={
+        "id": NotPersonal(),
+        "user": NotPersonal("the link to the account the row belongs to"),
+        "last_position": NotPersonal("a position in the access log"),
+        "through": NotPersonal("the moment the last digest judged which accesses could be told"),
+        "sent_at": Personal(
+            "account.access_digest",
+            "to send the digest of accesses to your data at most once a day",
+            "while the account exists",
+            ("C23",),
+        ),
+    },
+)

@@ -5,6 +5,8 @@ from django.urls import URLPattern, URLResolver
 
 from candor.staff.views import console
 
+from candor.staff.views import accesses
+
 app_name = "staff"
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -24,5 +26,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("staff/members/", console.members, name="members"),
     path("staff/members/<int:pk>/", console.member_change, name="member"),
     # --- person ---
+    path("settings/accesses/", accesses.accesses, name="accesses"),
     # --- transparency ---
 ]

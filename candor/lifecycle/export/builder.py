@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import traceback
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from candor.kernel import db, staging
 from candor.lifecycle.export import files, records, summary, zipwriter
 from candor.privacy import crypto, inventory, sealed, subjects
 from candor.privacy.models import ExportArchive, export_storage_name
+from candor.staff import notices
 
 logger = logging.getLogger("candor.privacy")
 
@@ -167,7 +169,16 @@ def write_zip(handle: IO[bytes], user: Any, *, generated_at: dt.datetime) -> Non
         places, stored_files = files.write_files(archive, user, stamp)
         found = summary.categories()
         records.write_categories(archive, [c for c in found if c.given], user, places, stamp)
+        zipwriter.write_text(archive, summary.ACCESSES_FILE, _accesses_text(user, generated_at), stamp)
         readme = summary.readme(found, stored_files, generated_at)
         zipwriter.write_text(archive, "README.json", summary.readme_text(readme), stamp)
         page = summary.index_page(found, readme, stored_files, generated_at)
         zipwriter.write_text(archive, "index.html", page, stamp)
+
+
+def _accesses_text(user: Any, generated_at: dt.datetime) -> str:
+    """accesses.json: every access by staff to the person's data that may be told at the export's time
+    (held-back ones only once their legal order's date has passed), newest first."""
+    accesses = [notices.as_record(access) for access in notices.accesses_of(user.pk, generated_at)]
+    body = {"about": summary.ACCESSES_ABOUT, "accesses": accesses}
+    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"

@@ -20,6 +20,12 @@ from candor.privacy import inventory, subjects
 FORMAT = "candor-personal-data-export"
 FORMAT_VERSION = 1
 FILES_LISTED = 500
+ACCESSES_FILE = "accesses.json"
+ACCESSES_ABOUT = (
+    "Each time a member of staff saw your data: when, their role, the countries of their office and of "
+    "where they work, the purpose and the kinds of data seen (never the values). An access a legal order "
+    "forbade telling is listed from the order's date on, with that date (held_back_until)."
+)
 
 FAMILIES = {
     "account": "About your account",
@@ -109,6 +115,8 @@ def readme(found: list[Category], files: list[StoredFile], generated_at: dt.date
         "layout": {
             "README.json": "this description",
             "index.html": "a summary to open in a browser",
+            ACCESSES_FILE: 'the accesses of staff to your data: {"about", "accesses": [{"occurred_at", '
+            '"held_back_until", "role", "office_country", "work_country", "purpose", "categories"}]}',
             "data/<category>.json": (
                 'one file per kind of data: {"category", "description", "fields": [{"model", "field", '
                 '"purpose", "retention", "export"}], "not_exported": [...], "records": [{"model", "id", '

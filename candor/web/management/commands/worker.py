@@ -20,6 +20,7 @@ from candor.core.taskqueue import logger
 from candor.lifecycle import tasks as privacy_tasks
 from candor.lifecycle.retention import recover_leftovers
 from candor.privacy.crypto import verify_keyring_at_start_up
+from candor.staff import tasks as staff_tasks
 
 # A loop that ran this long before it stopped was healthy: the next restart waits the shortest time.
 HEALTHY_SECONDS = 60
@@ -93,6 +94,7 @@ class Command(BaseCommand):
             # into the database, ended days' salts destroyed). Started again after any restart.
             taskqueue.persist(privacy_tasks.ensure_scheduled, "worker: starting the daily sweep")
             taskqueue.persist(analytics_tasks.ensure_scheduled, "worker: starting the analytics rollup")
+            taskqueue.persist(staff_tasks.ensure_scheduled, "worker: starting the access digest")
         if taskqueue.backend_kind() == "rq":
             self.rq_loop(burst=burst, supervised=supervised)
         else:

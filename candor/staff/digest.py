@@ -1,0 +1,119 @@
+"""The daily digest: each person is emailed the accesses to their data that became tellable since their
+last digest (new entries, and held-back ones whose legal order's date has passed), at most once a day.
+
+The bookmark (:class:`~candor.staff.models.AccessNotice`) is written after the email is handed to the
+mail server: a crash in between sends that digest again the next run (a duplicate), never loses one. A
+second run on the same day sends nothing. The email names categories, never values, and names the
+member of staff only when the operator shows staff names (:mod:`candor.staff.notices`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db.models import Max, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from candor.accounts.models import User
+from candor.kernel.actions import durable
+from candor.privacy import audit
+from candor.privacy.audit import EventType
+from candor.staff import notices
+from candor.staff.models import AccessEntry, AccessNotice
+
+logger = logging.getLogger("candor.staff")
+SUBJECT = "Accesses to your data by our staff"
+
+
+@dataclass(frozen=True)
+class Pending:
+    user: User
+    entries: list[AccessEntry]  # newest first
+    last_position: int  # the person's highest position now, held back or not
+
+
+def pending_for(user: User, now: datetime) -> Pending | None:
+    """What the person's digest at ``now`` would hold, or None: nothing new, or one was sent today."""
+    notice = AccessNotice.objects.filter(user=user).first()
+    if notice is not None and timezone.localdate(notice.sent_at) >= timezone.localdate(now):
+        return None
+    entries = notices.entries_of(user.pk, now)
+    if notice is not None:
+        entries = entries.filter(Q(position__gt=notice.last_position) | Q(tell_after__gt=notice.through))
+    found = list(entries)
+    if not found:
+        return None
+    highest = AccessEntry.objects.filter(subject_id=user.pk).aggregate(top=Max("position"))["top"]
+    return Pending(user, found, int(highest or 0))
+
+
+def _candidates(now: datetime) -> list[Any]:
+    """The accounts with any entry that may be told now (pending_for sorts out what is new)."""
+    return list(
+        AccessEntry.objects.filter(notices.visible(now)).values_list("subject_id", flat=True).distinct()
+    )
+
+
+def _message(pending: Pending) -> EmailMessage:
+    context = {
+        "user": pending.user,
+        "accesses": notices.described(pending.entries),
+        "platform_name": settings.PLATFORM_NAME,
+        "website_url": settings.WEBSITE_URL,
+        "contact_email": settings.CONTACT_EMAIL,
+        "accesses_url": f"{settings.WEBSITE_URL}{reverse('staff:accesses')}",
+    }
+    body = render_to_string("staff/email/access-digest.txt", context)
+    subject = f"[{settings.PLATFORM_NAME}] {SUBJECT}"
+    return EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [pending.user.email])
+
+
+@durable
+def note_digest(
+    user: User, *, acting_user: User | None, last_position: int, through: datetime, count: int
+) -> AccessNotice:
+    """Record that the digest up to ``last_position``, judged at ``through``, was sent."""
+    notice, _ = AccessNotice.objects.update_or_create(
+        user=user,
+        defaults={"last_position": last_position, "through": through, "sent_at": timezone.now()},
+    )
+    audit.record(
+        EventType.ACCESS_DIGEST_SENT, acting_user=acting_user, subject=user, extra={"accesses": count}
+    )
+    return notice
+
+
+def send_digests(now: datetime | None = None) -> int:
+    """Email every person with newly tellable accesses. Returns how many digests were sent."""
+    now = now or timezone.now()
+    sent = 0
+    for subject_id in _candidates(now):
+        user = User.objects.filter(pk=subject_id, is_active=True).first()
+        if user is None:  # the account is gone: its entries stay in the log, nobody to tell
+            continue
+        pending = pending_for(user, now)
+        if pending is None:
+            continue
+        message = _message(pending)  # a fault in building it is a bug, and stops the run loudly
+        try:
+            message.send()
+        except Exception as error:
+            # Tried again at the next run. The class only: an SMTP error's text may quote the address.
+            logger.warning("an access digest could not be sent (%s)", type(error).__name__)
+            continue
+        note_digest(
+            user,
+            acting_user=None,
+            last_position=pending.last_position,
+            through=now,
+            count=len(pending.entries),
+        )
+        sent += 1
+    return sent
