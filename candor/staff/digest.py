@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -54,10 +54,22 @@ def pending_for(user: User, now: datetime) -> Pending | None:
     return Pending(user, found, int(highest or 0))
 
 
-def _candidates(now: datetime) -> list[Any]:
-    """The accounts with any entry that may be told now (pending_for sorts out what is new)."""
+def candidates(now: datetime) -> list[Any]:
+    """The accounts with an entry that may be told now and that no digest covered yet: one after the
+    last digest's position, or one that was still held back when the last digest was judged."""
+    covered = AccessNotice.objects.filter(
+        user_id=OuterRef("subject_id"), last_position__gte=OuterRef("position")
+    )
+    uncovered = Q(tell_after__isnull=True, covered=False) | Q(tell_after__isnull=False, covered_then=False)
     return list(
-        AccessEntry.objects.filter(notices.visible(now)).values_list("subject_id", flat=True).distinct()
+        AccessEntry.objects.filter(notices.visible(now))
+        .alias(
+            covered=Exists(covered),
+            covered_then=Exists(covered.filter(through__gte=OuterRef("tell_after"))),
+        )
+        .filter(uncovered)
+        .values_list("subject_id", flat=True)
+        .distinct()
     )
 
 
@@ -94,7 +106,7 @@ def send_digests(now: datetime | None = None) -> int:
     """Email every person with newly tellable accesses. Returns how many digests were sent."""
     now = now or timezone.now()
     sent = 0
-    for subject_id in _candidates(now):
+    for subject_id in candidates(now):
         user = User.objects.filter(pk=subject_id, is_active=True).first()
         if user is None:  # the account is gone: its entries stay in the log, nobody to tell
             continue

@@ -258,9 +258,12 @@ def test_the_digest_tells_a_held_back_access_the_day_its_date_has_passed(mailbox
         assert digest.send_digests() == 1
         assert "a legal request" not in mailbox.body(mailbox.last_to("erin@example.org"))
     with freeze_time(ORDER_ENDS - timedelta(hours=1)):
+        assert digest.candidates(timezone.now()) == []  # everything tellable was in a digest
         assert digest.send_digests() == 0
     with freeze_time(ORDER_ENDS + timedelta(hours=1)):
+        assert digest.candidates(timezone.now()) == [erin.pk]
         assert digest.send_digests() == 1
+        assert digest.candidates(timezone.now()) == []
         assert digest.send_digests() == 0
     body = mailbox.body(mailbox.last_to("erin@example.org"))
     assert "a legal request" in body and "until 20 March 2026" in body
