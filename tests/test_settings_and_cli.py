@@ -201,6 +201,8 @@ def test_demo_prints_accounts_and_is_idempotent(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     for name, password in (("alice", "violet-harbour-71"), ("bob", "copper-lantern-52")):
         assert name in first.stdout and password in first.stdout
+    # The demo's staff, and the TOTP secret each signs in to the console with (32 base32 letters).
+    assert re.search(r"^  dana +[A-Z2-7]{32}$", first.stdout, re.MULTILINE), first.stdout
     second = run_candor(["demo", "--no-serve"], tmp_path)
     assert second.returncode == 0 and "already there" in second.stdout and "[created]" not in second.stdout
     listed = run_candor(
