@@ -1,11 +1,9 @@
 """The staff app's pages: the console (/staff/…), what a person sees of accesses to their data
 (/settings/accesses/), and the access log's published checkpoints (/transparency/log/…)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-from candor.staff.views import console
-
-from candor.staff.views import accesses
+from candor.staff.views import accesses, console
 
 app_name = "staff"
 
