@@ -51,6 +51,7 @@ class EventType(IntEnum):
     GRANT_APPROVED = 512
     GRANT_REFUSED = 513
     GRANT_ENDED = 514
+    LOG_CHECKPOINT = 521  # extra: size, restored
 
 
 # The words ``extra`` may hold, by key. Anything else must be an int, a bool or None.

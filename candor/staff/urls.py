@@ -3,10 +3,14 @@
 
 from django.urls import URLPattern, URLResolver, path
 
+from candor.staff.views import transparency
+
 app_name = "staff"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # --- console ---
     # --- person ---
     # --- transparency ---
+    path("transparency/log/", transparency.log_page, name="log_page"),
+    path("transparency/log/checkpoints", transparency.checkpoints_json, name="log_checkpoints"),
 ]

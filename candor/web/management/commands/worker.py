@@ -20,6 +20,7 @@ from candor.core.taskqueue import logger
 from candor.lifecycle import tasks as privacy_tasks
 from candor.lifecycle.retention import recover_leftovers
 from candor.privacy.crypto import verify_keyring_at_start_up
+from candor.staff import tasks as staff_tasks
 
 # A loop that ran this long before it stopped was healthy: the next restart waits the shortest time.
 HEALTHY_SECONDS = 60
@@ -89,10 +90,12 @@ class Command(BaseCommand):
     def loop(self, *, burst: bool, supervised: bool) -> None:
         _recover_leftovers()
         if not burst:
-            # Recurring chains: the daily retention sweep, and the analytics rollup (Redis's counters
-            # into the database, ended days' salts destroyed). Started again after any restart.
+            # Recurring chains: the daily retention sweep, the analytics rollup (Redis's counters
+            # into the database, ended days' salts destroyed) and the access log's signed
+            # checkpoints. Started again after any restart.
             taskqueue.persist(privacy_tasks.ensure_scheduled, "worker: starting the daily sweep")
             taskqueue.persist(analytics_tasks.ensure_scheduled, "worker: starting the analytics rollup")
+            taskqueue.persist(staff_tasks.ensure_scheduled, "worker: starting the access log checkpoints")
         if taskqueue.backend_kind() == "rq":
             self.rq_loop(burst=burst, supervised=supervised)
         else:
