@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -201,3 +201,52 @@ def write_published() -> Path:
         os.fsync(handle.fileno())
     os.replace(temporary, path)
     return path
+
+
+# --- Across a restore ---------------------------------------------------------------------------------
+
+
+def remember_published() -> list[dict[str, Any]]:
+    """Every checkpoint published so far, from the live database and the published file, read before a
+    restore replaces the database: the backup's table lacks those signed since it was made."""
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        for checkpoint in Checkpoint.objects.order_by("signed_at", "pk"):
+            rows[checkpoint.signature] = as_published(checkpoint)
+    except DatabaseError:  # a new installation being restored: no table yet
+        pass
+    try:
+        listed = json.loads(published_path().read_text()).get("checkpoints", [])
+    except (FileNotFoundError, ValueError, AttributeError):
+        listed = []
+    for row in listed:
+        if isinstance(row, dict) and isinstance(row.get("signature"), str):
+            rows.setdefault(row["signature"], row)
+    return sorted(rows.values(), key=lambda row: str(row["signed_at"]))
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@durable
+def put_back(remembered: list[dict[str, Any]], *, acting_user: User | None) -> int:
+    """Insert the remembered checkpoints the restored table lacks, as they were signed (a signature
+    proves each one; a row that was altered fails `candor audit verify`, it is not dropped here).
+    Returns how many were put back."""
+    present = set(Checkpoint.objects.values_list("signature", flat=True))
+    missing = [row for row in remembered if row["signature"] not in present]
+    Checkpoint.objects.bulk_create(
+        [
+            Checkpoint(
+                size=int(row["size"]),
+                head_hash=str(row["head_hash"]),
+                signed_at=_parse_time(str(row["signed_at"])),
+                kind=str(row["kind"]),
+                key_id=str(row["key_id"]),
+                signature=str(row["signature"]),
+            )
+            for row in missing
+        ]
+    )
+    return len(missing)

@@ -17,7 +17,7 @@ from candor.privacy.models import AuditEvent
 from candor.staff import accesslog, checkpoints, tasks
 from candor.staff.models import Checkpoint
 from tests.conftest import run_candor, use_task_backend
-from tests.staff.logtools import append_entries
+from tests.staff.logtools import append_entries, tampering
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +140,24 @@ def test_a_malformed_signing_key_is_refused_by_name(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "CANDOR_LOG_SIGNING_KEY is malformed" in result.stderr
     assert "not-a-key" not in result.stderr
+
+
+def test_checkpoints_remembered_before_a_restore_are_put_back_once(
+    settings: object, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.DATA_DIR = tmp_path  # type: ignore[attr-defined]
+    append_entries(2)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = checkpoints.make_checkpoint(acting_user=None)
+    append_entries(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        second = checkpoints.make_checkpoint(acting_user=None)
+    assert first is not None and second is not None
+    remembered = checkpoints.remember_published()
+    with tampering():  # as the restored table holds only what the backup had
+        Checkpoint.objects.filter(pk=second.pk).delete()
+    assert checkpoints.put_back(remembered, acting_user=None) == 1
+    assert checkpoints.put_back(checkpoints.remember_published(), acting_user=None) == 0
+    back = Checkpoint.objects.get(size=3)
+    assert (back.signature, back.signed_at, back.kind) == (second.signature, second.signed_at, "regular")
+    assert checkpoints.signature_holds(back, checkpoints.public_key())
