@@ -64,26 +64,45 @@ class Outcome:
         return self
 
 
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 # The canonical form of accesslog.canonical, built from a row of values_list in HASHED_FIELDS' order:
-# the same JSON bytes, without a model instance per entry.
+# the same JSON bytes (sorted keys, no spaces, ASCII), written out by hand because json.dumps of a dict
+# per entry is most of the time a million entries take. tests/staff/test_verify.py holds them equal.
+_quote = json.encoder.encode_basestring_ascii
+
+
+def _time(value: datetime | None) -> str:
+    if value is None:
+        return "null"
+    if value.tzinfo is not UTC:  # the database's datetimes already are, on SQLite and PostgreSQL
+        value = value.astimezone(UTC)
+    return (
+        f'"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:'
+        f'{value.second:02d}.{value.microsecond:06d}Z"'
+    )
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        value = str(value)  # a UUID
+    return str(value) if isinstance(value, int) else str(_quote(value))
+
+
+def _items(value: Any) -> str:
+    if not isinstance(value, list | tuple):
+        return _text(value)
+    return "[" + ",".join(_text(item) for item in value) + "]"
+
+
+_WRITERS: dict[str, Callable[[Any], str]] = {"occurred_at": _time, "tell_after": _time, "categories": _items}
 _ORDER = sorted(range(len(HASHED_FIELDS)), key=lambda index: HASHED_FIELDS[index])
-_KINDS: dict[str, Callable[[Any], Any]] = {
-    "occurred_at": _time,
-    "tell_after": _time,
-    "staff_id": str,
-    "subject_id": str,
-}
-_CONVERT = [_KINDS.get(name, lambda value: value) for name in HASHED_FIELDS]
-_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
+_PARTS = [(f'"{HASHED_FIELDS[i]}":', i, _WRITERS.get(HASHED_FIELDS[i], _text)) for i in _ORDER]
 
 
 def _hash_of_row(row: tuple[Any, ...]) -> str:
-    body = {HASHED_FIELDS[i]: _CONVERT[i](row[i]) for i in _ORDER}
-    return hashlib.sha256(_ENCODE(body).encode()).hexdigest()
+    body = "{" + ",".join(key + write(row[i]) for key, i, write in _PARTS) + "}"
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _rows(batch: int) -> Iterator[tuple[Any, ...]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -47,13 +48,21 @@ def test_a_sound_log_with_its_checkpoints_verifies(capsys: pytest.CaptureFixture
 
 
 def test_the_fast_canonical_form_is_the_append_ones() -> None:
-    """verify hashes rows of values, not model instances: the bytes must be accesslog's own."""
+    """verify hashes rows of values, not model instances: the bytes must be accesslog's own, whatever
+    the values (a time zone other than UTC, characters JSON escapes, a time given or not)."""
     (entry,) = append_entries(1)
+    fields = _without_chain_fields(accesslog.fields_of(entry))
     with transaction.atomic():
-        fields = _without_chain_fields(accesslog.fields_of(entry))
         accesslog.append(**{**fields, "tell_after": entry.occurred_at})  # type: ignore[arg-type]
-    row = AccessEntry.objects.filter(position=2).values_list(*accesslog.HASHED_FIELDS, "entry_hash").get()
-    assert verify._hash_of_row(row) == row[-1]
+    rows = AccessEntry.objects.order_by("position").values_list(*accesslog.HASHED_FIELDS, "entry_hash")
+    for row in rows:
+        assert verify._hash_of_row(row) == row[-1]
+    berlin = timezone(timedelta(hours=1))
+    odd = dict(accesslog.fields_of(entry))
+    odd |= {"case_reference": 'CASE-"é\\/#', "occurred_at": entry.occurred_at.astimezone(berlin)}
+    odd |= {"tell_after": datetime(2027, 5, 1, 12, 0, tzinfo=berlin), "categories": ["b", "a"]}
+    values = tuple(odd[name] for name in accesslog.HASHED_FIELDS)
+    assert verify._hash_of_row(values) == accesslog.hash_of(odd)
 
 
 def _without_chain_fields(fields: dict[str, object]) -> dict[str, object]:
