@@ -114,13 +114,15 @@ def _master_keys(text: str, name: str) -> dict[str, bytes]:
     return keys
 
 
-def _generated(path: Path, make: str) -> str | None:
+_KEEP_APART = "Keep a copy apart from the database backups: without it no personal data in them can be read."
+
+
+def _generated(path: Path, make: str, advice: str = _KEEP_APART) -> str | None:
     existed = path.exists()
     value = _private_file(path, make)
     if not existed and value == make:
         print(  # said once, to the operator who starts Candor
-            f"Candor generated a key in {path} (readable by this user only). Keep a copy apart from "
-            "the database backups: without it no personal data in them can be read.",
+            f"Candor generated a key in {path} (readable by this user only). {advice}",
             file=sys.stderr,
         )
     return value
@@ -149,6 +151,31 @@ else:
 if _index_key is None:
     raise env.error("CANDOR_BLIND_INDEX_KEY", "32 random bytes in URL-safe base64")
 BLIND_INDEX_KEY = _index_key
+
+# The access log's checkpoints are signed with this Ed25519 private key (its 32-byte seed in URL-safe
+# base64); its public key is published with them. Generated into the data folder when unset, in every
+# mode (a lost key only means later checkpoints are signed by a new key); set it in production so the
+# key lives with the other secrets, not with the database.
+_log_key_text = env.text("CANDOR_LOG_SIGNING_KEY", "")
+_log_key_file_text = (
+    None
+    if _log_key_text
+    else _generated(
+        DATA_DIR / "log_signing_key",
+        _new_key(),
+        "It signs the access log's published checkpoints: keep it secret, and keep it.",
+    )
+)
+if _log_key_text or _log_key_file_text is not None:
+    _log_key = _decode_key(_log_key_text or _log_key_file_text or "")
+else:
+    _log_key = b""  # answering a question: no key, and checkpoints refuse to be signed without one
+if _log_key is None:
+    raise env.error(
+        "CANDOR_LOG_SIGNING_KEY" if _log_key_text else f"the key file {DATA_DIR / 'log_signing_key'}",
+        "an Ed25519 private key: 32 random bytes in URL-safe base64",
+    )
+LOG_SIGNING_KEY = _log_key
 
 _website_host = urlsplit(WEBSITE_URL).hostname or "127.0.0.1"
 ALLOWED_HOSTS = env.items("CANDOR_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", _website_host])
@@ -311,6 +338,8 @@ STAFF_IDLE_MINUTES = env.integer("CANDOR_STAFF_IDLE_MINUTES", 30, minimum=1, max
 # Whether a person's list of accesses to their data (and its digest) names the member of staff, by the
 # username of their account. Off: their role, countries and purpose only.
 ACCESS_SHOWS_STAFF_NAME = env.flag("CANDOR_ACCESS_SHOWS_STAFF_NAME", False)
+# How often the worker signs a checkpoint of the access log (none when the log has not grown).
+LOG_CHECKPOINT_MINUTES = env.integer("CANDOR_LOG_CHECKPOINT_MINUTES", 60, minimum=1, maximum=7 * 24 * 60)
 VERIFICATION_TTL_HOURS = env.integer("CANDOR_VERIFICATION_TTL_HOURS", 48, minimum=1, maximum=24 * 30)
 LOGIN_FAILURES_PER_ACCOUNT = env.integer("CANDOR_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env.integer("CANDOR_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)

@@ -268,13 +268,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def scratch_postgres_database(prefix: str) -> Iterator[str | None]:
+def scratch_postgres_database(prefix: str, *, always: bool = False) -> Iterator[str | None]:
     """On a PostgreSQL run, a new database for processes a test starts (dropped afterwards, even while
-    a killed process's session still holds it); None on a SQLite run."""
+    a killed process's session still holds it); None on a SQLite run, unless ``always``: then on the
+    local PostgreSQL server."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
-        yield None
-        return
+        if not always:
+            yield None
+            return
+        url = "postgres://postgres@127.0.0.1:5432/postgres"
     import psycopg
     from psycopg import sql
 

@@ -183,7 +183,7 @@ def test_embedded_default_makes_a_private_secret_and_a_wal_database(tmp_path: Pa
     result = run_candor(["demo", "--no-serve"], tmp_path)
     assert result.returncode == 0, result.stderr
     data = tmp_path / "data"
-    for name in ("secret_key", "master_keys", "blind_index_key"):
+    for name in ("secret_key", "master_keys", "blind_index_key", "log_signing_key"):
         assert (data / name).stat().st_mode & 0o777 == 0o600, name
     assert f"generated a key in {data / 'master_keys'}" in result.stderr
     script = (

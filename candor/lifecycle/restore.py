@@ -42,6 +42,8 @@ from candor.lifecycle.backup import (
 )
 from candor.lifecycle.datakeys import put_keys_back, remember_keys
 from candor.privacy.models import DeletionRecord
+from candor.staff import checkpoints
+from candor.staff.models import Checkpoint
 
 # --- The ledger, kept across the restore --------------------------------------------------------------
 
@@ -79,6 +81,7 @@ class Restored:
     projected: int = 0  # public models in the rebuilt public projection
     busy_checkpoint: bool = False
     not_rewritten: list[str] = field(default_factory=list)  # tables whose lock was not granted in time
+    log_size: int | None = None  # the access log's size, signed in a `restored` checkpoint
 
 
 def restore(
@@ -89,6 +92,7 @@ def restore(
     check_backup_file(path)
     remembered = remember_ledger()
     remember_keys(keys_file)
+    log_checkpoints = remember_checkpoints()
     generation_before = _listing_generation()
     say(f"Restoring {path} into {describe_database()}…")
     if vendor() == "sqlite":
@@ -102,6 +106,7 @@ def restore(
         return outcome  # the ledger is in its file; `restore --reapply-ledger` finishes after migrate
     outcome.keys_restored, _ = put_keys_back()
     outcome.erased_again = reapply(remembered)
+    outcome.log_size = mark_restored(log_checkpoints)
     # Counted once the ledger has run: an account it erased has no key because it is gone, not missing.
     outcome.without_key = accounts_without_key()
     outcome.projected = PublicModel.objects.count()
@@ -125,6 +130,26 @@ def reapply(remembered: set[str] | None = None) -> int:
     erased = erasure.reapply_ledger()
     projection.rebuild_projection()
     return erased
+
+
+def remember_checkpoints() -> list[dict[str, object]]:
+    try:
+        return checkpoints.remember_published()
+    finally:
+        connections.close_all()
+
+
+def mark_restored(remembered: list[dict[str, object]] | None = None) -> int:
+    """Put back the access log's checkpoints signed since the backup was made (the backup's table lacks
+    them; the published file keeps them all), then sign a checkpoint of kind ``restored`` at once: the
+    published list then shows where the log was set back to the backup's size, rather than a fork no
+    one explains. Returns the size signed."""
+    checkpoints.put_back(
+        checkpoints.remember_published() if remembered is None else remembered, acting_user=None
+    )
+    made = checkpoints.make_checkpoint(acting_user=None, kind=Checkpoint.Kind.RESTORED)
+    assert made is not None  # a restored checkpoint is always made
+    return made.size
 
 
 def accounts_without_key() -> int:

@@ -52,6 +52,7 @@ class EventType(IntEnum):
     GRANT_REFUSED = 513
     GRANT_ENDED = 514
     ACCESS_DIGEST_SENT = 521  # a person was emailed the accesses to their data newly told
+    LOG_CHECKPOINT = 522  # extra: size, restored
 
 
 # The words ``extra`` may hold, by key. Anything else must be an int, a bool or None.

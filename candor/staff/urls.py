@@ -3,7 +3,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from candor.staff.views import accesses, console
+from candor.staff.views import accesses, console, transparency
 
 app_name = "staff"
 
@@ -26,4 +26,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # --- person ---
     path("settings/accesses/", accesses.accesses, name="accesses"),
     # --- transparency ---
+    path("transparency/log/", transparency.log_page, name="log_page"),
+    path("transparency/log/checkpoints", transparency.checkpoints_json, name="log_checkpoints"),
 ]

@@ -311,7 +311,7 @@ def test_the_daily_task_sends_and_schedules_its_next_run_a_day_later(mailbox: Ma
     assert len(mailbox.to("erin@example.org")) == 1
     queued = DBTaskResult.objects.filter(task_path="candor.staff.tasks.daily_access_digest").get()
     assert queued.run_after is not None and queued.run_after > timezone.now() + timedelta(hours=23)
-    assert tasks.ensure_scheduled() is False  # a restarted worker does not start a second chain
+    assert tasks.ensure_digest_scheduled() is False  # a restarted worker does not start a second chain
 
 
 # --- the export -----------------------------------------------------------------------------------------

@@ -79,6 +79,7 @@ class Command(BaseCommand):
                 "and only then start the web server and the worker."
             )
         self.report(outcome.erased_again, outcome.ledger)
+        self.report_log(outcome.log_size)
         self.stdout.write(f"Public projection rebuilt from the models: {outcome.projected} public models.")
         self.report_rewrite(outcome.not_rewritten)
         if outcome.busy_checkpoint:
@@ -98,7 +99,15 @@ class Command(BaseCommand):
         erased_again = restore.reapply()
         self.report_keys(restored, restore.accounts_without_key())
         self.report(erased_again, None)
+        self.report_log(restore.mark_restored())
         self.report_rewrite(rewrite.rewrite().skipped)
+
+    def report_log(self, size: int | None) -> None:
+        if size is not None:
+            self.stdout.write(
+                f"Access log: a checkpoint of kind 'restored' was signed at {size} entries, so the published "
+                "list shows where the log was set back."
+            )
 
     def report_rewrite(self, skipped: list[str]) -> None:
         if skipped:

@@ -90,11 +90,15 @@ class Command(BaseCommand):
     def loop(self, *, burst: bool, supervised: bool) -> None:
         _recover_leftovers()
         if not burst:
-            # Recurring chains: the daily retention sweep, and the analytics rollup (Redis's counters
-            # into the database, ended days' salts destroyed). Started again after any restart.
+            # Recurring chains: the daily retention sweep, the analytics rollup (Redis's counters
+            # into the database, ended days' salts destroyed) and the access log's signed
+            # checkpoints. Started again after any restart.
             taskqueue.persist(privacy_tasks.ensure_scheduled, "worker: starting the daily sweep")
             taskqueue.persist(analytics_tasks.ensure_scheduled, "worker: starting the analytics rollup")
-            taskqueue.persist(staff_tasks.ensure_scheduled, "worker: starting the access digest")
+            taskqueue.persist(staff_tasks.ensure_digest_scheduled, "worker: starting the access digest")
+            taskqueue.persist(
+                staff_tasks.ensure_checkpoints_scheduled, "worker: starting the access log checkpoints"
+            )
         if taskqueue.backend_kind() == "rq":
             self.rq_loop(burst=burst, supervised=supervised)
         else:

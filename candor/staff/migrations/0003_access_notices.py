@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("staff", "0001_initial"),
+        ("staff", "0002_log_protection"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
