@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -236,16 +237,19 @@ def check_decryption(owner: Any, field: str, scope: Any = None) -> None:
         )
 
 
-_task_viewers: list[Any] = []
+# The scopes tasks run inline left, one stack per thread (a live server answers in several at once).
+_task_scopes = threading.local()
 
 
 def _task_started(**kwargs: Any) -> None:
-    _task_viewers.append((_viewer.set(None), _shown.set(None)))
+    stack = _task_scopes.__dict__.setdefault("stack", [])
+    stack.append((_viewer.set(None), _shown.set(None)))
 
 
 def _task_finished(**kwargs: Any) -> None:
-    if _task_viewers:
-        viewer_token, shown_token = _task_viewers.pop()
+    stack = _task_scopes.__dict__.get("stack")
+    if stack:
+        viewer_token, shown_token = stack.pop()
         _shown.reset(shown_token)
         _viewer.reset(viewer_token)
 
