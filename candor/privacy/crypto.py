@@ -189,6 +189,18 @@ def viewing(user_id: Any) -> Iterator[None]:
 
 
 @contextmanager
+def acting_for(user_id: Any) -> Iterator[None]:
+    """Within the block, the request acts for ``user_id``: for a check the platform makes of a secret
+    that account was sent (a link's token hashes its address), before the visitor is known to hold it."""
+    token = _viewer.set(str(user_id)) if _shown.get() is not None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _viewer.reset(token)
+
+
+@contextmanager
 def resumed(state: tuple[str | None, set[tuple[str, str]] | None]) -> Iterator[None]:
     """Back inside a request's scope (``state`` from :func:`viewing_state`), for a streamed body."""
     viewer_token = _viewer.set(state[0])
