@@ -218,6 +218,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "candor.accounts.middleware.SessionActivityMiddleware",
+    # Who is looking: the decryption rule reads it (candor.privacy.crypto, after authentication).
+    "candor.privacy.middleware.ViewerMiddleware",
     # Counts the request into the aggregates once the view has answered (clause C7).
     "candor.analytics.capture.AnalyticsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -33,7 +33,7 @@ from candor.kernel.actions import durable
 from candor.kernel.net import client_address
 from candor.kernel.refusal import Code, Refusal
 from candor.kernel.useragent import browser_family
-from candor.privacy import audit
+from candor.privacy import audit, crypto
 from candor.privacy.audit import EventType
 from candor.privacy.models import RetiredUsername
 
@@ -136,10 +136,15 @@ def resend_verification(user: User, *, acting_user: User | None) -> None:
         _email("verify", user, confirmation)
 
 
+def _token_matches(confirmation: EmailConfirmation, token: str) -> bool:
+    with crypto.acting_for(confirmation.user_id):  # the token hashes the address it was sent to
+        return confirmation.check_token(token)
+
+
 def find_confirmation(public_id: str, token: str) -> EmailConfirmation:
     """The live confirmation a link names, or a Refusal that says why the link does not work."""
     confirmation = EmailConfirmation.objects.filter(public_id=public_id).select_related("user").first()
-    if confirmation is None or not confirmation.check_token(token):
+    if confirmation is None or not _token_matches(confirmation, token):
         raise Refusal(Code.BAD_LINK, "This confirmation link is not valid. Check that it was copied whole.")
     if confirmation.used_at is not None:
         raise Refusal(
@@ -149,6 +154,8 @@ def find_confirmation(public_id: str, token: str) -> EmailConfirmation:
         raise Refusal(
             Code.EXPIRED_LINK, "This confirmation link has expired. Ask for a new one in your settings."
         )
+    # The link's token was sent to this account's mailbox: whoever holds it acts for the account.
+    crypto.set_viewer(confirmation.user_id)
     return confirmation
 
 

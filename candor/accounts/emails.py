@@ -6,7 +6,6 @@ import logging
 import threading
 
 from django.conf import settings
-from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -14,6 +13,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from candor.accounts.models import EmailConfirmation, User
+from candor.accounts.tokens import reset_tokens
 from candor.core.throttle import email_limit
 
 SUBJECTS = {
@@ -77,7 +77,7 @@ def send(kind: str, user_id: str, confirmation_id: int | None = None) -> None:
     if kind == "password-reset":
         uid = urlsafe_base64_encode(force_bytes(user.pk))
         context["link"] = absolute(
-            reverse("accounts:password_reset_confirm", args=[uid, default_token_generator.make_token(user)])
+            reverse("accounts:password_reset_confirm", args=[uid, reset_tokens.make_token(user)])
         )
     body = render_to_string(f"accounts/email/{kind}.txt", context)
     subject = f"[{settings.PLATFORM_NAME}] {SUBJECTS[kind]}"

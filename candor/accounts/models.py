@@ -132,7 +132,11 @@ class User(AbstractBaseUser):
             if update_fields is not None:
                 kwargs["update_fields"] = update_fields = {*update_fields, "username_index"}
         # An unclaimed account keeps its stand-in until its address is changed (and so confirmed).
-        if email_changed or not self.address_unclaimed:
+        # Likewise the address's: one still encrypted as it was read is unchanged, and is not decrypted
+        # only to hash it again (saving someone's last sign-in reads nothing of theirs).
+        address = self.__dict__.get("email")
+        address_read_as_stored = isinstance(address, str) and is_encrypted(address)
+        if (email_changed or not self.address_unclaimed) and not address_read_as_stored:
             self.email_index = email_index(self.email)
         if email_changed and update_fields is not None:
             kwargs["update_fields"] = {*update_fields, "email_index"}

@@ -18,9 +18,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from candor.accounts import actions, forms
 from candor.accounts.models import User
+from candor.accounts.tokens import reset_tokens
 from candor.kernel.forms import show_refusal
 from candor.kernel.refusal import Refusal
 from candor.lifecycle import erasure
+from candor.privacy import crypto
 
 
 def _user(request: HttpRequest) -> User:
@@ -255,6 +257,14 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
+    token_generator = reset_tokens
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        # Only once the link's token checked: whoever holds it opened the account's own mail, and the
+        # request acts for the account (the new password is compared with its name and address).
+        if self.user is not None:
+            crypto.set_viewer(self.user.pk)
+        return super().get_form_kwargs()
 
     def form_valid(self, form: Any) -> HttpResponse:
         # Django's own form_valid saves the password through the form; here one action sets it, ends

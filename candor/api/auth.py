@@ -22,6 +22,7 @@ from candor.accounts.models import User
 from candor.api import actions, ratelimit
 from candor.api.models import ApiToken
 from candor.kernel.refusal import Code, Refusal
+from candor.privacy import crypto
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -75,6 +76,7 @@ class BearerAuth(HttpBearer):
             )
         # The rest of the stack (the no-store rule for personal responses among others) reads request.user.
         request.user = found.user
+        crypto.set_viewer(found.user.pk)  # whose values this request may decrypt
         return Caller(user=found.user, token=found)
 
 

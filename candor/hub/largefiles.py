@@ -23,6 +23,7 @@ from candor.hub import blobs, revisions, visibility
 from candor.hub.models import Blob, LfsUpload, MLModel, ModelFile
 from candor.kernel.actions import durable
 from candor.kernel.refusal import Code, Refusal
+from candor.privacy import crypto
 
 GRANT_LIFETIME = timedelta(hours=1)
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -84,6 +85,8 @@ def receive(key: str, chunks: Iterable[bytes], *, announced_length: int | None =
     grant = LfsUpload.objects.filter(key=key, expires_at__gte=timezone.now()).first()
     if grant is None:
         raise Refusal(Code.NOT_FOUND, "This upload address is unknown or has expired: ask for a new one.")
+    # The key was handed to the owner's token for this object only: the request acts for the owner.
+    crypto.set_viewer(grant.owner_id)
     size = int(grant.size)
     if announced_length is not None and announced_length != size:
         raise Refusal(Code.INVALID, "The upload's length is not the size announced for this object.")

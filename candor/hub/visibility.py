@@ -14,6 +14,7 @@ from django.http import Http404
 from candor.accounts.models import User
 from candor.hub.choices import Visibility
 from candor.hub.models import MLModel, MLModelQuerySet, ModelFile, PublicModel, path_index
+from candor.privacy import crypto
 
 Viewer = User | AnonymousUser | None
 
@@ -48,6 +49,18 @@ def get_model(viewer: Viewer, username: str, name: str) -> MLModel:
     model = readable_models(viewer).named_by(username, name).first()
     if model is None:
         raise Http404("No such model.")
+    shown(viewer, model)
+    return model
+
+
+def shown(viewer: Viewer, model: MLModel) -> MLModel:
+    """Hand ``model`` to ``viewer``: when it is published (public or unlisted) and not theirs, this
+    request may decrypt its published fields (candor.privacy.crypto.PUBLISHED), and nothing more."""
+    me = _signed_in(viewer)
+    if model.visibility in (Visibility.PUBLIC, Visibility.UNLISTED) and (
+        me is None or me.pk != model.owner_id
+    ):
+        crypto.show_published(model.owner_id, model.pk)
     return model
 
 
@@ -93,6 +106,7 @@ def get_profile(viewer: Viewer, username: str) -> User:
     me = _signed_in(viewer)
     if not profile.profile_visible and (me is None or me.pk != profile.pk):
         raise Http404("No such profile.")
+    crypto.show_published(profile.pk)  # a shown profile shows its username
     return profile
 
 
@@ -105,5 +119,15 @@ def profile_models(viewer: Viewer, profile: User) -> QuerySet[MLModel] | QuerySe
     return listed_models().filter(owner=profile)
 
 
+class _ShownProfiles(QuerySet[User]):
+    """Profiles handed to any viewer: each fetched one may show its username in this request."""
+
+    def _fetch_all(self) -> None:
+        super()._fetch_all()
+        for profile in self._result_cache or ():
+            if isinstance(profile, User):
+                crypto.show_published(profile.pk)
+
+
 def indexable_profiles() -> QuerySet[User]:
-    return User.objects.filter(is_active=True, profile_visible=True, profile_indexable=True)
+    return _ShownProfiles(User).filter(is_active=True, profile_visible=True, profile_indexable=True)

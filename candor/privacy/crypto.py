@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished
 from django.db import IntegrityError, models, transaction
 from django.db.models.query_utils import DeferredAttribute
+from django.tasks.signals import task_finished, task_started
 
 from candor.privacy.models import DataKey
 
@@ -95,10 +97,12 @@ class _KeyCache:
         # Ciphers (AESGCM objects holding the unwrapped key), so each is set up once per request.
         self.by_key_id: OrderedDict[str, AESGCM] = OrderedDict()
         self.key_id_by_user: dict[str, str] = {}
+        self.user_by_key_id: dict[str, str] = {}
 
     def put(self, user_id: str, key_id: str, key: bytes) -> AESGCM:
         cipher = self.by_key_id[key_id] = AESGCM(key)
         self.key_id_by_user[user_id] = key_id
+        self.user_by_key_id[key_id] = user_id
         while len(self.by_key_id) > self.SIZE:
             self.by_key_id.popitem(last=False)
         return cipher
@@ -106,10 +110,164 @@ class _KeyCache:
     def clear(self, **kwargs: Any) -> None:
         self.by_key_id.clear()
         self.key_id_by_user.clear()
+        self.user_by_key_id.clear()
 
 
 _cache = _KeyCache()
 request_finished.connect(_cache.clear, dispatch_uid="candor.privacy.crypto.clear")
+
+
+# --- Who may decrypt whose values -------------------------------------------------------------------
+#
+# The viewer is the person a request is answered for: the signed-in account's id, or ANONYMOUS. It is
+# set for each web request (candor.privacy.middleware.ViewerMiddleware) and by the bearer-token
+# authentications of API v1 and of the Hugging Face protocol. Outside a request (a worker's task, a
+# command, a migration, the demo) there is none: the platform processing data for its own work (sending
+# a person their own email, building their export), and a task run inline inside a request runs without
+# the request's viewer too, as it would in a worker.
+#
+# When there is a viewer, a value whose owner is someone else is decrypted only (a) inside
+# revealing(owner), which only the staff gate enters, or (b) when it is one of the PUBLISHED fields and
+# this request was handed, by the visibility helper (candor.hub.visibility), a public or unlisted model
+# of that owner (for the model's own content) or anything of theirs it may show (for their username and
+# their files' bytes). Anything else raises NotYours: a bug, loud in production as in the tests.
+
+ANONYMOUS = "anonymous"
+
+# Field label -> the attribute of its row naming the model whose publication shows it; None for a
+# field shown with anything of its owner's that is published (a username, a blob's hash). SEALED names
+# the bytes of sealed files (a model's files), shown the same way.
+SEALED = "sealed file"
+PUBLISHED: dict[str, str | None] = {
+    **{
+        f"hub.MLModel.{name}": "pk"
+        for name in ("name", "title", "summary", "card", "tags", "languages", "datasets", "base_models")
+    },
+    "hub.MLModel.card_data": "pk",
+    "hub.ModelFile.path": "model_id",
+    "hub.Commit.message": "model_id",
+    "hub.Ref.name": "model_id",
+    "hub.Blob.sha256": None,
+    "accounts.User.username": None,
+    SEALED: None,
+}
+
+
+class NotYours(RuntimeError):
+    """A value of one person was about to be decrypted for someone else outside a grant: a bug.
+
+    Never caught on purpose: the request fails rather than show what is not the viewer's.
+    """
+
+
+_viewer: ContextVar[str | None] = ContextVar("candor_viewer", default=None)
+# (owner id, model id or "") pairs this request may show the published fields of; a fresh set each request.
+_shown: ContextVar[set[tuple[str, str]] | None] = ContextVar("candor_shown", default=None)
+
+
+def current_viewer() -> str | None:
+    return _viewer.get()
+
+
+def set_viewer(user_id: Any | None) -> None:
+    """Name the request's viewer once a bearer token's owner is known (None: anonymous). Only inside a
+    request's :func:`viewing` scope, which ends it; elsewhere (no request) nothing changes."""
+    if _shown.get() is not None:
+        _viewer.set(ANONYMOUS if user_id is None else str(user_id))
+
+
+@contextmanager
+def viewing(user_id: Any) -> Iterator[None]:
+    """The scope of one request answered for ``user_id`` (an account's id or ANONYMOUS)."""
+    viewer_token = _viewer.set(str(user_id))
+    shown_token = _shown.set(set())
+    try:
+        yield
+    finally:
+        _shown.reset(shown_token)
+        _viewer.reset(viewer_token)
+
+
+@contextmanager
+def acting_for(user_id: Any) -> Iterator[None]:
+    """Within the block, the request acts for ``user_id``: for a check the platform makes of a secret
+    that account was sent (a link's token hashes its address), before the visitor is known to hold it."""
+    token = _viewer.set(str(user_id)) if _shown.get() is not None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _viewer.reset(token)
+
+
+@contextmanager
+def resumed(state: tuple[str | None, set[tuple[str, str]] | None]) -> Iterator[None]:
+    """Back inside a request's scope (``state`` from :func:`viewing_state`), for a streamed body."""
+    viewer_token = _viewer.set(state[0])
+    shown_token = _shown.set(state[1])
+    try:
+        yield
+    finally:
+        _shown.reset(shown_token)
+        _viewer.reset(viewer_token)
+
+
+def viewing_state() -> tuple[str | None, set[tuple[str, str]] | None]:
+    return _viewer.get(), _shown.get()
+
+
+def show_published(owner_id: Any, model_id: Any = None) -> None:
+    """Let this request decrypt the published fields of ``owner_id``'s public or unlisted model
+    ``model_id`` (and their username and files' bytes); with no model, their username only.
+
+    Called by candor.hub.visibility only, as it hands a published model or a shown profile to a
+    viewer who is not its owner. Nothing happens outside a request."""
+    shown = _shown.get()
+    if shown is not None:
+        shown.add((str(owner_id), "" if model_id is None else str(model_id)))
+
+
+def _may_decrypt(owner: str, field: str, scope: Any) -> bool:
+    viewer = _viewer.get()
+    if viewer is None or viewer == owner or owner in _revealing.get():
+        return True
+    if field not in PUBLISHED:
+        return False
+    shown = _shown.get() or set()
+    if PUBLISHED[field] is None:
+        return any(who == owner for who, _ in shown)
+    return scope is not None and (owner, str(scope)) in shown
+
+
+def check_decryption(owner: Any, field: str, scope: Any = None) -> None:
+    """Raise NotYours unless ``field`` of ``owner`` may be decrypted for the current viewer."""
+    if not _may_decrypt(str(owner), field, scope):
+        raise NotYours(
+            f"{field} of another account was about to be decrypted for the viewer outside a grant and "
+            "outside what its owner published. Reveal it through candor.staff.gate, or hand the model "
+            "through candor.hub.visibility if it is published."
+        )
+
+
+# The scopes tasks run inline left, one stack per thread (a live server answers in several at once).
+_task_scopes = threading.local()
+
+
+def _task_started(**kwargs: Any) -> None:
+    stack = _task_scopes.__dict__.setdefault("stack", [])
+    stack.append((_viewer.set(None), _shown.set(None)))
+
+
+def _task_finished(**kwargs: Any) -> None:
+    stack = _task_scopes.__dict__.get("stack")
+    if stack:
+        viewer_token, shown_token = stack.pop()
+        _shown.reset(shown_token)
+        _viewer.reset(viewer_token)
+
+
+task_started.connect(_task_started, dispatch_uid="candor.privacy.crypto.task_started")
+task_finished.connect(_task_finished, dispatch_uid="candor.privacy.crypto.task_finished")
 
 
 # The accounts whose values are being decrypted for someone else, inside a grant (candor.staff.gate).
@@ -153,19 +311,23 @@ def data_key_for(user_id: Any) -> tuple[str, AESGCM]:
     return row.key_id, _cache.put(user_id, row.key_id, key)
 
 
-def _key_by_id(key_id: str) -> AESGCM | None:
+def _key_by_id(key_id: str, field: str, scope: Any = None) -> AESGCM | None:
+    """The cipher of ``key_id``, checked (on a cache hit too) before its key is used or unwrapped."""
     if key_id in _cache.by_key_id:
+        check_decryption(_cache.user_by_key_id[key_id], field, scope)
         return _cache.by_key_id[key_id]
     row = DataKey.objects.filter(key_id=key_id).first()
     if row is None:
         return None
+    check_decryption(row.user_id, field, scope)
     key = unwrap(row.wrapped, row.key_id, row.master_key_id)
     return _cache.put(str(row.user_id), row.key_id, key)
 
 
 def cipher_for_key_id(key_id: str) -> AESGCM | None:
-    """The cipher of the data key ``key_id``, or None once that key is destroyed."""
-    return _key_by_id(key_id)
+    """The cipher of the data key ``key_id`` for decrypting a sealed file, or None once that key is
+    destroyed. NotYours if the key is another account's and its files are not shown to the viewer."""
+    return _key_by_id(key_id, SEALED)
 
 
 def encrypt(plaintext: str, *, user_id: Any, context: str) -> str:
@@ -184,9 +346,13 @@ class Unreadable(str):
 UNREADABLE = Unreadable("[unreadable: the key was destroyed]")
 
 
-def decrypt(stored: str, *, context: str) -> str:
+def decrypt(stored: str, *, context: str, scope: Any = None) -> str:
+    """The clear text of ``stored``; ``context`` is its associated data ("<label>.<field>|<owner>") and
+    ``scope`` the id of the model a published field belongs to. NotYours if the rule forbids it."""
+    field, _, owner = context.partition("|")
+    check_decryption(owner, field, scope)
     key_id, _, body = stored[len(PREFIX) :].partition(":")
-    cipher = _key_by_id(key_id)
+    cipher = _key_by_id(key_id, field, scope)
     if cipher is None:
         return UNREADABLE
     raw = base64.urlsafe_b64decode(body)
@@ -267,7 +433,7 @@ class EncryptedAttribute(DeferredAttribute):
         value = super().__get__(instance, cls)
         if is_encrypted(value):
             field: EncryptedTextField = self.field  # type: ignore[assignment]
-            value = decrypt(value, context=field.context_for(instance))
+            value = decrypt(value, context=field.context_for(instance), scope=field.scope_for(instance))
             instance.__dict__[self.field.attname] = value
         return value
 
@@ -298,6 +464,11 @@ class EncryptedTextField(models.TextField[str, str]):
         """The associated data: the column and the owning account, so a value moved elsewhere fails."""
         return associated_data(self.model._meta.label, self.name, getattr(instance, self.key_owner))
 
+    def scope_for(self, instance: Any) -> Any:
+        """The id of the model whose publication shows this value (None if none does)."""
+        attribute = PUBLISHED.get(f"{self.model._meta.label}.{self.name}")
+        return None if attribute is None else getattr(instance, attribute, None)
+
     def plain_value(self, text: str) -> Any:
         """The attribute's value from the decrypted text (the text itself; parsed JSON in a subclass)."""
         return text
@@ -324,7 +495,10 @@ class EncryptedJSONAttribute(EncryptedAttribute):
         if isinstance(value, str) and not isinstance(value, Unreadable):
             # As stored: encrypted, or JSON text from before the column was encrypted.
             field: EncryptedJSONField = self.field  # type: ignore[assignment]
-            text = decrypt(value, context=field.context_for(instance)) if is_encrypted(value) else value
+            if is_encrypted(value):
+                text = decrypt(value, context=field.context_for(instance), scope=field.scope_for(instance))
+            else:
+                text = value
             value = field.plain_value(text)
             instance.__dict__[self.field.attname] = value
         return value

@@ -36,6 +36,7 @@ from candor.core.objectstore import RETRY_AFTER_SECONDS, StoreUnavailable
 from candor.hub import visibility
 from candor.hub.models import MLModel
 from candor.kernel.refusal import Refusal
+from candor.privacy import crypto
 
 logger = logging.getLogger("candor.hub")
 
@@ -122,6 +123,7 @@ def authenticate(request: HttpRequest, *, limited: bool = True) -> Caller:
             ratelimit.check_caller(f"token:{token.pk}")
         found = Caller(token.user, token)
     request.user = found.user
+    crypto.set_viewer(found.user.pk if found.user.is_authenticated else None)
     request.hf_caller = found  # type: ignore[attr-defined]
     return found
 

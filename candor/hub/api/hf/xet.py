@@ -26,6 +26,7 @@ from candor.hub.api.hf.common import HfError, caller, endpoint, find_editable_mo
 from candor.hub.xet import store, tokens
 from candor.hub.xet.tokens import Grant
 from candor.kernel.refusal import Code, Refusal
+from candor.privacy import crypto
 
 CAS_PATH = "xet/cas"
 _TELEMETRY_LIMIT = 1024 * 1024
@@ -67,6 +68,7 @@ def _grant(request: HttpRequest) -> Grant:
     # Counted against the API token the Xet token came from, as that token's own requests are.
     ratelimit.check_caller(f"token:{grant.api_token.pk}")
     request.user = grant.owner
+    crypto.set_viewer(grant.owner.pk)
     return grant
 
 
