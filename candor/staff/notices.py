@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from candor.accounts.models import User
 from candor.kernel.refusal import Code, Refusal
+from candor.privacy import crypto
 from candor.staff.choices import COUNTRIES, Purpose, Role
 from candor.staff.models import AccessEntry
 
@@ -105,6 +106,10 @@ def described(entries: Iterable[AccessEntry]) -> list[Access]:
     names: dict[str, str] = {}
     if shows_staff_name() and rows:
         staff_ids = {entry.staff_id for entry in rows}
+        for staff_id in staff_ids:
+            # The operator chose to name staff to the people whose data they saw: a member's username
+            # is then published to those people, as a public profile's is to everyone.
+            crypto.show_published(staff_id)
         names = {str(user.pk): user.username for user in User.objects.filter(pk__in=staff_ids)}
     return [
         Access(
