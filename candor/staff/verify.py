@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from django.db import connection
 
 from candor.staff import checkpoints as signed
 from candor.staff.accesslog import GENESIS, HASHED_FIELDS
@@ -64,16 +65,22 @@ class Outcome:
         return self
 
 
-# The canonical form of accesslog.canonical, built from a row of values_list in HASHED_FIELDS' order:
-# the same JSON bytes (sorted keys, no spaces, ASCII), written out by hand because json.dumps of a dict
-# per entry is most of the time a million entries take. tests/staff/test_verify.py holds them equal.
+# The canonical form of accesslog.canonical, built from a row in HASHED_FIELDS' order: the same JSON
+# bytes (sorted keys, no spaces, ASCII), written out by hand, and from the database's raw values (read
+# with a plain cursor, not through the ORM's converters): json.dumps of a dict and the converters were
+# most of the time a million entries took. tests/staff/test_verify.py holds the bytes equal, for raw
+# rows and for rows of Python values.
 _quote = json.encoder.encode_basestring_ascii
 
 
-def _time(value: datetime | None) -> str:
+def _time(value: Any) -> str:
     if value is None:
         return "null"
-    if value.tzinfo is not UTC:  # the database's datetimes already are, on SQLite and PostgreSQL
+    if isinstance(value, str):  # SQLite's text (read as text, below): UTC, "YYYY-MM-DD HH:MM:SS[.ffffff]"
+        return f'"{value[:10]}T{value[11:19]}.{value[20:26] or "000000"}Z"'
+    # SQLite's column reads as a naive datetime in UTC (never the machine's own zone: astimezone would
+    # take it for local time); PostgreSQL's as an aware one in UTC already.
+    if value.tzinfo is not None and value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return (
         f'"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:'
@@ -81,42 +88,72 @@ def _time(value: datetime | None) -> str:
     )
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        value = str(value)  # a UUID
-    return str(value) if isinstance(value, int) else str(_quote(value))
+def _uuid(value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) == 32:  # SQLite keeps a UUID as 32 hex digits
+        text = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return f'"{text}"'
 
 
 def _items(value: Any) -> str:
-    if not isinstance(value, list | tuple):
-        return _text(value)
-    return "[" + ",".join(_text(item) for item in value) + "]"
-
-
-_WRITERS: dict[str, Callable[[Any], str]] = {"occurred_at": _time, "tell_after": _time, "categories": _items}
-_ORDER = sorted(range(len(HASHED_FIELDS)), key=lambda index: HASHED_FIELDS[index])
-_PARTS = [(f'"{HASHED_FIELDS[i]}":', i, _WRITERS.get(HASHED_FIELDS[i], _text)) for i in _ORDER]
+    if isinstance(value, str):  # the column's JSON text
+        value = json.loads(value)
+    if not isinstance(value, list):
+        return str(_quote(str(value)))
+    return "[" + ",".join(str(_quote(str(item))) for item in value) + "]"
 
 
 def _hash_of_row(row: tuple[Any, ...]) -> str:
-    body = "{" + ",".join(key + write(row[i]) for key, i, write in _PARTS) + "}"
+    (
+        position,
+        occurred_at,
+        staff_id,
+        role,
+        office,
+        work,
+        grant_id,
+        purpose,
+        case,
+        subject_id,
+        categories,
+        agreement,
+        tell_after,
+        previous_hash,
+    ) = row[:14]
+    q = _quote
+    body = (
+        f'{{"agreement_sha256":{q(agreement)},"case_reference":{q(case)},"categories":{_items(categories)},'
+        f'"grant_id":{q(grant_id)},"occurred_at":{_time(occurred_at)},"office_country":{q(office)},'
+        f'"position":{int(position)},"previous_hash":{q(previous_hash)},"purpose":{q(purpose)},'
+        f'"role":{q(role)},"staff_id":{_uuid(staff_id)},"subject_id":{_uuid(subject_id)},'
+        f'"tell_after":{_time(tell_after)},"work_country":{q(work)}}}'
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _rows(batch: int) -> Iterator[tuple[Any, ...]]:
-    """Every entry as (hashed fields…, entry_hash), by position, ``batch`` rows at a time."""
-    columns = (*HASHED_FIELDS, "entry_hash")
+    """Every entry as (hashed fields…, entry_hash) of raw database values, by position, ``batch`` rows
+    at a time."""
+    quote = connection.ops.quote_name
+    # On SQLite the times are read as their text: parsing them into datetimes is the dearest part.
+    as_text = {"occurred_at", "tell_after"} if connection.vendor == "sqlite" else set()
+    columns = ", ".join(
+        f"CAST({quote(name)} AS TEXT)" if name in as_text else quote(name)
+        for name in (*HASHED_FIELDS, "entry_hash")
+    )
+    query = (
+        f"SELECT {columns} FROM {quote(AccessEntry._meta.db_table)} "  # noqa: S608 - names, not input
+        f"WHERE {quote('position')} > %s ORDER BY {quote('position')} LIMIT %s"
+    )
     last = 0
-    while True:
-        rows = list(
-            AccessEntry.objects.filter(position__gt=last).order_by("position").values_list(*columns)[:batch]
-        )
-        yield from rows
-        if len(rows) < batch:
-            return
-        last = rows[-1][0]
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(query, [last, batch])
+            rows = cursor.fetchall()
+            yield from rows
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
 
 
 def _describe(checkpoint: Checkpoint) -> str:

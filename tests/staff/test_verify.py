@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import os
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -57,6 +59,20 @@ def test_the_fast_canonical_form_is_the_append_ones() -> None:
     rows = AccessEntry.objects.order_by("position").values_list(*accesslog.HASHED_FIELDS, "entry_hash")
     for row in rows:
         assert verify._hash_of_row(row) == row[-1]
+    raw = list(verify._rows(batch=1))  # as the database gives them, one batch of one at a time
+    assert [row[0] for row in raw] == [1, 2]
+    zone = os.environ.get("TZ")
+    try:  # the machine's own time zone plays no part (SQLite's times read as naive UTC)
+        os.environ["TZ"] = "Asia/Tokyo"
+        time.tzset()
+        for row in raw:
+            assert verify._hash_of_row(row) == row[-1]
+    finally:
+        if zone is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = zone
+        time.tzset()
     berlin = timezone(timedelta(hours=1))
     odd = dict(accesslog.fields_of(entry))
     odd |= {"case_reference": 'CASE-"é\\/#', "occurred_at": entry.occurred_at.astimezone(berlin)}
