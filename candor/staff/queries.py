@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Subquery
 from django.utils import timezone
 
 from candor.privacy import inventory
@@ -26,15 +26,14 @@ def current_agreement() -> Agreement | None:
 
 
 def signature_in_force(member: StaffMember, now: datetime | None = None) -> Signature | None:
-    """The member's signature of the current agreement, if it still holds."""
-    agreement = current_agreement()
-    if agreement is None:
-        return None
+    """The member's signature of the current agreement, if it still holds (one query: the gate asks
+    on every reveal)."""
+    latest = Agreement.objects.order_by("-published_at", "-pk").values("pk")[:1]
     return (
         Signature.objects.filter(
             member=member,
-            agreement=agreement,
-            text_sha256=agreement.sha256,
+            agreement=Subquery(latest),
+            text_sha256=F("agreement__sha256"),
             valid_until__gt=now or timezone.now(),
         )
         .order_by("-valid_until")
