@@ -305,41 +305,38 @@ def _approver(acting_user: User, grant: Grant) -> StaffMember:
     return member
 
 
-@durable
-def approve_grant(grant_id: str, *, acting_user: User) -> Grant:
+def _decide(grant_id: str, acting_user: User, *, approve: bool) -> Grant:
     grant = _pending(grant_id)
-    member = _approver(acting_user, grant)
     now = timezone.now()
-    grant.decision = Grant.Decision.APPROVED
-    grant.decided_by = member
+    grant.decided_by = _approver(acting_user, grant)
     grant.decided_at = now
-    grant.starts_at = now
-    grant.expires_at = now + timedelta(minutes=grant.minutes)
-    grant.save(update_fields=["decision", "decided_by", "decided_at", "starts_at", "expires_at"])
+    changed = ["decision", "decided_by", "decided_at"]
+    if approve:
+        grant.decision = Grant.Decision.APPROVED
+        grant.starts_at = now
+        grant.expires_at = now + timedelta(minutes=grant.minutes)
+        changed += ["starts_at", "expires_at"]
+    else:
+        grant.decision = Grant.Decision.REFUSED
+    grant.save(update_fields=changed)
     audit.record(
-        EventType.GRANT_APPROVED,
+        EventType.GRANT_APPROVED if approve else EventType.GRANT_REFUSED,
         acting_user=acting_user,
         subject=grant.subject_id,
         extra={"purpose": grant.purpose},
     )
     return grant
+
+
+@durable
+def approve_grant(grant_id: str, *, acting_user: User) -> Grant:
+    """Approve another member's grant: it runs from now for its minutes."""
+    return _decide(grant_id, acting_user, approve=True)
 
 
 @durable
 def refuse_grant(grant_id: str, *, acting_user: User) -> Grant:
-    grant = _pending(grant_id)
-    member = _approver(acting_user, grant)
-    grant.decision = Grant.Decision.REFUSED
-    grant.decided_by = member
-    grant.decided_at = timezone.now()
-    grant.save(update_fields=["decision", "decided_by", "decided_at"])
-    audit.record(
-        EventType.GRANT_REFUSED,
-        acting_user=acting_user,
-        subject=grant.subject_id,
-        extra={"purpose": grant.purpose},
-    )
-    return grant
+    return _decide(grant_id, acting_user, approve=False)
 
 
 @durable
