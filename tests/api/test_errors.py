@@ -114,7 +114,7 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
     response = Client().get("/api/v1/openapi.json")
     assert response.status_code == 200
     schema = response.json()
-    assert schema["info"]["version"] == "1.3.0"
+    assert schema["info"]["version"] == "1.4.0"
     assert schema["components"]["securitySchemes"]["BearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
@@ -125,8 +125,8 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
     operations = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
     # models and files 9 (HEAD of a file among them), me and tokens 10, privacy inventory 1, exports 3,
     # popular and trending 2, a model's stats 1, trends 1, revisions 11 (blobs, commits 3, files at a
-    # revision 3, history, refs, tags 2)
-    assert len(operations) == 38
+    # revision 3, history, refs, tags 2), the accesses to my data 1
+    assert len(operations) == 39
     for path, method, operation in operations:
         assert {"BearerAuth": []} in operation["security"], (path, method)
         statuses = {int(status) for status in operation["responses"]}
