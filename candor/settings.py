@@ -130,10 +130,20 @@ def _generated(path: Path, make: str, advice: str = _KEEP_APART) -> str | None:
 
 _master_keys_text = env.text("CANDOR_MASTER_KEYS", "")
 _index_key_text = env.text("CANDOR_BLIND_INDEX_KEY", "")
-if PRODUCTION and not (_master_keys_text and _index_key_text):
+_log_key_text = env.text("CANDOR_LOG_SIGNING_KEY", "")
+_missing_keys = [
+    name
+    for name, text in (
+        ("CANDOR_MASTER_KEYS", _master_keys_text),
+        ("CANDOR_BLIND_INDEX_KEY", _index_key_text),
+        ("CANDOR_LOG_SIGNING_KEY", _log_key_text),
+    )
+    if not text
+]
+if PRODUCTION and _missing_keys:
     raise ImproperlyConfigured(
-        f"{'CANDOR_MASTER_KEYS' if not _master_keys_text else 'CANDOR_BLIND_INDEX_KEY'} is required when "
-        "CANDOR_PRODUCTION is on: keys are never generated in production (see the README)."
+        f"{_missing_keys[0]} is required when CANDOR_PRODUCTION is on: keys are never generated in "
+        "production (see the README)."
     )
 if _master_keys_text:
     # The first key wraps new data keys; the others only unwrap, until `candor privacy rewrap` has run.
@@ -153,10 +163,8 @@ if _index_key is None:
 BLIND_INDEX_KEY = _index_key
 
 # The access log's checkpoints are signed with this Ed25519 private key (its 32-byte seed in URL-safe
-# base64); its public key is published with them. Generated into the data folder when unset, in every
-# mode (a lost key only means later checkpoints are signed by a new key); set it in production so the
-# key lives with the other secrets, not with the database.
-_log_key_text = env.text("CANDOR_LOG_SIGNING_KEY", "")
+# base64); its public key is published with them. Required in production (with the other secrets, not
+# with the database); generated into the data folder otherwise, as the other keys are.
 _log_key_file_text = (
     None
     if _log_key_text

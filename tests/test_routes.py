@@ -4,9 +4,9 @@ not in it fails by name, so that no new page or endpoint skips the visibility an
 
 Personas: anonymous; crawler (anonymous, a search engine's User-Agent); outsider (signed in, owns
 nothing); member (signed in, owns models of their own); owner (owns the public, unlisted and private
-models that routes with a model in their path are walked against); staff (is_staff, owns nothing, and no
-staff record: the console finds nothing for it, tests/staff/test_console.py walks it as a member). Every answer to anyone but its owner is
-checked for the private models' names and titles.
+models that routes with a model in their path are walked against); staff (is_staff, owns nothing, and
+no staff record: the console finds nothing for it, tests/staff/test_console.py walks it as a member).
+Every answer to anyone but its owner is checked for the private models' names and titles.
 """
 
 from __future__ import annotations

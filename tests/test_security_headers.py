@@ -153,6 +153,7 @@ PRODUCTION_ENV = {
     "CANDOR_SECRET_KEY": "k" * 20 + "-production-secret-key-for-the-test-suite-0123456789",
     "CANDOR_MASTER_KEYS": "prod1:" + "A" * 43,
     "CANDOR_BLIND_INDEX_KEY": "B" * 43,
+    "CANDOR_LOG_SIGNING_KEY": "C" * 43,
 }
 
 

@@ -99,7 +99,11 @@ def test_a_malformed_variable_stops_start_up_and_is_named(tmp_path: Path, name: 
     assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
 
 
-KEYS = {"CANDOR_MASTER_KEYS": f"m1:{'A' * 43}", "CANDOR_BLIND_INDEX_KEY": "B" * 43}
+KEYS = {
+    "CANDOR_MASTER_KEYS": f"m1:{'A' * 43}",
+    "CANDOR_BLIND_INDEX_KEY": "B" * 43,
+    "CANDOR_LOG_SIGNING_KEY": "C" * 43,
+}
 
 
 def test_production_needs_https_and_an_email_server(tmp_path: Path) -> None:
@@ -122,6 +126,7 @@ def test_production_never_generates_keys(tmp_path: Path) -> None:
         result = run_candor(["check"], tmp_path, {**base, **present})
         assert result.returncode == 2 and f"{missing} is required" in result.stderr
     assert not (tmp_path / "data" / "master_keys").exists()
+    assert not (tmp_path / "data" / "log_signing_key").exists()
     assert run_candor(["check"], tmp_path, {**base, **KEYS}).returncode == 0
 
 
