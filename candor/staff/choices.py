@@ -59,7 +59,7 @@ PURPOSES_OF_ROLE: dict[str, frozenset[str]] = {
 
 # Categories of the inventory that need a second member's approval whatever the purpose: network
 # addresses and another person's full email address. A grant over every category at once (a whole
-# record: "in bulk") needs it too (gate.needs_approval).
+# record: "in bulk") needs it too (actions.needs_approval).
 SENSITIVE_CATEGORIES = frozenset({"contact.email", "network.ip"})
 # Network addresses (in security events) are revealed for a security incident only (C9).
 ONLY_FOR: dict[str, frozenset[str]] = {"network.ip": frozenset({Purpose.SECURITY_INCIDENT})}

@@ -56,10 +56,6 @@ class StaffMember(models.Model):
         return "staff member"
 
     @property
-    def is_active(self) -> bool:
-        return self.ended_at is None and self.user.is_active
-
-    @property
     def has_second_factor(self) -> bool:
         return self.totp_confirmed_at is not None
 
@@ -250,10 +246,6 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return f"grant {self.public_id}"
-
-    @property
-    def needs_approval(self) -> bool:
-        return self.decision != self.Decision.NOT_NEEDED
 
     def state(self, now: datetime | None = None) -> str:
         """pending, refused, ended, expired or active."""

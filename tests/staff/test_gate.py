@@ -11,6 +11,7 @@ from candor.accounts.models import User
 from candor.kernel.refusal import Code, Refusal
 from candor.lifecycle.erasure import erase_account
 from candor.staff import actions, gate, queries
+from candor.staff.choices import GROUND, Ground, Purpose
 from candor.staff.models import AccessEntry, Grant, Signature, StaffMember
 from tests.conftest import make_user
 from tests.staff.factory import make_staff
@@ -165,6 +166,11 @@ def test_a_whole_record_at_once_needs_approval(subject: User) -> None:
     assert grant.decision == Grant.Decision.PENDING
     few = ask(agent, subject, role="on_call", purpose="security_incident", categories=["account.username"])
     assert few.decision == Grant.Decision.NOT_NEEDED
+
+
+def test_every_purpose_names_one_of_the_policys_three_grounds() -> None:
+    assert set(GROUND) == set(Purpose.values)
+    assert set(GROUND.values()) == set(Ground)
 
 
 def test_one_cannot_ask_for_ones_own_data(subject: User) -> None:
