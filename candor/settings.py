@@ -196,6 +196,7 @@ INSTALLED_APPS = [
     "candor.core",
     "candor.privacy",
     "candor.accounts",
+    "candor.comms",
     "candor.hub",
     "candor.analytics",
     "candor.staff",
@@ -399,6 +400,30 @@ else:
             "OPTIONS": {"file_path": str(MAIL_DIR)},
         }
     }
+
+# --- Communications (candor.comms) ----------------------------------------------------------------
+# An email the mail server could not take for now (4xx, connection refused) is tried again, with waits
+# that double from a minute, this many times in all before it is marked failed.
+EMAIL_ATTEMPTS = env.integer("CANDOR_EMAIL_ATTEMPTS", 6, minimum=1, maximum=20)
+# How long the record of an email sent to a person ("Emails we sent you") is kept.
+EMAIL_RECORD_DAYS = env.integer("CANDOR_EMAIL_RECORD_DAYS", 365, minimum=1, maximum=10 * 366)
+# Product updates: at most one to a person in this many days (one over the cap is dropped for them, not
+# delayed), and sent at most this many a minute by the worker.
+PRODUCT_EMAIL_CAP_DAYS = env.integer("CANDOR_PRODUCT_EMAIL_CAP_DAYS", 7, minimum=0, maximum=366)
+PRODUCT_EMAILS_PER_MINUTE = env.integer("CANDOR_PRODUCT_EMAILS_PER_MINUTE", 600, minimum=1, maximum=600_000)
+# How long a dismissed notice is kept before the sweep removes it.
+NOTICE_KEEP_DAYS = env.integer("CANDOR_NOTICE_KEEP_DAYS", 90, minimum=1, maximum=10 * 366)
+_mail_domain = DEFAULT_FROM_EMAIL.rpartition("@")[2]
+# DKIM signing of every email (optional): the private key (PEM, RSA or Ed25519), its selector, and the
+# signing domain (by default the domain of CANDOR_FROM_EMAIL).
+DKIM_PRIVATE_KEY = env.text("CANDOR_DKIM_PRIVATE_KEY", "").replace("\\n", "\n").strip()
+DKIM_SELECTOR = env.text("CANDOR_DKIM_SELECTOR", "candor")
+DKIM_DOMAIN = env.text("CANDOR_DKIM_DOMAIN", _mail_domain)
+# The address of the "mailto:" unsubscribe of product updates (List-Unsubscribe): mail to it is read by
+# `candor comms unsubscribe-mail`, which the mail server pipes each message to.
+UNSUBSCRIBE_EMAIL = env.email("CANDOR_UNSUBSCRIBE_EMAIL", f"unsubscribe@{_mail_domain}")
+# Blog posts on one page of /blog/.
+BLOG_POSTS_PER_PAGE = env.integer("CANDOR_BLOG_POSTS_PER_PAGE", 10, minimum=1, maximum=100)
 
 # --- Files ----------------------------------------------------------------------------------------
 MEDIA_ROOT = DATA_DIR / "media"

@@ -24,6 +24,7 @@ urlpatterns = [
     path("models/feed.atom", RecentModelsFeed(), name="feed"),
     path("developers/", include("candor.developers.urls")),
     path("", include("candor.staff.urls")),
+    path("", include("candor.comms.urls")),
     path("", include("candor.accounts.urls")),
     path("", include("candor.analytics.urls")),
     # Last: /<username>/ and /<username>/<model>/ take whatever the paths above did not.

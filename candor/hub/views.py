@@ -15,9 +15,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from candor.accounts.models import User
 from candor.analytics import charts, popularity
 from candor.analytics.capture import DOWNLOAD, mark
+from candor.core.markdown import render_card
 from candor.hub import actions, cardsync, forms, http, listing_cache, queries, revisions, uploads, visibility
 from candor.hub.choices import LIBRARIES, LICENSES, TASKS, Visibility
-from candor.hub.markdown import render_card
 from candor.hub.models import MLModel, ModelFile
 from candor.kernel.refusal import Code, Refusal
 

@@ -53,6 +53,19 @@ class EventType(IntEnum):
     GRANT_ENDED = 514
     ACCESS_DIGEST_SENT = 521  # a person was emailed the accesses to their data newly told
     LOG_CHECKPOINT = 522  # extra: size, restored
+    # Communications (6xx)
+    EMAIL_PREFERENCES_CHANGED = 601  # extra: product_updates, via
+    ADDRESS_UNDELIVERABLE = 602  # extra: code (the SMTP reply code)
+    NOTICE_DISMISSED = 611
+    UPDATE_SAVED = 621  # a product update written or changed
+    UPDATE_TEST_SENT = 622
+    UPDATE_SENDING = 623  # sending started
+    UPDATE_CANCELLED = 624
+    UPDATE_FINISHED = 625  # extra: sent, skipped, failed
+    POST_SAVED = 641
+    POST_PUBLISHED = 642
+    POST_UNPUBLISHED = 643
+    POST_DELETED = 644
 
 
 # The words ``extra`` may hold, by key. Anything else must be an int, a bool or None.
@@ -61,6 +74,7 @@ VOCABULARY: dict[str, frozenset[str]] = {
     "previous_visibility": frozenset({"public", "unlisted", "private"}),
     "scope": frozenset({"read", "write"}),
     "purpose": frozenset({"legal_request", "support_case", "security_incident", "abuse_report"}),
+    "via": frozenset({"settings", "api", "one_click", "mail"}),
     "how": frozenset({"password", "link", "owner", "staff", "retention", "signed_out", "all_others"}),
 }
 

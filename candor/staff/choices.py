@@ -17,6 +17,7 @@ class Role(models.TextChoices):
     LEGAL = "legal", "legal"
     BILLING = "billing", "billing"
     ON_CALL = "on_call", "engineering on call"
+    COMMUNICATIONS = "communications", "communications"
     ADMINISTRATOR = "administrator", "administrator"
 
 
@@ -54,6 +55,8 @@ PURPOSES_OF_ROLE: dict[str, frozenset[str]] = {
     Role.TRUST_AND_SAFETY: frozenset({Purpose.ABUSE_REPORT, Purpose.SECURITY_INCIDENT}),
     Role.LEGAL: frozenset({Purpose.LEGAL_REQUEST}),
     Role.ON_CALL: frozenset({Purpose.SECURITY_INCIDENT}),
+    # Writes the blog and sends product updates: reads nobody's data.
+    Role.COMMUNICATIONS: frozenset(),
     Role.ADMINISTRATOR: frozenset(),
 }
 

@@ -12,7 +12,7 @@ import pytest
 from ada_url import URL
 from django.conf import settings
 
-from candor.hub.markdown import render_card
+from candor.core.markdown import render_card
 
 PAGE = "/alice/tiny-bert/"
 

@@ -13,8 +13,8 @@ from django.core.files.uploadhandler import FileUploadHandler
 from django.test import Client
 
 from candor.accounts.models import User
+from candor.core.markdown import render_card
 from candor.hub import actions, revisions
-from candor.hub.markdown import render_card
 from candor.hub.models import MLModel, ModelFile
 from tests.conftest import models_named
 

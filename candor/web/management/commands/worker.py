@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils.crypto import get_random_string
 
 from candor.analytics import tasks as analytics_tasks
+from candor.comms import tasks as comms_tasks
 from candor.core import taskqueue
 from candor.core.dbworker import Worker
 from candor.core.taskqueue import logger
@@ -91,14 +92,15 @@ class Command(BaseCommand):
         _recover_leftovers()
         if not burst:
             # Recurring chains: the daily retention sweep, the analytics rollup (Redis's counters
-            # into the database, ended days' salts destroyed) and the access log's signed
-            # checkpoints. Started again after any restart.
+            # into the database, ended days' salts destroyed), the access log's signed checkpoints,
+            # and the outbox (product updates and retries). Started again after any restart.
             taskqueue.persist(privacy_tasks.ensure_scheduled, "worker: starting the daily sweep")
             taskqueue.persist(analytics_tasks.ensure_scheduled, "worker: starting the analytics rollup")
             taskqueue.persist(staff_tasks.ensure_digest_scheduled, "worker: starting the access digest")
             taskqueue.persist(
                 staff_tasks.ensure_checkpoints_scheduled, "worker: starting the access log checkpoints"
             )
+            taskqueue.persist(comms_tasks.ensure_pump_scheduled, "worker: starting the outbox")
         if taskqueue.backend_kind() == "rq":
             self.rq_loop(burst=burst, supervised=supervised)
         else:

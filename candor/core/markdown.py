@@ -1,4 +1,5 @@
-"""Model cards: Markdown rendered by markdown-it-py, then sanitised by nh3 (the Ammonia sanitiser).
+"""Markdown written by people (model cards, blog posts, product updates): rendered by markdown-it-py,
+then sanitised by nh3 (the Ammonia sanitiser). One sanitiser for every surface.
 
 Raw HTML in the Markdown is allowed through the renderer and then cut down by nh3 to a fixed list of
 tags and attributes. Links may only be http(s), mailto or relative; images may only come from the
@@ -91,19 +92,45 @@ HEADING_SHIFT = 2  # the card sits under the page's h1 and its "Model card" h2
 
 
 def render_card(markdown: str) -> str:
+    return render(markdown, heading_shift=HEADING_SHIFT)
+
+
+def _absolute_link(value: str) -> str | None:
+    """A link as an email must carry it: absolute (a mail reader has no page to resolve it against),
+    and as written otherwise, so it leads straight where it says (no redirect through this site)."""
+    url = _resolved(value, "/")
+    if url is None or url.protocol.rstrip(":") not in URL_SCHEMES:
+        return None
+    return str(url.href)
+
+
+def _email_attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+    if tag == "a" and attribute == "href":
+        return _absolute_link(value)
+    if tag == "code" and attribute == "class":
+        return _attribute_filter(tag, attribute, value)
+    return value
+
+
+def render(markdown: str, *, heading_shift: int = 0, for_email: bool = False) -> str:
+    """Sanitised HTML of ``markdown``; headings moved down ``heading_shift`` levels to sit under the
+    page's own. ``for_email``: no images at all (an image in an email is fetched when it is opened,
+    which would tell us who read it) and every link absolute."""
     parser = _parser()
     env: dict[str, object] = {}
     tokens = parser.parse(markdown or "", env)
     for token in tokens:
-        if token.type in ("heading_open", "heading_close"):
-            token.tag = f"h{min(6, int(token.tag[1]) + HEADING_SHIFT)}"
+        if heading_shift and token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(6, int(token.tag[1]) + heading_shift)}"
     html = parser.renderer.render(tokens, parser.options, env)
+    tags = ALLOWED_TAGS - {"img"} if for_email else ALLOWED_TAGS
+    attributes = {tag: names for tag, names in ALLOWED_ATTRIBUTES.items() if tag in tags}
     return nh3.clean(
         html,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
+        tags=tags,
+        attributes=attributes,
         url_schemes=URL_SCHEMES,
-        attribute_filter=_attribute_filter,
+        attribute_filter=_email_attribute_filter if for_email else _attribute_filter,
         link_rel="nofollow noopener noreferrer",
         strip_comments=True,
     )

@@ -1,0 +1,217 @@
+"""The communications domain's actions: each one durable transaction with its audit row.
+
+Who may call the staff ones (write posts, send updates) is decided by the staff console's entry points,
+by role (candor.staff.choices.Role.COMMUNICATIONS or ADMINISTRATOR): this domain sits below staff.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.text import slugify
+
+from candor.comms import outbox, unsubscribe
+from candor.comms.choices import NoticeKind, PostStatus, Reason, Status, UpdateStatus, Via
+from candor.comms.emails import TEST_KIND
+from candor.comms.models import Email, Notice, Post, Preferences, Update
+from candor.kernel.actions import durable
+from candor.kernel.refusal import Code, Refusal
+from candor.privacy import audit
+from candor.privacy.audit import EventType
+
+# --- Preferences -----------------------------------------------------------------------------------
+
+
+def _set_product_updates(user: Any, on: bool, via: str, acting_user: Any) -> Preferences:
+    prefs, _ = Preferences.objects.select_for_update().get_or_create(user=user)
+    if prefs.product_updates != on:
+        prefs.product_updates = on
+        prefs.changed_at = timezone.now()
+        prefs.changed_via = Via(via)
+        prefs.save(update_fields=["product_updates", "changed_at", "changed_via"])
+        audit.record(
+            EventType.EMAIL_PREFERENCES_CHANGED,
+            acting_user=acting_user,
+            subject=user,
+            extra={"product_updates": on, "via": str(Via(via))},
+        )
+    return prefs
+
+
+@durable
+def set_product_updates(user: Any, on: bool, *, via: str, acting_user: Any) -> Preferences:
+    """Turn product updates on or off for ``user`` (from settings or the API)."""
+    return _set_product_updates(user, on, via, acting_user)
+
+
+@durable
+def unsubscribe_with_token(token: str, *, via: str = Via.ONE_CLICK, acting_user: Any = None) -> bool:
+    """Unsubscribe the person a product update's token was made for. False (and nothing changed) for a
+    token that is not ours, tampered with, or whose email record is gone."""
+    email_id = unsubscribe.email_id_of(token)
+    if email_id is None:
+        return False
+    row = Email.objects.select_related("user").filter(pk=email_id).first()
+    if row is None or not row.user.is_active:
+        return False
+    _set_product_updates(row.user, False, via, acting_user)
+    return True
+
+
+def preferences_of(user: Any) -> Preferences:
+    """The person's preferences, or the defaults (not stored) when they never changed any."""
+    return Preferences.objects.filter(user=user).first() or Preferences(user=user)
+
+
+# --- Notices ---------------------------------------------------------------------------------------
+
+
+def notify(user: Any, kind: str, title: str, body: str = "", *, link: str = "", key: str = "") -> Notice:
+    """Add a notice for ``user`` inside the caller's action. With a ``key``, a notice already open
+    under that key is kept instead of a second one."""
+    if key:
+        open_one = Notice.objects.filter(user=user, key=key, dismissed_at__isnull=True).first()
+        if open_one is not None:
+            return open_one
+    return Notice.objects.create(user=user, kind=NoticeKind(kind), key=key, title=title, body=body, link=link)
+
+
+@durable
+def dismiss_notice(user: Any, public_id: str, *, acting_user: Any) -> Notice:
+    notice = Notice.objects.filter(user=user, public_id=public_id).first()
+    if notice is None:
+        raise Refusal(Code.NOT_FOUND, "There is no such notice.")
+    if notice.dismissed_at is None:
+        notice.dismissed_at = timezone.now()
+        notice.save(update_fields=["dismissed_at"])
+        audit.record(EventType.NOTICE_DISMISSED, acting_user=acting_user, subject=user)
+    return notice
+
+
+def open_notices(user: Any) -> list[Notice]:
+    return list(Notice.objects.filter(user=user, dismissed_at__isnull=True).order_by("-created_at"))
+
+
+# --- The blog --------------------------------------------------------------------------------------
+
+
+def _unique_slug(wanted: str, post: Post | None) -> str:
+    base = slugify(wanted)[:70].strip("-") or "post"
+    slug, n = base, 2
+    others = Post.objects.exclude(pk=post.pk) if post is not None and post.pk else Post.objects.all()
+    while others.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+@durable
+def save_post(
+    post: Post | None, *, title: str, summary: str, body: str, slug: str = "", acting_user: Any
+) -> Post:
+    """Create a draft (``post`` None) or change a post. A published post keeps its address unless a new
+    slug is given."""
+    post = Post(author=acting_user) if post is None else Post.objects.select_for_update().get(pk=post.pk)
+    post.title, post.summary, post.body = title, summary, body
+    if slug or not post.slug:
+        post.slug = _unique_slug(slug or title, post if post.pk else None)
+    post.updated_at = timezone.now()
+    post.save()
+    audit.record(EventType.POST_SAVED, acting_user=acting_user)
+    return post
+
+
+@durable
+def publish_post(post: Post, *, acting_user: Any) -> Post:
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    if post.status != PostStatus.PUBLISHED:
+        post.status = PostStatus.PUBLISHED
+        post.published_at = post.published_at or timezone.now()
+        post.save(update_fields=["status", "published_at"])
+        audit.record(EventType.POST_PUBLISHED, acting_user=acting_user)
+    return post
+
+
+@durable
+def unpublish_post(post: Post, *, acting_user: Any) -> Post:
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    if post.status != PostStatus.DRAFT:
+        post.status = PostStatus.DRAFT
+        post.save(update_fields=["status"])
+        audit.record(EventType.POST_UNPUBLISHED, acting_user=acting_user)
+    return post
+
+
+@durable
+def delete_post(post: Post, *, acting_user: Any) -> None:
+    Post.objects.filter(pk=post.pk).delete()
+    audit.record(EventType.POST_DELETED, acting_user=acting_user)
+
+
+# --- Product updates -------------------------------------------------------------------------------
+
+
+@durable
+def save_update(
+    update: Update | None, *, subject: str, body: str, post: Post | None = None, acting_user: Any
+) -> Update:
+    """Write a product update, or change one that has not started sending."""
+    if update is None:
+        update = Update(author=acting_user)
+    else:
+        update = Update.objects.select_for_update().get(pk=update.pk)
+        if update.status != UpdateStatus.DRAFT:
+            raise Refusal(Code.CONFLICT, "This update has started sending: it can no longer be changed.")
+    update.subject, update.body, update.post = subject, body, post
+    update.updated_at = timezone.now()
+    update.save()
+    audit.record(EventType.UPDATE_SAVED, acting_user=acting_user)
+    return update
+
+
+@durable
+def send_test(update: Update, *, acting_user: Any) -> Email | None:
+    """Send the update to the member of staff who asks, as everyone will get it (an account email, so
+    neither their preferences nor the cap hold it back, and it does not count against the cap)."""
+    audit.record(EventType.UPDATE_TEST_SENT, acting_user=acting_user)
+    return outbox.queue(TEST_KIND, acting_user.pk, refs={"update": update.public_id})
+
+
+@durable
+def start_sending(update: Update, *, acting_user: Any) -> Update:
+    """Start sending ``update`` to every account holder who has not opted out. The worker's outbox run
+    makes one row per person and sends them at CANDOR_PRODUCT_EMAILS_PER_MINUTE. Pressing it twice
+    sends nothing twice."""
+    update = Update.objects.select_for_update().get(pk=update.pk)
+    if update.status == UpdateStatus.DRAFT:
+        update.status = UpdateStatus.SENDING
+        update.started_at = timezone.now()
+        update.save(update_fields=["status", "started_at"])
+        audit.record(EventType.UPDATE_SENDING, acting_user=acting_user)
+    elif update.status == UpdateStatus.CANCELLED:
+        raise Refusal(Code.CONFLICT, "This update was cancelled.")
+    return update
+
+
+@durable
+def cancel_update(update: Update, *, acting_user: Any) -> Update:
+    """Stop sending: what is still queued is marked not sent."""
+    update = Update.objects.select_for_update().get(pk=update.pk)
+    if update.status in (UpdateStatus.DRAFT, UpdateStatus.SENDING):
+        update.status = UpdateStatus.CANCELLED
+        update.finished_at = timezone.now()
+        update.save(update_fields=["status", "finished_at"])
+        Email.objects.filter(update=update, status=Status.QUEUED).update(
+            status=Status.SKIPPED, reason=Reason.NOT_NEEDED
+        )
+        audit.record(EventType.UPDATE_CANCELLED, acting_user=acting_user)
+    return update
+
+
+def progress(update: Update) -> dict[str, int]:
+    """How many of the update's emails are in each state (for the staff page)."""
+    counts = dict.fromkeys(Status.values, 0)
+    for row in Email.objects.filter(update=update).values("status").order_by().annotate(n=Count("pk")):
+        counts[row["status"]] = row["n"]
+    return counts
