@@ -70,6 +70,11 @@ for visibility in ("public", "private"):
     revisions.tag(model, f"{MARK}-{{visibility}}-release", acting_user=u)
 # The export: an archive of all the above (built at once: CANDOR_TASKS_IMMEDIATE), stored encrypted.
 builder.build(request_export(u, acting_user=u))
+# An email record (its subject as sent) and a notice, both kept under the person's key.
+from candor.comms import actions as comms
+from candor.comms.models import Email
+Email.objects.create(user=u, category="account", kind="password-changed", subject="{MARK} subject as sent")
+comms.notify(u, "security", "{MARK} notice title", "{MARK} notice body")
 keeper = User.objects.create_user("keeperling", "keeper@example.org", PASSWORD, email_verified=True)
 hub.create_model(acting_user=keeper, name="kept-model", visibility="public", title="Kept")
 
@@ -148,6 +153,14 @@ NOT_TYPED = {
     "accounts.UserSession.browser_family",
     "accounts.UserSession.session_data",
     "api.ApiToken.prefix",
+    "comms.Email.category",
+    "comms.Email.kind",
+    "comms.Email.reason",
+    "comms.Email.refs",
+    "comms.Email.status",
+    "comms.Notice.kind",
+    "comms.Preferences.changed_via",
+    "comms.Preferences.undeliverable_index",
     "api.ApiToken.scopes",
     "api.ApiToken.secret_hash",
     "hub.Blob.sha256",

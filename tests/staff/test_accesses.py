@@ -377,7 +377,10 @@ def test_an_expired_agreement_stops_counting() -> None:
 
 def test_the_roles_list_names_each_role_and_what_it_may_ask_for() -> None:
     listed = {role: (label, purposes) for role, label, purposes in queries.roles()}
-    assert set(listed) == {"support", "trust_and_safety", "legal", "billing", "on_call", "administrator"}
+    assert set(listed) == {
+        "support", "trust_and_safety", "legal", "billing", "on_call", "communications", "administrator"
+    }  # fmt: skip
+    assert listed["communications"] == ("communications", [])
     assert listed["trust_and_safety"] == ("trust and safety", ["a security incident", "an abuse report"])
     assert listed["on_call"] == ("engineering on call", ["a security incident"])
     assert listed["administrator"] == ("administrator", [])
