@@ -24,6 +24,7 @@ from candor.comms.choices import NoticeKind, Status
 from candor.comms.models import Email, Notice
 from candor.privacy.audit import EventType
 from candor.privacy.models import AuditEvent
+from candor.web.demo import demo_notices
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -309,3 +310,13 @@ def test_the_openapi_schema_documents_both_operations(client: Client) -> None:
     listed = schema["paths"]["/api/v1/me/notices"]["get"]
     assert [p["name"] for p in listed["parameters"]] == ["all"]
     assert "404" in schema["paths"]["/api/v1/me/notices/{id}/dismiss"]["post"]["responses"]
+
+
+def test_the_demo_has_a_notice_for_alice_once(owner: User) -> None:
+    demo_notices()
+    demo_notices()
+    (notice,) = actions.open_notices(owner)
+    assert notice.title == "Welcome to the demo"
+    actions.dismiss_notice(owner, notice.public_id, acting_user=owner)
+    demo_notices()
+    assert actions.open_notices(owner) == []
