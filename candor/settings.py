@@ -250,6 +250,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "candor.web.context_processors.platform",
+                "candor.comms.context_processors.notices",
             ],
         },
     },

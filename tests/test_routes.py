@@ -110,6 +110,9 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
     "DELETE /api/v1/me": answers(403, visitors=401),
     "GET /api/v1/me": answers(200, visitors=401),
     "GET /api/v1/me/accesses": answers(200, visitors=401),
+    # Notices: one's own; an id that is not one of the caller's answers 404 (the walk sends a token's).
+    "GET /api/v1/me/notices": answers(200, visitors=401),
+    "POST /api/v1/me/notices/{id}/dismiss": answers(404, visitors=401),
     "PATCH /api/v1/me": answers(200, visitors=401),
     "POST /api/v1/me/email": answers(403, visitors=401),
     "POST /api/v1/me/export": answers(202, visitors=401),
@@ -378,6 +381,9 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
     "POST /settings/": answers(405, visitors=302),
     "GET /settings/accesses/": answers(200, visitors=302),
     "POST /settings/accesses/": answers(405, visitors=302),
+    # Dismissing a notice of the banner: a POST of its person only (the walk's id is nobody's).
+    "GET /notices/<str:public_id>/dismiss/": answers(405, visitors=302),
+    "POST /notices/<str:public_id>/dismiss/": answers(404, visitors=302),
     "GET /settings/delete/": answers(200, visitors=302),
     "POST /settings/delete/": answers(200, visitors=302),
     "GET /settings/email/": answers(200, visitors=302),

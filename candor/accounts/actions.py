@@ -15,6 +15,7 @@ from django.contrib.auth import HASH_SESSION_KEY, authenticate, logout
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from candor.accounts.models import (
@@ -28,6 +29,7 @@ from candor.accounts.models import (
     username_index,
 )
 from candor.accounts.tasks import send_account_email
+from candor.comms import actions as comms
 from candor.core.throttle import login_limits
 from candor.kernel.actions import durable
 from candor.kernel.net import client_address
@@ -43,6 +45,33 @@ USERNAME_TAKEN = "This username is taken."
 def _email(kind: str, user: User, confirmation: EmailConfirmation | None = None) -> None:
     confirmation_id = confirmation.pk if confirmation is not None else None
     transaction.on_commit(partial(send_account_email.enqueue, kind, str(user.pk), confirmation_id))
+
+
+# The dashboard's notices of a change to how one signs in (candor.comms): title, body. One open notice
+# per key, so two changes before the person looks make one notice, and a later change a new one.
+SECURITY_NOTICES = {
+    "password": (
+        "Your password was changed",
+        "If you did not change it, reset it now from the log-in page, then end the sessions you do not "
+        "recognise in your settings.",
+    ),
+    "reset": (
+        "Your password was reset",
+        "It was set through a link sent to your address, and every session was ended. If you did not do "
+        "this, reset it again now and check your email account.",
+    ),
+    "email": (
+        "Your email address was changed",
+        "Emails now go to the new address. If you did not make this change, reset your password and put "
+        "your address back in your settings.",
+    ),
+}
+
+
+def _security_notice(user: User, what: str) -> None:
+    title, body = SECURITY_NOTICES[what]
+    key = "security:email" if what == "email" else "security:password"
+    comms.notify(user, "security", title, body, link=reverse("accounts:settings"), key=key)
 
 
 def record_event(user: User | str, kind: str, request: HttpRequest | None) -> None:
@@ -181,6 +210,7 @@ def confirm_email(
         user.email = confirmation.email
         record_event(user, SecurityEvent.Kind.EMAIL_CHANGED, request)
         event = EventType.EMAIL_CHANGED
+        _security_notice(user, "email")
     elif confirmation.email.lower() != user.email.lower() or user.address_unclaimed:
         raise Refusal(Code.STALE_LINK, "This link was for an address that is no longer on the account.")
     else:
@@ -277,6 +307,7 @@ def change_password(
         extra={"how": "password", "ended_sessions": ended},
     )
     _email("password-changed", user)
+    _security_notice(user, "password")
     return ended
 
 
@@ -299,6 +330,7 @@ def reset_password(
         subject=user,
         extra={"how": "link", "ended_sessions": ended},
     )
+    _security_notice(user, "reset")
     return ended
 
 

@@ -12,8 +12,8 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.text import slugify
 
-from candor.comms import outbox, unsubscribe
-from candor.comms.choices import NoticeKind, PostStatus, Reason, Status, UpdateStatus, Via
+from candor.comms import notices, outbox, unsubscribe
+from candor.comms.choices import PostStatus, Reason, Status, UpdateStatus, Via
 from candor.comms.emails import TEST_KIND
 from candor.comms.models import Email, Notice, Post, Preferences, Update
 from candor.kernel.actions import durable
@@ -68,19 +68,15 @@ def preferences_of(user: Any) -> Preferences:
 # --- Notices ---------------------------------------------------------------------------------------
 
 
-def notify(user: Any, kind: str, title: str, body: str = "", *, link: str = "", key: str = "") -> Notice:
-    """Add a notice for ``user`` inside the caller's action. With a ``key``, a notice already open
-    under that key is kept instead of a second one."""
-    if key:
-        open_one = Notice.objects.filter(user=user, key=key, dismissed_at__isnull=True).first()
-        if open_one is not None:
-            return open_one
-    return Notice.objects.create(user=user, kind=NoticeKind(kind), key=key, title=title, body=body, link=link)
+# notify(user, kind, title, body, link=, key=, once=): called inside other domains' actions.
+notify = notices.notify
 
 
 @durable
 def dismiss_notice(user: Any, public_id: str, *, acting_user: Any) -> Notice:
-    notice = Notice.objects.filter(user=user, public_id=public_id).first()
+    """Stop showing one of the person's notices. Dismissing it again changes nothing; another person's
+    notice or an unknown id is refused alike (NOT_FOUND), so neither can be told from the other."""
+    notice = Notice.objects.select_for_update().filter(user=user, public_id=public_id).first()
     if notice is None:
         raise Refusal(Code.NOT_FOUND, "There is no such notice.")
     if notice.dismissed_at is None:
@@ -91,7 +87,13 @@ def dismiss_notice(user: Any, public_id: str, *, acting_user: Any) -> Notice:
 
 
 def open_notices(user: Any) -> list[Notice]:
-    return list(Notice.objects.filter(user=user, dismissed_at__isnull=True).order_by("-created_at"))
+    """The person's notices not yet dismissed, newest first: one query (the banner on every page)."""
+    return list(Notice.objects.filter(user=user, dismissed_at__isnull=True).order_by("-created_at", "-pk"))
+
+
+def kept_notices(user: Any) -> list[Notice]:
+    """Open notices and those dismissed that are still kept (CANDOR_NOTICE_KEEP_DAYS), newest first."""
+    return list(Notice.objects.filter(user=user).order_by("-created_at", "-pk"))
 
 
 # --- The blog --------------------------------------------------------------------------------------

@@ -37,9 +37,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from candor.comms import mailer
+from candor.comms import mailer, notices
 from candor.comms.choices import Category, NoticeKind, Reason, Status
-from candor.comms.models import Email, Notice, Preferences
+from candor.comms.models import Email, Preferences
 
 logger = logging.getLogger("candor.comms")
 
@@ -316,18 +316,15 @@ def mark_undeliverable(row: Email, user: Any, code: int) -> None:
         Preferences.objects.filter(pk=prefs.pk).update(
             undeliverable_index=user.email_index, undeliverable_at=now
         )
-        if not Notice.objects.filter(
-            user=user, key=f"undeliverable:{user.email_index[:16]}", dismissed_at__isnull=True
-        ).exists():
-            title, body = UNDELIVERABLE_NOTICE
-            Notice.objects.create(
-                user=user,
-                kind=NoticeKind.UNDELIVERABLE,
-                key=f"undeliverable:{user.email_index[:16]}",
-                title=title,
-                body=body,
-                link="/settings/emails/",
-            )
+        title, body = UNDELIVERABLE_NOTICE
+        notices.notify(
+            user,
+            NoticeKind.UNDELIVERABLE,
+            title,
+            body,
+            key=f"undeliverable:{user.email_index[:16]}",
+            link="/settings/emails/",
+        )
     logger.warning("email %s: the recipient's address was refused (%d); marked undeliverable", row.pk, code)
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from candor.accounts.models import User
 from candor.analytics import store
 from candor.analytics.batch import Batch
+from candor.comms import actions as comms
 from candor.hub import actions
 from candor.hub.models import MLModel
 from candor.staff import actions as staff_actions
@@ -147,7 +148,24 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
         created.append(model)
     demo_usage([m for m in created if m.is_public])
     demo_staff()
+    demo_notices()
     return results
+
+
+def demo_notices() -> None:
+    """A notice for alice, so the banner (and `candor notices`) has something to show. Once: a rerun
+    of the demo does not bring it back after she dismissed it."""
+    alice = User.objects.named("alice").get()
+    comms.notify(
+        alice,
+        "account",
+        "Welcome to the demo",
+        "Notices like this one stay at the top of every page until you dismiss them: changes to the "
+        "privacy policy, to how you sign in, or to your email address.",
+        link="/settings/",
+        key="demo:welcome",
+        once=True,
+    )
 
 
 def demo_staff() -> None:

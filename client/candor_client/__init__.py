@@ -26,6 +26,7 @@ COMMANDS = frozenset(
         "log",
         "forget",
         "tag",
+        "notices",
     }
 )
 

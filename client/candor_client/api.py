@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import IO, Any, NoReturn
 from urllib.parse import quote
@@ -18,6 +19,23 @@ try:
     VERSION = version("candor-client")
 except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     VERSION = "dev"
+
+
+@dataclass(frozen=True)
+class Target:
+    server: str
+    token: str
+    origin: str | None
+
+
+# Every server and token this process's requests were answered with as a signed-in person, so that
+# the command's end can print that person's new notices (candor_client.notices).
+_signed_in: list[Target] = []
+
+
+def signed_in_target() -> Target | None:
+    """The last server and token a request of this process was answered with (the token accepted)."""
+    return _signed_in[-1] if _signed_in else None
 
 
 def quote_path(*segments: str) -> str:
@@ -36,6 +54,7 @@ class Api:
         timeout: float = 60.0,
     ) -> None:
         self.server = server
+        self.token = token
         # Where the token came from ("env", "config", "login"): a 401 tells the user what to fix there.
         self.origin = origin if token else None
         headers = {"User-Agent": f"candor-client/{VERSION}", "Accept": "application/json"}
@@ -89,6 +108,9 @@ class Api:
             raise ClientError(body_changed or f"could not send the request ({shown(error)})") from None
         except httpx.TransportError as error:
             raise self._unreachable(error) from None
+        if self.token is not None and response.status_code != 401:
+            # The server took the token: the command has talked to it as a signed-in person.
+            _signed_in.append(Target(self.server, self.token, self.origin))
         if response.status_code >= 300:
             try:
                 response.read()
@@ -143,6 +165,23 @@ class Api:
                 self._json("DELETE", f"api/v1/tokens/{quote_path(str(item.get('id', '')))}")
                 return True
         return False
+
+    # --- Notices --------------------------------------------------------------------------------------
+
+    def notices(self, *, include_dismissed: bool = False) -> list[dict[str, Any]]:
+        params = {"all": "true"} if include_dismissed else {}
+        listed = self._json("GET", "api/v1/me/notices", params=params)
+        items = listed.get("items") if isinstance(listed, dict) else None
+        if not isinstance(items, list):
+            raise ClientError(f"unexpected answer from {self.server}: no list of notices")
+        return [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+    def dismiss_notice(self, notice_id: str) -> dict[str, Any]:
+        not_found = f"you have no notice {shown(notice_id, 64)} (see `candor notices`)"
+        result: dict[str, Any] = self._json(
+            "POST", f"api/v1/me/notices/{quote_path(notice_id)}/dismiss", not_found=not_found
+        )
+        return result
 
     # --- Your data ------------------------------------------------------------------------------------
 

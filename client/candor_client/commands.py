@@ -21,6 +21,7 @@ from candor_client.config import SERVER_ENV
 from candor_client.errors import EXIT_ERROR, ClientError, exit_codes_help
 from candor_client.export import cmd_export
 from candor_client.history import cmd_forget, cmd_log, cmd_tag
+from candor_client.notices import announce, cmd_notices
 from candor_client.sync import cmd_pull, cmd_push
 
 EPILOG = f"""\
@@ -228,6 +229,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rm.add_argument("model", metavar="OWNER/NAME", type=model_ref, help="the model")
     rm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    notices = command(
+        "notices",
+        "List your notices (what the website's banner shows), or dismiss one.",
+        cmd_notices,
+        "Changes of the privacy policy, changes to how you sign in, an address mail servers refuse.\n"
+        "After any other command, notices this machine has not printed before are printed once, on\n"
+        "stderr. `candor notices dismiss ID` stops showing one, here and on the website.",
+    )
+    notices.add_argument("--all", action="store_true", help="also those you dismissed that are still kept")
+    notices.add_argument("--json", action="store_true", help="print the API's JSON instead of a list")
+    actions = notices.add_subparsers(dest="action", metavar="ACTION")
+    # SUPPRESS: an option given before the action must not be reset by the action's own parser.
+    nested = argparse.ArgumentParser(add_help=False)
+    nested.add_argument("--server", metavar="URL", default=argparse.SUPPRESS, help="the Candor server")
+    dismiss = actions.add_parser(
+        "dismiss", parents=[nested], help="dismiss one notice", description="Dismiss one of your notices."
+    )
+    dismiss.add_argument("id", metavar="ID", help="the notice's id, as `candor notices` prints it")
     return parser
 
 
@@ -247,6 +267,10 @@ server commands (they read the server's settings from the environment; see READM
 """
 
 
+# After these, no notice is printed: `notices` shows them itself, `logout` leaves the account.
+QUIET_ABOUT_NOTICES = frozenset({"notices", "logout"})
+
+
 def overview() -> str:
     """``candor --help``: the client's commands, then the server's (where it is installed), without
     loading any server setting."""
@@ -255,6 +279,19 @@ def overview() -> str:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    exit_code = _run(args)
+    if exit_code != EXIT_INTERRUPTED and args.command not in QUIET_ABOUT_NOTICES:
+        try:
+            announce()
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+    return exit_code
+
+
+EXIT_INTERRUPTED = 130
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args))
     except ClientError as error:
@@ -262,7 +299,7 @@ def main(argv: list[str]) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         print(f"\ncandor {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of our output went away (`candor ls | head`): nothing left to tell anyone, and
         # Python's own flush at exit must not fail on the closed pipe again.

@@ -129,6 +129,7 @@ ROUTES: dict[str, str] = {
     "settings/verify/": OWN,
     "settings/export/": EXPORT,
     "settings/export/<str:public_id>/download/": EXPORT,
+    "notices/<str:public_id>/dismiss/": OWN,  # the signed-in person's own notice (404 for any other)
 }
 
 # API v1, by operation. Its URL patterns are covered by these (checked below).
@@ -171,6 +172,8 @@ OPERATIONS: dict[str, str] = {
     "POST /api/v1/me/export": EXPORT,
     "GET /api/v1/me/exports": EXPORT,
     "GET /api/v1/me/exports/{id}/download": EXPORT,
+    "GET /api/v1/me/notices": OWN,
+    "POST /api/v1/me/notices/{id}/dismiss": OWN,
 }
 # Being written alongside (issue 14): classified now so that they are not unknown when they arrive.
 PLANNED_OPERATIONS = {"GET /api/v1/me/accesses": OWN}
