@@ -28,8 +28,16 @@ class PostSitemap(Sitemap[Post]):
         return item.updated_at
 
 
+class _AtomFromSite(Atom1Feed):
+    """Atom with the site's address as ``xml:base``: a post's own links are relative (/models/…), and a
+    feed reader, which shows them away from the site, resolves them against it."""
+
+    def root_attributes(self) -> dict[str, str]:
+        return {**super().root_attributes(), "xml:base": f"{settings.WEBSITE_URL.rstrip('/')}/"}
+
+
 class PostFeed(Feed[Post, None]):
-    feed_type = Atom1Feed
+    feed_type = _AtomFromSite
     description_template = None
 
     def title(self) -> str:

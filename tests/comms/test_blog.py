@@ -18,6 +18,7 @@ from django.utils import timezone
 from candor.comms import actions, posts
 from candor.comms.models import Post
 from candor.kernel.refusal import Code, Refusal
+from candor.lifecycle import erasure
 from tests.conftest import deliver_on_commit, make_user
 from tests.hub.test_web import ALLOWED_URL, HOSTILE
 from tests.staff.console_client import staff_client
@@ -127,6 +128,21 @@ def test_the_feed_is_atom_with_each_post_and_advertised_on_blog_pages(writer: An
     link = '<link rel="alternate" type="application/atom+xml" title="Candor blog" href="/blog/feed.atom">'
     for path in ("/blog/", "/blog/newer/", "/blog/?page=9"):
         assert link in Client().get(path).content.decode(), path
+
+
+def test_the_feed_resolves_a_posts_relative_links_against_the_site(writer: Any, settings: Any) -> None:
+    settings.WEBSITE_URL = "https://candor.example"
+    _post(writer, "Linked", body="See [the models](/models/).")
+    feed = ET.fromstring(Client().get("/blog/feed.atom").content)  # noqa: S314 - our own output
+    assert feed.get("{http://www.w3.org/XML/1998/namespace}base") == "https://candor.example/"
+    assert 'href="/models/"' in (feed.findtext(f"{ATOM}entry/{ATOM}summary") or "")
+
+
+def test_a_writer_who_is_erased_leaves_the_post_unsigned(writer: Any) -> None:
+    post = _post(writer, "Stays")
+    erasure.erase_account(writer.pk)
+    post.refresh_from_db()
+    assert post.author is None and Client().get("/blog/stays/").status_code == 200
 
 
 def test_the_feed_and_the_pages_refuse_writes() -> None:
