@@ -1,6 +1,7 @@
 from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
+from candor.comms.feeds import PostSitemap
 from candor.hub.feeds import SITEMAPS, RecentModelsFeed, robots_txt
 from candor.lifecycle import views as privacy_views
 from candor.web import views as core_views
@@ -20,7 +21,8 @@ urlpatterns = [
     ),
     path("-/bare/", core_views.bare, name="bare"),
     path("robots.txt", robots_txt, name="robots"),
-    path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
+    # The hub's sections (models, profiles) and the blog's posts: hub cannot import comms' entry points.
+    path("sitemap.xml", sitemap, {"sitemaps": {**SITEMAPS, "posts": PostSitemap}}, name="sitemap"),
     path("models/feed.atom", RecentModelsFeed(), name="feed"),
     path("developers/", include("candor.developers.urls")),
     path("", include("candor.staff.urls")),

@@ -210,6 +210,8 @@ def fill(route: Route, target: str | None, world: World) -> str:
         # The staff console's: an account to ask a grant about, a member of staff's number.
         "subject_id": str(owner.pk),
         "pk": "1",
+        # A blog post's address (the walk has none: a draft or absent post answers the same 404).
+        "slug": "no-such-post",
         # The Xet store's object addresses.
         "prefix": "default",
         "digest": "0" * 64,

@@ -108,16 +108,52 @@ def _unique_slug(wanted: str, post: Post | None) -> str:
     return slug
 
 
+TITLE_MAX, SUMMARY_MAX, SLUG_MAX = 200, 400, 80
+BODY_MAX = 200_000  # characters of Markdown: a long article is a tenth of it
+
+
+def _checked_slug(wanted: str, post: Post | None) -> str:
+    """The address staff asked for, as a slug; refused rather than changed when it cannot be used, so
+    that a post never lands at an address nobody chose."""
+    slug = slugify(wanted).strip("-")
+    if not slug:
+        raise Refusal(Code.INVALID, "An address is made of letters, digits and hyphens.", field="slug")
+    if len(slug) > SLUG_MAX:
+        raise Refusal(Code.INVALID, f"An address has at most {SLUG_MAX} characters.", field="slug")
+    others = Post.objects.exclude(pk=post.pk) if post is not None and post.pk else Post.objects.all()
+    if others.filter(slug=slug).exists():
+        raise Refusal(Code.CONFLICT, "Another post already has this address.", field="slug")
+    return slug
+
+
+def _check_post_text(title: str, summary: str, body: str) -> None:
+    problems: dict[str, list[str]] = {}
+    if not title:
+        problems["title"] = ["A post needs a title."]
+    elif len(title) > TITLE_MAX:
+        problems["title"] = [f"A title has at most {TITLE_MAX} characters."]
+    if len(summary) > SUMMARY_MAX:
+        problems["summary"] = [f"A summary has at most {SUMMARY_MAX} characters."]
+    if len(body) > BODY_MAX:
+        problems["body"] = [f"A post has at most {BODY_MAX:,} characters."]
+    if problems:
+        raise Refusal(Code.INVALID_FIELDS, "The post cannot be saved as it is.", fields=problems)
+
+
 @durable
 def save_post(
     post: Post | None, *, title: str, summary: str, body: str, slug: str = "", acting_user: Any
 ) -> Post:
-    """Create a draft (``post`` None) or change a post. A published post keeps its address unless a new
-    slug is given."""
+    """Create a draft (``post`` None) or change a post. A post keeps its address unless a new slug is
+    given; a new post without one takes its title's (made unique)."""
+    title, summary, slug = title.strip(), summary.strip(), slug.strip()
+    _check_post_text(title, summary, body)
     post = Post(author=acting_user) if post is None else Post.objects.select_for_update().get(pk=post.pk)
+    if slug and slug != post.slug:
+        post.slug = _checked_slug(slug, post)
+    elif not post.slug:
+        post.slug = _unique_slug(title, None)
     post.title, post.summary, post.body = title, summary, body
-    if slug or not post.slug:
-        post.slug = _unique_slug(slug or title, post if post.pk else None)
     post.updated_at = timezone.now()
     post.save()
     audit.record(EventType.POST_SAVED, acting_user=acting_user)

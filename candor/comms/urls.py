@@ -1,5 +1,7 @@
 from django.urls import path
+from django.views.decorators.http import require_safe
 
+from candor.comms.feeds import PostFeed
 from candor.comms.views import blog, emails, notices, unsubscribe
 
 app_name = "comms"
@@ -8,7 +10,7 @@ urlpatterns = [
     path("settings/emails/", emails.placeholder, name="emails"),
     path("-/unsubscribe/<str:token>/", unsubscribe.placeholder, name="unsubscribe"),
     path("notices/<str:public_id>/dismiss/", notices.dismiss, name="dismiss_notice"),
-    path("blog/", blog.placeholder, name="blog"),
-    path("blog/feed.atom", blog.placeholder, name="blog_feed"),
-    path("blog/<slug:slug>/", blog.placeholder, name="post"),
+    path("blog/", blog.blog, name="blog"),
+    path("blog/feed.atom", require_safe(PostFeed()), name="blog_feed"),
+    path("blog/<slug:slug>/", blog.post, name="post"),
 ]

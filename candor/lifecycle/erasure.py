@@ -106,7 +106,14 @@ def _delete(rows: QuerySet[Any]) -> int:
     if signals.pre_delete.has_listeners(model) or signals.post_delete.has_listeners(model):
         return int(rows.only("pk").delete()[0])
     keys = rows.values("pk")
-    for relation in model._meta.related_objects:
+    # Every relation pointing here, hidden ones (related_name="+") included, as the collector sees them:
+    # a post's or an update's author is such a link, and would be left dangling otherwise.
+    relations = [
+        field
+        for field in model._meta.get_fields(include_hidden=True)
+        if field.auto_created and not field.concrete and (field.one_to_one or field.one_to_many)
+    ]
+    for relation in relations:
         pointing = relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": keys})
         if relation.on_delete is models.SET_NULL:
             # What the collector would do (an update, no signals), in one statement: the links let go

@@ -78,3 +78,34 @@ class ChangeMemberForm(forms.Form):
     )
     office_country = forms.ChoiceField(label="Office country", choices=COUNTRIES)
     work_country = forms.ChoiceField(label="Works from", choices=COUNTRIES)
+
+
+# --- The blog (candor.comms): the form parses; comms.actions.save_post decides and refuses. ---------
+
+
+class PostForm(forms.Form):
+    title = forms.CharField(label="Title", max_length=200)
+    slug = forms.CharField(
+        label="Address (optional)",
+        max_length=80,
+        required=False,
+        help_text="The post is at /blog/<address>/: letters, digits and hyphens. Left empty, a new post "
+        "takes one from its title and a saved post keeps its own. Changing it breaks links to the old one.",
+        widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}),
+    )
+    summary = forms.CharField(
+        label="Summary (optional)",
+        max_length=400,
+        required=False,
+        help_text="One or two sentences, shown under the title in the blog's list and on the post.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    body = forms.CharField(
+        label="Text (Markdown)",
+        required=False,
+        strip=False,
+        max_length=200_000,
+        help_text="Markdown, through the model cards' sanitiser: no scripts or embeds, and images only "
+        "from this site.",
+        widget=forms.Textarea(attrs={"rows": 18}),
+    )

@@ -3,7 +3,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from candor.staff.views import accesses, console, transparency
+from candor.staff.views import accesses, blog, console, transparency
 
 app_name = "staff"
 
@@ -23,6 +23,14 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("staff/grants/<str:public_id>/reveal/", console.grant_reveal, name="grant_reveal"),
     path("staff/members/", console.members, name="members"),
     path("staff/members/<int:pk>/", console.member_change, name="member"),
+    # --- the blog (candor.comms): communications and administrator roles ---
+    path("staff/blog/", blog.post_list, name="posts"),
+    path("staff/blog/new/", blog.post_new, name="post_new"),
+    path("staff/blog/posts/<slug:slug>/", blog.post_edit, name="post_edit"),
+    path("staff/blog/posts/<slug:slug>/preview/", blog.post_preview, name="post_preview"),
+    path("staff/blog/posts/<slug:slug>/publish/", blog.post_publish, name="post_publish"),
+    path("staff/blog/posts/<slug:slug>/unpublish/", blog.post_unpublish, name="post_unpublish"),
+    path("staff/blog/posts/<slug:slug>/delete/", blog.post_delete, name="post_delete"),
     # --- person ---
     path("settings/accesses/", accesses.accesses, name="accesses"),
     # --- transparency ---

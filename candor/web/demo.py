@@ -13,6 +13,8 @@ from candor.accounts.models import User
 from candor.analytics import store
 from candor.analytics.batch import Batch
 from candor.comms import actions as comms
+from candor.comms import actions as comms_actions
+from candor.comms import posts as comms_posts
 from candor.hub import actions
 from candor.hub.models import MLModel
 from candor.staff import actions as staff_actions
@@ -149,6 +151,7 @@ def load_demo_data() -> list[tuple[DemoAccount, bool]]:
     demo_usage([m for m in created if m.is_public])
     demo_staff()
     demo_notices()
+    demo_blog()
     return results
 
 
@@ -251,3 +254,57 @@ def demo_usage(models: list[MLModel], days: int = 30) -> None:
             for key in ((day, 0), (day, model.pk)):
                 visitors[key] = visitors.get(key, 0) + max(1, views // 2)
     store.write(batch, unique_counts=visitors)
+
+
+# --- The blog: three published posts and a draft, written by dana (an administrator) ----------------
+DEMO_POSTS = (
+    # slug, title, summary, body, published
+    (
+        "welcome",
+        "Welcome to the demo",
+        "What this platform is, and what it promises about your data.",
+        "This is a demo of a model-sharing site whose privacy policy is enforced by code.\n\n"
+        "## What to try\n\n- Browse the [public models](/models/).\n- Log in as *alice* and publish one.\n"
+        "- Read the [privacy policy](/privacy/) and the [data inventory](/privacy/data/).",
+        True,
+    ),
+    (
+        "no-tracking-in-emails",
+        "No tracking in our emails",
+        "Product updates carry no pixel and no redirected links, and one click unsubscribes.",
+        "Every product update we send is plain: no tracking pixel, and every link goes straight where it "
+        "says.\n\nYou can turn product updates off in your settings, or with the link at the foot of any "
+        "of them. Account and security emails are always sent.",
+        True,
+    ),
+    (
+        "model-cards",
+        "Better model cards",
+        "Cards now show their licence, task and languages from README.md.",
+        "A model card's front-matter fills in its licence, task, library and languages.\n\n"
+        "```yaml\nlicense: mit\ntags: [vision]\n```\n\n"
+        "Anything the card gets wrong is shown to its owner only.",
+        True,
+    ),
+    (
+        "coming-next",
+        "Coming next (draft)",
+        "A draft: only staff see it, in the console.",
+        "Notes for a post that is not ready yet.",
+        False,
+    ),
+)
+
+
+def demo_blog() -> None:
+    """The demo's posts, oldest first so that the list shows them newest first; a post already there
+    (by its address) is left as it is."""
+    author = User.objects.named("dana").get()
+    for slug, title, summary, body, published in DEMO_POSTS:
+        if comms_posts.staff_post(slug) is not None:
+            continue
+        post = comms_actions.save_post(
+            None, title=title, summary=summary, body=body, slug=slug, acting_user=author
+        )
+        if published:
+            comms_actions.publish_post(post, acting_user=author)

@@ -118,6 +118,9 @@ ROUTES: dict[str, str] = {
     "sitemap.xml": PUBLISHED,  # public models and indexable profiles (visibility.indexable_profiles)
     "trends/": NOTHING,
     "trends/<slug:chart>.csv": NOTHING,
+    "blog/": NOTHING,  # the platform's own writing; drafts are never shown (comms.posts.published)
+    "blog/feed.atom": NOTHING,
+    "blog/<slug:slug>/": NOTHING,
     "settings/": OWN,  # the person's own security events, addresses included (C9)
     "settings/delete/": OWN,
     "settings/email/": OWN,
