@@ -12,7 +12,6 @@ from django.utils import timezone
 from candor.accounts.models import User
 from candor.analytics import store
 from candor.analytics.batch import Batch
-from candor.comms import actions as comms
 from candor.comms import actions as comms_actions
 from candor.comms import posts as comms_posts
 from candor.hub import actions
@@ -159,7 +158,7 @@ def demo_notices() -> None:
     """A notice for alice, so the banner (and `candor notices`) has something to show. Once: a rerun
     of the demo does not bring it back after she dismissed it."""
     alice = User.objects.named("alice").get()
-    comms.notify(
+    comms_actions.notify(
         alice,
         "account",
         "Welcome to the demo",
