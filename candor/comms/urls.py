@@ -6,7 +6,7 @@ app_name = "comms"
 
 urlpatterns = [
     path("settings/emails/", emails.placeholder, name="emails"),
-    path("-/unsubscribe/<str:token>/", unsubscribe.placeholder, name="unsubscribe"),
+    path("-/unsubscribe/<str:token>/", unsubscribe.unsubscribe_page, name="unsubscribe"),
     path("notices/<str:public_id>/dismiss/", notices.placeholder, name="dismiss_notice"),
     path("blog/", blog.placeholder, name="blog"),
     path("blog/feed.atom", blog.placeholder, name="blog_feed"),

@@ -3,7 +3,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from candor.staff.views import accesses, console, transparency
+from candor.staff.views import accesses, console, transparency, updates
 
 app_name = "staff"
 
@@ -23,6 +23,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("staff/grants/<str:public_id>/reveal/", console.grant_reveal, name="grant_reveal"),
     path("staff/members/", console.members, name="members"),
     path("staff/members/<int:pk>/", console.member_change, name="member"),
+    # --- product updates (communications and administrators) ---
+    path("staff/updates/", updates.update_list, name="updates"),
+    path("staff/updates/new/", updates.update_new, name="update_new"),
+    path("staff/updates/<str:public_id>/", updates.update_detail, name="update"),
+    path("staff/updates/<str:public_id>/edit/", updates.update_edit, name="update_edit"),
+    path("staff/updates/<str:public_id>/preview/", updates.update_preview, name="update_preview"),
+    path("staff/updates/<str:public_id>/email.html", updates.update_email, name="update_email"),
+    path("staff/updates/<str:public_id>/test/", updates.update_test, name="update_test"),
+    path("staff/updates/<str:public_id>/send/", updates.update_send, name="update_send"),
+    path("staff/updates/<str:public_id>/cancel/", updates.update_cancel, name="update_cancel"),
     # --- person ---
     path("settings/accesses/", accesses.accesses, name="accesses"),
     # --- transparency ---
