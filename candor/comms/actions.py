@@ -60,6 +60,13 @@ def unsubscribe_with_token(token: str, *, via: str = Via.ONE_CLICK, acting_user:
     return True
 
 
+def token_works(token: str) -> bool:
+    """Whether ``unsubscribe_with_token`` would find someone for this token (changing nothing): the
+    page a GET shows asks only then."""
+    email_id = unsubscribe.email_id_of(token)
+    return email_id is not None and Email.objects.filter(pk=email_id, user__is_active=True).exists()
+
+
 def preferences_of(user: Any) -> Preferences:
     """The person's preferences, or the defaults (not stored) when they never changed any."""
     return Preferences.objects.filter(user=user).first() or Preferences(user=user)
@@ -253,3 +260,23 @@ def progress(update: Update) -> dict[str, int]:
     for row in Email.objects.filter(update=update).values("status").order_by().annotate(n=Count("pk")):
         counts[row["status"]] = row["n"]
     return counts
+
+
+def audience_count() -> int:
+    """How many accounts a product update sent now would be made for (before the cap and refused
+    addresses drop some): what the staff's confirmation page says."""
+    return int(outbox.product_audience().count())
+
+
+def updates() -> list[Update]:
+    """Every product update, newest first (the staff's list)."""
+    return list(Update.objects.select_related("post").order_by("-created_at"))
+
+
+def update_by_id(public_id: str) -> Update | None:
+    return Update.objects.select_related("post").filter(public_id=public_id).first()
+
+
+def published_posts() -> list[Post]:
+    """The posts an update may point at."""
+    return list(Post.objects.filter(status=PostStatus.PUBLISHED).order_by("-published_at"))

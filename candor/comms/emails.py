@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from html.parser import HTMLParser
 from typing import Any
 
 from django.conf import settings
@@ -17,15 +19,72 @@ UPDATE_KIND = "product-update"
 TEST_KIND = "product-update-test"
 
 
-def _context(update: Update, row: Email, test: bool) -> dict[str, Any]:
+PREVIEW_STAND_IN = "preview"  # a preview has no email row, so no real token: this one is refused
+
+
+_BLOCKS = {
+    "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "pre", "blockquote", "table", "tr",
+    "hr", "dl", "dt", "dd", "details", "summary",
+}  # fmt: skip
+
+
+class _PlainText(HTMLParser):
+    """The sanitised HTML of an update as plain text, for the text part: each link written out as the
+    address it leads to, so the text part leads exactly where the HTML part does (and never carries
+    the Markdown's raw HTML, which the sanitiser removed from the HTML part)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.links: list[tuple[str, int]] = []  # the open links: href, where their words began
+        self.pre = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.links.append((dict(attrs).get("href") or "", len(self.out)))
+        elif tag == "li":
+            self.out.append("\n- ")
+        elif tag == "br":
+            self.out.append("\n")
+        elif tag in _BLOCKS:
+            self.out.append("\n\n")
+            self.pre += tag == "pre"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self.links:
+            href, start = self.links.pop()
+            words = "".join(self.out[start:]).strip()
+            shown = href.removeprefix("mailto:")
+            if href and shown != words:
+                self.out.append(f" ({shown})" if words else shown)
+        elif tag in _BLOCKS:
+            self.out.append("\n\n")
+            self.pre -= tag == "pre"
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(data if self.pre else re.sub(r"\s+", " ", data))
+
+
+def plain_text(html: str) -> str:
+    parser = _PlainText()
+    parser.feed(html)
+    parser.close()
+    lines = [line.strip() for line in "".join(parser.out).split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _context(update: Update, row: Email | None, test: bool) -> dict[str, Any]:
     site = settings.WEBSITE_URL
+    token = unsubscribe.token_for(row.pk) if row is not None else PREVIEW_STAND_IN
+    body_html = render(update.body, heading_shift=1, for_email=True)
     return {
         "update": update,
-        "body_html": render(update.body, heading_shift=1, for_email=True),
+        "body_html": body_html,
+        "body_text": plain_text(body_html),
         "post_url": f"{site}{reverse('comms:post', args=[update.post.slug])}"
         if update.post is not None and update.post.is_published
         else "",
-        "unsubscribe_url": f"{site}{reverse('comms:unsubscribe', args=[unsubscribe.token_for(row.pk)])}",
+        "unsubscribe_url": f"{site}{reverse('comms:unsubscribe', args=[token])}",
         "settings_url": f"{site}{reverse('comms:emails')}",
         "platform_name": settings.PLATFORM_NAME,
         "website_url": site,
@@ -33,6 +92,12 @@ def _context(update: Update, row: Email, test: bool) -> dict[str, Any]:
         "test": test,
         "cap_days": settings.PRODUCT_EMAIL_CAP_DAYS,
     }
+
+
+def preview_context(update: Update) -> dict[str, Any]:
+    """What the email templates are given, for the staff's preview: everyone's copy, but with a
+    stand-in for the personal unsubscribe link."""
+    return _context(update, None, test=False)
 
 
 def _compose(row: Email, user: Any, update: Update | None, test: bool) -> outbox.Composed | None:

@@ -328,6 +328,16 @@ def mark_undeliverable(row: Email, user: Any, code: int) -> None:
     logger.warning("email %s: the recipient's address was refused (%d); marked undeliverable", row.pk, code)
 
 
+def product_audience() -> Any:
+    """The accounts a product update is fanned out to: active, with a confirmed address, and not opted
+    out. (The cap and a refused address are judged per row when it is sent.)"""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, email_verified=True)
+        .exclude(email_prefs__product_updates=False)
+    )
+
+
 def due(now: datetime | None = None, *, limit: int = 100) -> list[Any]:
     """Ids of queued emails that are due: retries, and product updates waiting for their turn."""
     now = now or timezone.now()

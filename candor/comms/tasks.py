@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import mailers
 from django.db import transaction
 from django.db.models import Count, Q
@@ -83,11 +82,7 @@ def fan_out(update: Update, *, batch: int = FANOUT_BATCH, now: datetime | None =
         current = Update.objects.select_for_update().filter(pk=update.pk).first()
         if current is None or current.status != UpdateStatus.SENDING or current.queued_at is not None:
             return 0
-        people = (
-            get_user_model()
-            .objects.filter(is_active=True, email_verified=True)
-            .exclude(email_prefs__product_updates=False)
-        )
+        people = outbox.product_audience()
         if current.cursor is not None:
             people = people.filter(pk__gt=current.cursor)
         ids = list(people.order_by("pk").values_list("pk", flat=True)[:batch])

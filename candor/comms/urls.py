@@ -8,9 +8,9 @@ app_name = "comms"
 
 urlpatterns = [
     path("settings/emails/", emails.placeholder, name="emails"),
-    path("-/unsubscribe/<str:token>/", unsubscribe.placeholder, name="unsubscribe"),
     path("notices/<str:public_id>/dismiss/", notices.dismiss, name="dismiss_notice"),
     path("blog/", blog.blog, name="blog"),
     path("blog/feed.atom", require_safe(PostFeed()), name="blog_feed"),
     path("blog/<slug:slug>/", blog.post, name="post"),
+    path("-/unsubscribe/<str:token>/", unsubscribe.unsubscribe_page, name="unsubscribe"),
 ]

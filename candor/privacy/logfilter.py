@@ -14,6 +14,8 @@ REDACTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"cnd_[A-Za-z0-9_-]{8,}"), "[token]"),
     # The secrets in emailed links (confirmation, password reset), as a request line would show them.
     (re.compile(r"(/accounts/(?:verify|password-reset)/)(?!sent/|done/)[^/\s]+/[^/\s]+"), r"\1[link]"),
+    # The unsubscribe link's token: it names no one, but whoever holds it may unsubscribe its person.
+    (re.compile(r"(/-/unsubscribe/)[^/\s]+"), r"\1[link]"),
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [token]"),
     (re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"), "[email]"),
     (re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api_key|session(?:id|_key)?)\b(\s*[=:]\s*)\S+"),

@@ -3,7 +3,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from candor.staff.views import accesses, blog, console, transparency
+from candor.staff.views import accesses, blog, console, transparency, updates
 
 app_name = "staff"
 
@@ -31,6 +31,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("staff/blog/posts/<slug:slug>/publish/", blog.post_publish, name="post_publish"),
     path("staff/blog/posts/<slug:slug>/unpublish/", blog.post_unpublish, name="post_unpublish"),
     path("staff/blog/posts/<slug:slug>/delete/", blog.post_delete, name="post_delete"),
+    # --- product updates (communications and administrators) ---
+    path("staff/updates/", updates.update_list, name="updates"),
+    path("staff/updates/new/", updates.update_new, name="update_new"),
+    path("staff/updates/<str:public_id>/", updates.update_detail, name="update"),
+    path("staff/updates/<str:public_id>/edit/", updates.update_edit, name="update_edit"),
+    path("staff/updates/<str:public_id>/preview/", updates.update_preview, name="update_preview"),
+    path("staff/updates/<str:public_id>/email.html", updates.update_email, name="update_email"),
+    path("staff/updates/<str:public_id>/test/", updates.update_test, name="update_test"),
+    path("staff/updates/<str:public_id>/send/", updates.update_send, name="update_send"),
+    path("staff/updates/<str:public_id>/cancel/", updates.update_cancel, name="update_cancel"),
     # --- person ---
     path("settings/accesses/", accesses.accesses, name="accesses"),
     # --- transparency ---

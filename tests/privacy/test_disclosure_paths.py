@@ -130,6 +130,8 @@ ROUTES: dict[str, str] = {
     "settings/sessions/": OWN,
     "settings/sessions/end/": OWN,
     "settings/verify/": OWN,
+    # Turns product updates off for the one person the token was made for; shows nothing of them.
+    "-/unsubscribe/<str:token>/": NOTHING,
     "settings/export/": EXPORT,
     "settings/export/<str:public_id>/download/": EXPORT,
     "notices/<str:public_id>/dismiss/": OWN,  # the signed-in person's own notice (404 for any other)
@@ -194,6 +196,7 @@ COMMANDS: dict[str, str] = {
     "privacy rewrite": PLATFORM,
     "serve": PLATFORM,
     "worker": PLATFORM,  # runs tasks: the platform's own work (a person's own email, their export)
+    "comms unsubscribe-mail": PLATFORM,  # reads a token from the subject; prints nothing of anyone
 }
 # Being written alongside (issue 14): the access log's verification and the staff administration.
 PLANNED_COMMANDS = {"audit": PLATFORM, "staff": PLATFORM}
