@@ -41,6 +41,8 @@ from django.utils import timezone
 from candor.comms import mailer
 from candor.comms.choices import Category, NoticeKind, Reason, Status
 from candor.comms.models import Email, Notice, Preferences
+from candor.privacy import audit
+from candor.privacy.audit import EventType
 
 logger = logging.getLogger("candor.comms")
 
@@ -353,6 +355,7 @@ def mark_undeliverable(row: Email, user: Any, code: int) -> None:
                 body=body,
                 link="/settings/emails/",
             )
+        audit.record(EventType.ADDRESS_UNDELIVERABLE, acting_user=None, subject=user, extra={"code": code})
     logger.warning("email %s: the recipient's address was refused (%d); marked undeliverable", row.pk, code)
 
 
