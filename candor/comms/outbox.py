@@ -57,7 +57,7 @@ class Composed:
     html: str | None = None
     # Run after the mail server took the message (in its own transaction): what the sending domain
     # records once it knows the email went (the access digest's bookmark).
-    after_sent: Callable[[], None] | None = None
+    after_sent: Callable[[], object] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -134,7 +134,10 @@ def queue(name: str, user_id: Any, *, refs: Mapping[str, object] | None = None) 
     found = kind(name)
     clean = _check_refs(refs or {})
     account = _uuid(user_id)
-    row = Email(id=uuid.uuid4(), user_id=account, category=found.category, kind=name, refs=clean)
+    # A random id stands in for a malformed one: it matches no account, and costs the same.
+    row = Email(
+        id=uuid.uuid4(), user_id=account or uuid.uuid4(), category=found.category, kind=name, refs=clean
+    )
     written = account is not None and _insert_if_account(row)
     transaction.on_commit(partial(_enqueue_delivery, str(row.pk)))
     if not written:
@@ -152,14 +155,14 @@ def _insert_if_account(row: Email) -> bool:
             value: Any = ""  # nothing to hide yet: encrypted under the person's key once it is sent
         else:
             value = column.get_db_prep_save(column.pre_save(row, True), db)
-        columns.append(db.ops.quote_name(column.column))
+        columns.append(db.ops.quote_name(str(column.column)))
         values.append(value)
     account = users.pk.get_db_prep_value(row.user_id, db)
     with db.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {db.ops.quote_name(Email._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
             f"SELECT {', '.join(['%s'] * len(values))} FROM {db.ops.quote_name(users.db_table)} "
-            f"WHERE {db.ops.quote_name(users.pk.column)} = %s",
+            f"WHERE {db.ops.quote_name(str(users.pk.column))} = %s",
             [*values, account],
         )
         return bool(cursor.rowcount)
