@@ -415,7 +415,7 @@ PRODUCT_EMAILS_PER_MINUTE = env.integer("CANDOR_PRODUCT_EMAILS_PER_MINUTE", 600,
 # How long a dismissed notice is kept before the sweep removes it.
 NOTICE_KEEP_DAYS = env.integer("CANDOR_NOTICE_KEEP_DAYS", 90, minimum=1, maximum=10 * 366)
 _mail_domain = DEFAULT_FROM_EMAIL.rpartition("@")[2]
-# DKIM signing of every email (optional): the private key (PEM, RSA or Ed25519), its selector, and the
+# DKIM signing of every email (optional): the private key (RSA, in PEM), its selector, and the
 # signing domain (by default the domain of CANDOR_FROM_EMAIL).
 DKIM_PRIVATE_KEY = env.text("CANDOR_DKIM_PRIVATE_KEY", "").replace("\\n", "\n").strip()
 DKIM_SELECTOR = env.text("CANDOR_DKIM_SELECTOR", "candor")

@@ -961,3 +961,37 @@ def test_the_clients_candor_hands_server_words_to_an_installed_server(tmp_path: 
     whoami = via_client("whoami", "--server", closed_port_url())
     assert whoami.returncode == 4 and "candor login" in whoami.stderr
     assert not (tmp_path / "data").exists()
+
+
+@e2e
+def test_emails_lists_what_was_sent_and_turns_product_updates_off_and_on(
+    site: LiveServer, token: str, owner: User, member: User, tmp_path: Path
+) -> None:
+    from candor.comms import outbox
+    from candor.comms.models import Email, Preferences
+
+    for user in (owner, member):
+        outbox.queue("password-changed", user.pk)  # committed at once: sent by the immediate queue
+    assert Email.objects.filter(user=owner, status="sent").count() == 1
+    listed = client(["emails"], tmp_path, server=site.url, token=token)
+    assert listed.returncode == 0, listed.stderr
+    assert "Product updates: on" in listed.stdout
+    assert "Your password was changed" in listed.stdout and "handed to the mail server" in listed.stdout
+    assert listed.stdout.count("Your password was changed") == 1  # bob's is not hers
+    off = client(["emails", "--product-updates", "off"], tmp_path, server=site.url, token=token)
+    assert off.returncode == 0 and "Product updates are off" in off.stdout
+    assert Preferences.objects.get(user=owner).product_updates is False
+    data = json.loads(client(["emails", "--json"], tmp_path, server=site.url, token=token).stdout)
+    assert data["preferences"]["changed_via"] == "api" and len(data["emails"]["items"]) == 1
+    # Bad input: a wrong word (usage, exit 2), a read-only token (refused, exit 1), no token (exit 4);
+    # nothing changes.
+    bad = client(["emails", "--product-updates", "maybe"], tmp_path, server=site.url, token=token)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    reader = new_token(owner, ("read",))
+    refused = client(["emails", "--product-updates", "on"], tmp_path, server=site.url, token=reader)
+    assert refused.returncode == 1 and "write" in refused.stderr
+    anonymous = client(["emails"], tmp_path, server=site.url)
+    assert anonymous.returncode == 4 and "not logged in" in anonymous.stderr
+    assert Preferences.objects.get(user=owner).product_updates is False
+    on = client(["emails", "--product-updates", "on"], tmp_path, server=site.url, token=token)
+    assert on.returncode == 0 and "Product updates are on" in on.stdout

@@ -99,6 +99,7 @@ BODIES = {
     "PATCH /api/v1/me": {},
     "DELETE /api/v1/me": {"password": "not-the-password-0", "confirm": "nobody"},
     "POST /api/v1/me/email": {"email": "walker@example.org", "password": "not-the-password-0"},
+    "PATCH /api/v1/me/email-preferences": {"product_updates": True},
     "POST /api/v1/me/models/visibility": {"visibility": "private"},
     "POST /api/v1/tokens": {"name": "walked", "scopes": ["read"]},
 }
@@ -115,6 +116,9 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
     "POST /api/v1/me/notices/{id}/dismiss": answers(404, visitors=401),
     "PATCH /api/v1/me": answers(200, visitors=401),
     "POST /api/v1/me/email": answers(403, visitors=401),
+    "GET /api/v1/me/emails": answers(200, visitors=401),
+    "GET /api/v1/me/email-preferences": answers(200, visitors=401),
+    "PATCH /api/v1/me/email-preferences": answers(200, visitors=401),
     "POST /api/v1/me/export": answers(202, visitors=401),
     "GET /api/v1/me/exports": answers(200, visitors=401),
     "GET /api/v1/me/exports/{id}/download": answers(404, visitors=401, owner=200),
@@ -434,6 +438,8 @@ TABLE: dict[str, Expect | dict[str, Expect]] = {
     "POST /settings/email/": answers(200, visitors=302),
     "GET /settings/email/cancel/": answers(405, visitors=302),
     "POST /settings/email/cancel/": answers(302),
+    "GET /settings/emails/": answers(200, visitors=302),
+    "POST /settings/emails/": answers(302),  # nothing chosen: told so, and sent back to the page
     "GET /settings/export/": answers(200, visitors=302),
     "POST /settings/export/": answers(302),
     "GET /settings/export/<str:public_id>/download/": answers(404, visitors=302, owner=200),

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,12 +20,14 @@ from django.core import mail
 from django.utils import timezone
 
 from candor.accounts.models import User
-from candor.accounts.tasks import send_account_email
+from candor.comms import outbox
+from candor.comms.models import Email
+from candor.comms.tasks import deliver_email
 from candor.core import taskqueue
 from candor.kernel.refusal import Refusal
 from candor.lifecycle import export
 from candor.privacy.models import ExportArchive
-from tests.conftest import empty_redis, use_task_backend
+from tests.conftest import deliver_on_commit, empty_redis, use_task_backend
 
 
 def _use(kind: str, settings: Any, redis_url: str = "") -> None:
@@ -96,11 +99,13 @@ def test_an_erased_accounts_queued_tasks_are_dropped_and_no_others(owner: User, 
 
     use_task_backend(settings, "django_tasks_db.DatabaseBackend")
     other = User.objects.create_user("other", "other@example.org", "a-long-passphrase-99")
-    send_account_email.enqueue("password-changed", str(owner.pk))
-    send_account_email.enqueue("password-changed", str(other.pk))
-    assert taskqueue.drop_tasks_naming(str(owner.pk)) == 1
+    mine = outbox.queue("password-changed", owner.pk)
+    theirs = outbox.queue("password-changed", other.pk)
+    assert mine is not None and theirs is not None
+    deliver_on_commit()
+    assert taskqueue.drop_tasks_naming(str(owner.pk), str(mine.pk)) == 1
     left = [row["args"] for row in DBTaskResult.objects.values_list("args_kwargs", flat=True)]
-    assert left == [["password-changed", str(other.pk)]]
+    assert left == [[str(theirs.pk)]]
 
 
 def test_a_just_made_request_blocks_even_before_its_task_is_queued(owner: User, queue: str) -> None:
@@ -113,11 +118,9 @@ def test_an_rq_job_gets_retries_the_first_at_once(settings: Any, redis_url: str)
     import django_rq
     from django_tasks_rq.backend import Job
 
-    from candor.accounts.tasks import send_account_email
-
     _use("rq", settings, redis_url)
     try:
-        result = send_account_email.enqueue("password-changed", "no-such-account")
+        result = deliver_email.enqueue(str(uuid.uuid4()))
         job = Job.fetch(result.id, connection=django_rq.get_connection("default"))
         assert job.retries_left == 4 and job.retry_intervals == [0, 15, 60, 60]  # capped by the backoff
     finally:
@@ -131,45 +134,41 @@ def test_the_email_task_run_twice_under_one_id_sends_once(owner: User, settings:
     """As the database queue runs a task again after its worker died: the same row, the same id."""
     from django_tasks_db.models import DBTaskResult
 
-    from candor.accounts.tasks import send_account_email
-
     use_task_backend(settings, "django_tasks_db.DatabaseBackend")
-    result = send_account_email.enqueue("password-changed", str(owner.pk))
-    row = DBTaskResult.objects.get(pk=result.id)
-    from django.tasks import TaskContext
-
+    row = outbox.queue("password-changed", owner.pk)
+    assert row is not None
+    deliver_on_commit()
+    (task_row,) = DBTaskResult.objects.all()
+    assert task_row.args_kwargs["args"] == [str(row.pk)]  # the email's id, no address, no account
     for _ in range(2):
-        send_account_email.call(TaskContext(task_result=row.task_result), "password-changed", str(owner.pk))
+        deliver_email.call(str(row.pk))
     assert len([m for m in mail.outbox if "password was changed" in m.subject]) == 1
-    # Another task (another id) is another email.
-    other = send_account_email.enqueue("password-changed", str(owner.pk))
-    other_row = DBTaskResult.objects.get(pk=other.id)
-    send_account_email.call(TaskContext(task_result=other_row.task_result), "password-changed", str(owner.pk))
+    assert Email.objects.get(pk=row.pk).status == "sent"
+    # Another email (another row) is another email.
+    again = outbox.queue("password-changed", owner.pk)
+    assert again is not None
+    deliver_email.call(str(again.pk))
     assert len([m for m in mail.outbox if "password was changed" in m.subject]) == 2
 
 
 def test_an_email_that_failed_to_go_is_sent_by_the_next_try(
     owner: User, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from django.tasks import TaskContext
-    from django_tasks_db.models import DBTaskResult
-
-    from candor.accounts import emails
-    from candor.accounts.tasks import send_account_email
+    from candor.comms import outbox as outbox_module
 
     use_task_backend(settings, "django_tasks_db.DatabaseBackend")
-    result = send_account_email.enqueue("password-changed", str(owner.pk))
-    context = TaskContext(task_result=DBTaskResult.objects.get(pk=result.id).task_result)
-    real_send = emails.send
+    row = outbox.queue("password-changed", owner.pk)
+    assert row is not None
+    real_send = outbox_module._send
 
     def mail_server_down(*args: Any) -> None:
         raise ConnectionRefusedError
 
-    monkeypatch.setattr(emails, "send", mail_server_down)
-    with pytest.raises(ConnectionRefusedError):
-        send_account_email.call(context, "password-changed", str(owner.pk))
-    monkeypatch.setattr(emails, "send", real_send)
-    send_account_email.call(context, "password-changed", str(owner.pk))  # the retry: not marked done
+    monkeypatch.setattr(outbox_module, "_send", mail_server_down)
+    assert deliver_email.call(str(row.pk)) == "queued"  # kept, to be tried again after a wait
+    monkeypatch.setattr(outbox_module, "_send", real_send)
+    later = timezone.now() + outbox.retry_wait(1) + dt.timedelta(seconds=1)
+    assert outbox.deliver(row.pk, now=later) == "sent"  # the retry
     assert len([m for m in mail.outbox if "password was changed" in m.subject]) == 1
 
 
@@ -301,12 +300,12 @@ def test_on_rq_an_erased_accounts_task_waiting_for_its_next_try_is_removed(
     try:
         queue = django_rq.get_queue("default")
         later = timezone.now() + dt.timedelta(minutes=1)  # as a retry after a transient error waits
-        send_account_email.using(run_after=later).enqueue("password-changed", "erased-account-id")
-        send_account_email.using(run_after=later).enqueue("password-changed", "another-account-id")
+        deliver_email.using(run_after=later).enqueue("erased-persons-email-id")
+        deliver_email.using(run_after=later).enqueue("another-email-id")
         assert queue.scheduled_job_registry.count == 2
-        assert taskqueue.drop_tasks_naming("erased-account-id") == 1
+        assert taskqueue.drop_tasks_naming("erased-persons-email-id") == 1
         ids = queue.scheduled_job_registry.get_job_ids()
         left = queue.job_class.fetch_many(ids, connection=queue.connection)
-        assert [list(job.args) for job in left if job] == [["password-changed", "another-account-id"]]
+        assert [list(job.args) for job in left if job] == [["another-email-id"]]
     finally:
         _empty_rq()

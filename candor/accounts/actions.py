@@ -8,7 +8,6 @@ back sends nothing. What cannot be done is refused with :class:`~candor.kernel.r
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, authenticate, logout
@@ -28,8 +27,8 @@ from candor.accounts.models import (
     unclaimed_index,
     username_index,
 )
-from candor.accounts.tasks import send_account_email
 from candor.comms import actions as comms
+from candor.comms import outbox
 from candor.core.throttle import login_limits
 from candor.kernel.actions import durable
 from candor.kernel.net import client_address
@@ -43,8 +42,9 @@ USERNAME_TAKEN = "This username is taken."
 
 
 def _email(kind: str, user: User, confirmation: EmailConfirmation | None = None) -> None:
-    confirmation_id = confirmation.pk if confirmation is not None else None
-    transaction.on_commit(partial(send_account_email.enqueue, kind, str(user.pk), confirmation_id))
+    # The outbox's row is written in the action's transaction and handed to the worker when it commits.
+    refs = {"confirmation": confirmation.pk} if confirmation is not None else {}
+    outbox.queue(kind, user.pk, refs=refs)
 
 
 # The dashboard's notices of a change to how one signs in (candor.comms): title, body. One open notice

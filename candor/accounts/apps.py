@@ -5,3 +5,7 @@ class AccountsConfig(AppConfig):
     name = "candor.accounts"
     label = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        # The composers of the account emails register with the outbox on import.
+        from candor.accounts import emails  # noqa: F401

@@ -1,4 +1,8 @@
-"""The emails the accounts domain sends. Each is rendered from a template and the platform's identity."""
+"""The emails the accounts domain sends, each a composer of the outbox (:mod:`candor.comms.outbox`),
+registered on import (the accounts app's ``ready``). Callers queue them by kind and ids
+(``outbox.queue("verify", user.pk, refs={"confirmation": id})``); the words and the address are looked
+up when the worker sends them. The deletion receipt is the exception: the account is gone by then, so
+it is built at once through :mod:`candor.comms.mailer` (same headers and DKIM) and sent from memory."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import logging
 import threading
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.encoding import force_bytes
@@ -14,6 +18,9 @@ from django.utils.http import urlsafe_base64_encode
 
 from candor.accounts.models import EmailConfirmation, User
 from candor.accounts.tokens import reset_tokens
+from candor.comms import mailer, outbox
+from candor.comms.choices import Category, Reason
+from candor.comms.models import Email
 from candor.core.throttle import email_limit
 
 SUBJECTS = {
@@ -46,46 +53,71 @@ def absolute(path: str) -> str:
     return f"{settings.WEBSITE_URL}{path}"
 
 
-def send(kind: str, user_id: str, confirmation_id: int | None = None) -> None:
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None:  # the account was deleted before the task ran: nothing to send
-        return
-    context: dict[str, object] = {
+def _context(user: User) -> dict[str, object]:
+    return {
         "user": user,
         "platform_name": settings.PLATFORM_NAME,
         "website_url": settings.WEBSITE_URL,
         "contact_email": settings.CONTACT_EMAIL,
         "settings_url": absolute(reverse("accounts:settings")),
     }
+
+
+def compose(kind: str, row: Email, user: User) -> outbox.Composed | None:
+    """The words and the address of an account email of ``kind``, looked up now (the outbox's row holds
+    ids only). None when there is nothing to send any more: the confirmation it carried was used,
+    replaced or has expired. Raises Skip past the per-address cap (CAPPED kinds)."""
+    context = _context(user)
     to = user.email
+    confirmation_id = row.refs.get("confirmation")
     if confirmation_id is not None:
         confirmation = EmailConfirmation.objects.filter(pk=confirmation_id, user=user).first()
         if confirmation is None or not confirmation.is_live:
-            return
+            return None
         context["confirmation"] = confirmation
         context["link"] = absolute(
             reverse("accounts:verify", args=[confirmation.public_id, confirmation.token()])
         )
         if kind == "verify-new-address":
-            to = confirmation.email
-        elif kind == "email-change-notice":
-            context["new_email"] = confirmation.email
+            to = confirmation.email  # the address being confirmed, not the one the account has now
     if kind in CAPPED:
         limit = email_limit()
         if limit.hit(to) > limit.limit:
-            return
+            raise outbox.Skip(Reason.THROTTLED)
     if kind == "password-reset":
         uid = urlsafe_base64_encode(force_bytes(user.pk))
         context["link"] = absolute(
             reverse("accounts:password_reset_confirm", args=[uid, reset_tokens.make_token(user)])
         )
-    body = render_to_string(f"accounts/email/{kind}.txt", context)
-    subject = f"[{settings.PLATFORM_NAME}] {SUBJECTS[kind]}"
-    EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [to]).send()
+    return outbox.Composed(
+        subject=SUBJECTS[kind], text=render_to_string(f"accounts/email/{kind}.txt", context), to=to
+    )
+
+
+LABELS = {
+    "verify": "confirmation of your address",
+    "verify-new-address": "confirmation of a new address",
+    "email-change-notice": "notice of an address change",
+    "password-changed": "notice of a password change",
+    "address-in-use": "notice that your address was used",
+    "password-reset": "password reset",
+    "export-ready": "your data export",
+}
+
+
+def _register(kind: str) -> None:
+    @outbox.composer(kind, Category.ACCOUNT, LABELS[kind])
+    def composer(row: Email, user: User) -> outbox.Composed | None:
+        return compose(kind, row, user)
+
+
+for _kind in SUBJECTS:
+    _register(_kind)
 
 
 def send_deletion_receipt(address: str, username: str, rows: dict[str, int]) -> None:
-    """The receipt of a permanent deletion, to the address the account had. Sent at once, never queued."""
+    """The receipt of a permanent deletion, to the address the account had. Sent at once, never queued
+    (an outbox row would belong to the account just erased), but built like every other email."""
     context = {
         "username": username,
         "platform_name": settings.PLATFORM_NAME,
@@ -94,13 +126,11 @@ def send_deletion_receipt(address: str, username: str, rows: dict[str, int]) -> 
         "total": sum(rows.values()),
     }
     body = render_to_string("accounts/email/deletion-receipt.txt", context)
-    subject = f"[{settings.PLATFORM_NAME}] Your account has been deleted"
-    _deliver_receipt(
-        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address]), RECEIPT_RETRY_SECONDS
-    )
+    composed = outbox.Composed(subject="Your account has been deleted", text=body, to=address)
+    _deliver_receipt(mailer.build_unqueued(composed), RECEIPT_RETRY_SECONDS)
 
 
-def _deliver_receipt(message: EmailMessage, retries: tuple[float, ...]) -> None:
+def _deliver_receipt(message: EmailMultiAlternatives, retries: tuple[float, ...]) -> None:
     try:
         message.send()
     except Exception as error:

@@ -14,8 +14,8 @@ from django.http import HttpRequest
 
 from candor.accounts import actions
 from candor.accounts.models import User, email_index
-from candor.accounts.tasks import send_account_email
 from candor.accounts.validators import USERNAME_MAX, validate_username
+from candor.comms import outbox
 from candor.kernel.refusal import Code, Refusal
 
 
@@ -165,6 +165,7 @@ class PasswordResetForm(DjangoPasswordResetForm):
     def save(self, *args: Any, **kwargs: Any) -> None:
         # The same work whether or not the address has an account (one query, one queued task), so the
         # answer's timing says nothing: for an unknown address the task names a random id that matches
-        # no account, and the worker finds nobody to write to, as for an account deleted meanwhile.
+        # no account (the outbox stores no row for it), and the worker finds nobody to write to, as for an
+        # account deleted meanwhile.
         users = list(self.get_users(self.cleaned_data["email"]))
-        send_account_email.enqueue("password-reset", str(users[0].pk if users else uuid.uuid4()))
+        outbox.queue("password-reset", users[0].pk if users else uuid.uuid4())

@@ -25,6 +25,7 @@ from candor.analytics.api.popular import router as popular_router
 from candor.analytics.api.trends import router as trends_router
 from candor.api import errors
 from candor.api.auth import SIGNED_IN
+from candor.comms.api.emails import router as comms_emails_router
 from candor.comms.api.notices import router as notices_router
 from candor.hub.api import router as hub_router
 from candor.hub.api.commits import router as revisions_router
@@ -57,6 +58,7 @@ api.add_router("", popular_router)
 api.add_router("", trends_router)
 api.add_router("", staff_router)
 api.add_router("", notices_router)
+api.add_router("", comms_emails_router)
 
 
 @functools.cache

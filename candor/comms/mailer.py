@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email.message
 import email.policy
+import uuid
 from typing import Any
 
 import dkim
@@ -64,12 +65,22 @@ class SignedMessage(EmailMultiAlternatives):
 
 
 def build(row: Any, composed: Any) -> SignedMessage:
+    return _build(row.pk, row.category, composed)
+
+
+def build_unqueued(composed: Any) -> SignedMessage:
+    """An account email that has no outbox row (the deletion receipt: the account is gone), with the
+    same headers and signature as the queued ones, and a random Message-ID."""
+    return _build(uuid.uuid4(), Category.ACCOUNT, composed)
+
+
+def _build(email_id: Any, category: str, composed: Any) -> SignedMessage:
     headers = {
-        "Message-ID": f"<{row.pk}@{mail_domain()}>",
+        "Message-ID": f"<{email_id}@{mail_domain()}>",
         **composed.headers,
     }
-    if row.category == Category.PRODUCT:
-        headers.update(unsubscribe_headers(row.pk))
+    if category == Category.PRODUCT:
+        headers.update(unsubscribe_headers(email_id))
     else:
         # Account and policy emails are not a list: nothing to unsubscribe from, and no reply expected.
         headers["Auto-Submitted"] = "auto-generated"

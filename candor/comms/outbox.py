@@ -33,13 +33,17 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives, mailers
+from django.db import connection as db
 from django.db import transaction
 from django.db.models import F, Q
+from django.tasks import task
 from django.utils import timezone
 
 from candor.comms import mailer, notices
 from candor.comms.choices import Category, NoticeKind, Reason, Status
 from candor.comms.models import Email, Preferences
+from candor.privacy import audit
+from candor.privacy.audit import EventType
 
 logger = logging.getLogger("candor.comms")
 
@@ -54,7 +58,7 @@ class Composed:
     html: str | None = None
     # Run after the mail server took the message (in its own transaction): what the sending domain
     # records once it knows the email went (the access digest's bookmark).
-    after_sent: Callable[[], None] | None = None
+    after_sent: Callable[[], object] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -126,16 +130,43 @@ def queue(name: str, user_id: Any, *, refs: Mapping[str, object] | None = None) 
     """Queue an email of kind ``name`` to the account ``user_id``, inside the caller's transaction;
     it is handed to the worker once that commits. No such account: nothing is stored, and a task is
     still enqueued (it finds nothing), so that asking for an email to an unknown account costs what
-    asking for one to a known account costs."""
+    asking for one to a known account costs: one statement either way (an INSERT that selects the
+    account, and so writes a row or none), and one task."""
     found = kind(name)
     clean = _check_refs(refs or {})
-    row = None
     account = _uuid(user_id)
-    if account is not None and get_user_model().objects.filter(pk=account).exists():
-        row = Email.objects.create(user_id=account, category=found.category, kind=name, refs=clean)
-    email_id = str(row.pk if row is not None else uuid.uuid4())
-    transaction.on_commit(partial(_enqueue_delivery, email_id))
+    # A random id stands in for a malformed one: it matches no account, and costs the same.
+    row = Email(
+        id=uuid.uuid4(), user_id=account or uuid.uuid4(), category=found.category, kind=name, refs=clean
+    )
+    written = account is not None and _insert_if_account(row)
+    transaction.on_commit(partial(_enqueue_delivery, str(row.pk)))
+    if not written:
+        return None
+    row._state.adding = False
+    row._state.db = "default"
     return row
+
+
+def _insert_if_account(row: Email) -> bool:
+    users = get_user_model()._meta
+    columns, values = [], []
+    for column in Email._meta.concrete_fields:
+        if column.attname == "subject":
+            value: Any = ""  # nothing to hide yet: encrypted under the person's key once it is sent
+        else:
+            value = column.get_db_prep_save(column.pre_save(row, True), db)
+        columns.append(db.ops.quote_name(str(column.column)))
+        values.append(value)
+    account = users.pk.get_db_prep_value(row.user_id, db)
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {db.ops.quote_name(Email._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(['%s'] * len(values))} FROM {db.ops.quote_name(users.db_table)} "
+            f"WHERE {db.ops.quote_name(str(users.pk.column))} = %s",
+            [*values, account],
+        )
+        return bool(cursor.rowcount)
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -146,9 +177,13 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 
 def _enqueue_delivery(email_id: str) -> None:
-    from candor.comms.tasks import deliver_email  # the task module imports this one
-
     deliver_email.enqueue(email_id)
+
+
+@task()
+def deliver_email(email_id: str) -> str | None:
+    """The task of one queued email: its id, nothing else (candor.comms.tasks names it too)."""
+    return deliver(email_id)
 
 
 # --- Sending ------------------------------------------------------------------------------------
@@ -325,6 +360,7 @@ def mark_undeliverable(row: Email, user: Any, code: int) -> None:
             key=f"undeliverable:{user.email_index[:16]}",
             link="/settings/emails/",
         )
+        audit.record(EventType.ADDRESS_UNDELIVERABLE, acting_user=None, subject=user, extra={"code": code})
     logger.warning("email %s: the recipient's address was refused (%d); marked undeliverable", row.pk, code)
 
 

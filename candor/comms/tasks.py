@@ -24,9 +24,12 @@ from candor.comms import outbox
 from candor.comms.choices import Category, Reason, Status, UpdateStatus
 from candor.comms.emails import UPDATE_KIND
 from candor.comms.models import Email, Update
+from candor.comms.outbox import deliver_email
 from candor.core.scheduling import ensure_waiting
 from candor.privacy import audit
 from candor.privacy.audit import EventType
+
+__all__ = ["deliver_email", "ensure_pump_scheduled", "outbox_pump"]
 
 logger = logging.getLogger("candor.comms")
 
@@ -34,11 +37,6 @@ RUN_SECONDS = 50.0  # one pump run, then the next is enqueued (a worker's restar
 IDLE_SECONDS = 15  # the wait before the next run when nothing was left to do
 FANOUT_BATCH = 2000  # rows made per transaction
 MESSAGES_PER_CONNECTION = 100  # mail servers cap messages per session; a new one after this many
-
-
-@task()
-def deliver_email(email_id: str) -> str | None:
-    return outbox.deliver(email_id)
 
 
 class Connection:

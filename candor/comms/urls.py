@@ -7,7 +7,7 @@ from candor.comms.views import blog, emails, notices, unsubscribe
 app_name = "comms"
 
 urlpatterns = [
-    path("settings/emails/", emails.placeholder, name="emails"),
+    path("settings/emails/", emails.emails, name="emails"),
     path("notices/<str:public_id>/dismiss/", notices.dismiss, name="dismiss_notice"),
     path("blog/", blog.blog, name="blog"),
     path("blog/feed.atom", require_safe(PostFeed()), name="blog_feed"),

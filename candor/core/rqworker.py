@@ -33,7 +33,7 @@ class RetryingQueue(DjangoRQ):
 class Worker(LibraryWorker):
     """RQ's worker with the lease and frequent cleaning, and one that never logs a job's description.
 
-    RQ's description is the call with its arguments (``send_account_email('export-ready', '<account
+    RQ's description is the call with its arguments (``deliver_email('<email
     id>')``), written to the log as each job starts and ends; a log outlives the account it names. Its
     own switch, ``log_job_description``, is a constructor argument that django-rq does not pass through.
     """

@@ -406,16 +406,16 @@ def is_waiting_or_running(task: Any, args: list[Any]) -> bool | None:
     return None
 
 
-def drop_tasks_naming(text: str, alias: str = "default") -> int:
-    """Remove every queued task whose arguments hold ``text`` (an erased account's id: the emails still
-    waiting to go to it), not just skip them; returns how many went."""
+def drop_tasks_naming(*texts: str, alias: str = "default") -> int:
+    """Remove every queued task whose arguments hold one of ``texts`` (an erased account's id, the ids
+    of the emails still waiting to go to it), not just skip them; returns how many went."""
     kind = backend_kind(alias)
     dropped = 0
     if kind == "database":
         from django_tasks_db.models import DBTaskResult
 
         for pk, args_kwargs in DBTaskResult.objects.values_list("pk", "args_kwargs").iterator():
-            if text in json.dumps(args_kwargs):
+            if _names_any(json.dumps(args_kwargs), texts):
                 dropped += DBTaskResult.objects.filter(pk=pk).delete()[0]
     elif kind == "rq":
         import django_rq
@@ -426,7 +426,11 @@ def drop_tasks_naming(text: str, alias: str = "default") -> int:
             queue.scheduled_job_registry.get_job_ids(), connection=queue.connection
         )
         for job in [*queue.get_jobs(), *(job for job in scheduled if job is not None)]:
-            if text in repr(job.args) + repr(job.kwargs):
+            if _names_any(repr(job.args) + repr(job.kwargs), texts):
                 job.delete()
                 dropped += 1
     return dropped
+
+
+def _names_any(arguments: str, texts: tuple[str, ...]) -> bool:
+    return any(text in arguments for text in texts)

@@ -35,6 +35,8 @@ from django.utils import timezone
 from candor.accounts import emails
 from candor.accounts.actions import check_deletion
 from candor.accounts.models import User
+from candor.comms.choices import Status
+from candor.comms.models import Email
 from candor.core import objectstore, taskqueue
 from candor.hub import listing_cache
 from candor.kernel import db, hooks, staging
@@ -166,6 +168,13 @@ def erase_account(user_id: Any, *, acting_user: Any = None) -> Outcome:
     # by the finishing task): the receivers leave them alone.
     hooks.accounts_gone.send(hooks.AccountsGone(account_ids=[user_id], files_handled=True))
     # Their models' projections go with the rest (a model's words and tags are its own, encrypted).
+    # The outbox's tasks carry the ids of the person's emails, not the account's: read before the rows go.
+    waiting = [
+        str(pk)
+        for pk in Email.objects.filter(
+            user_id=user_id, status__in=(Status.QUEUED, Status.SENDING)
+        ).values_list("pk", flat=True)
+    ]
     counts, names = _purge_rows(user_id)
     record.storage_names = sorted({*record.storage_names, *names})
     record.completed_at = None
@@ -173,7 +182,7 @@ def erase_account(user_id: Any, *, acting_user: Any = None) -> Outcome:
     # Public listings, and every cached copy of them, no longer show the account's models: purged (not
     # only left to expire) so that nothing of the account stays in the shared cache.
     transaction.on_commit(listing_cache.purge)
-    transaction.on_commit(partial(_after_commit, record))
+    transaction.on_commit(partial(_after_commit, record, waiting))
     return Outcome(record_id=record.pk, rows=counts)
 
 
@@ -196,7 +205,7 @@ def _uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-def _after_commit(record: DeletionRecord) -> None:
+def _after_commit(record: DeletionRecord, emails_waiting: list[str]) -> None:
     # At once: an upload or an export of the account being written now fails to store, and nothing a
     # crash left of it waits for the next recovery pass.
     staging.erase_account(record.account_id)
@@ -204,7 +213,7 @@ def _after_commit(record: DeletionRecord) -> None:
         append_to_ledger_file([str(record.account_id)], record.requested_at)
     # At once, not in the finishing task: a queue runs its jobs in order, and the person's waiting
     # emails were queued before it.
-    taskqueue.drop_tasks_naming(str(record.account_id))
+    taskqueue.drop_tasks_naming(str(record.account_id), *emails_waiting)
     finish_deletion.enqueue(record.pk)
     # The rows are gone from the tables, not yet from their files.
     rewrite.schedule()

@@ -1,8 +1,10 @@
 """The daily digest: each person is emailed the accesses to their data that became tellable since their
 last digest (new entries, and held-back ones whose legal order's date has passed), at most once a day.
 
-The bookmark (:class:`~candor.staff.models.AccessNotice`) is written after the email is handed to the
-mail server: a crash in between sends that digest again the next run (a duplicate), never loses one. A
+Each digest is an email of the outbox (kind ``access-digest``), composed when the worker sends it. The
+bookmark (:class:`~candor.staff.models.AccessNotice`) is written after the email is handed to the
+mail server (the composer's ``after_sent``): a crash in between sends that digest again (a duplicate),
+never loses one. A
 second run on the same day sends nothing. The email names categories, never values, and names the
 member of staff only when the operator shows staff names (:mod:`candor.staff.notices`).
 """
@@ -12,16 +14,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db.models import Exists, Max, OuterRef, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from candor.accounts.models import User
+from candor.comms import outbox
+from candor.comms.choices import Category, Status
+from candor.comms.models import Email
 from candor.kernel.actions import durable
 from candor.privacy import audit
 from candor.privacy.audit import EventType
@@ -30,6 +35,7 @@ from candor.staff.models import AccessEntry, AccessNotice
 
 logger = logging.getLogger("candor.staff")
 SUBJECT = "Accesses to your data by our staff"
+KIND = "access-digest"
 
 
 @dataclass(frozen=True)
@@ -73,18 +79,35 @@ def candidates(now: datetime) -> list[Any]:
     )
 
 
-def _message(pending: Pending) -> EmailMessage:
+@outbox.composer(KIND, Category.ACCOUNT, "accesses to your data by our staff")
+def compose(row: Email, user: User) -> outbox.Composed | None:
+    """The digest as it stands when the worker sends it (what became tellable since the last one), or
+    None when nothing is left to tell. The bookmark is written after the mail server took it."""
+    now = timezone.now()
+    pending = pending_for(user, now)
+    if pending is None:
+        return None
     context = {
-        "user": pending.user,
+        "user": user,
         "accesses": notices.described(pending.entries),
         "platform_name": settings.PLATFORM_NAME,
         "website_url": settings.WEBSITE_URL,
         "contact_email": settings.CONTACT_EMAIL,
         "accesses_url": f"{settings.WEBSITE_URL}{reverse('staff:accesses')}",
     }
-    body = render_to_string("staff/email/access-digest.txt", context)
-    subject = f"[{settings.PLATFORM_NAME}] {SUBJECT}"
-    return EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [pending.user.email])
+    return outbox.Composed(
+        subject=SUBJECT,
+        text=render_to_string("staff/email/access-digest.txt", context),
+        to=user.email,
+        after_sent=partial(
+            note_digest,
+            user,
+            acting_user=None,
+            last_position=pending.last_position,
+            through=now,
+            count=len(pending.entries),
+        ),
+    )
 
 
 @durable
@@ -103,29 +126,25 @@ def note_digest(
 
 
 def send_digests(now: datetime | None = None) -> int:
-    """Email every person with newly tellable accesses. Returns how many digests were sent."""
+    """Queue a digest for every person with newly tellable accesses and none waiting to be sent.
+    Returns how many were queued. Each is composed when the worker sends it, and its bookmark written
+    once the mail server took it: a digest that could not be sent is tried again by the outbox, and a
+    lost email is never a lost digest."""
     now = now or timezone.now()
-    sent = 0
+    queued = 0
+    waiting = set(
+        Email.objects.filter(kind=KIND, status__in=(Status.QUEUED, Status.SENDING)).values_list(
+            "user_id", flat=True
+        )
+    )
     for subject_id in candidates(now):
+        if subject_id in waiting:
+            continue
         user = User.objects.filter(pk=subject_id, is_active=True).first()
         if user is None:  # the account is gone: its entries stay in the log, nobody to tell
             continue
-        pending = pending_for(user, now)
-        if pending is None:
+        if pending_for(user, now) is None:
             continue
-        message = _message(pending)  # a fault in building it is a bug, and stops the run loudly
-        try:
-            message.send()
-        except Exception as error:
-            # Tried again at the next run. The class only: an SMTP error's text may quote the address.
-            logger.warning("an access digest could not be sent (%s)", type(error).__name__)
-            continue
-        note_digest(
-            user,
-            acting_user=None,
-            last_position=pending.last_position,
-            through=now,
-            count=len(pending.entries),
-        )
-        sent += 1
-    return sent
+        outbox.queue(KIND, user.pk)
+        queued += 1
+    return queued

@@ -23,6 +23,7 @@ COMMANDS = frozenset(
         "visibility",
         "rm",
         "export",
+        "emails",
         "log",
         "forget",
         "tag",

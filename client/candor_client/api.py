@@ -211,6 +211,24 @@ class Api:
         finally:
             response.close()
 
+    # --- Emails --------------------------------------------------------------------------------------
+
+    def list_emails(self, *, limit: int) -> dict[str, Any]:
+        result = self._json("GET", "api/v1/me/emails", params={"limit": limit})
+        if not isinstance(result, dict) or not isinstance(result.get("items"), list):
+            raise ClientError(f"unexpected answer from {self.server}: no list of emails")
+        return result
+
+    def email_preferences(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "api/v1/me/email-preferences")
+        return result
+
+    def set_product_updates(self, on: bool) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "PATCH", "api/v1/me/email-preferences", json={"product_updates": on}
+        )
+        return result
+
     # --- Models -----------------------------------------------------------------------------------
 
     @staticmethod

@@ -18,6 +18,7 @@ from candor_client.accounts import cmd_login, cmd_logout, cmd_whoami
 from candor_client.args import MAX_STATS_DAYS, SORTS, VISIBILITIES, day_count, model_ref, positive_limit
 from candor_client.catalog import cmd_ls, cmd_popular, cmd_rm, cmd_stats, cmd_visibility
 from candor_client.config import SERVER_ENV
+from candor_client.emails import cmd_emails
 from candor_client.errors import EXIT_ERROR, ClientError, exit_codes_help
 from candor_client.export import cmd_export
 from candor_client.history import cmd_forget, cmd_log, cmd_tag
@@ -220,6 +221,22 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--wait", type=float, default=600.0, metavar="SECONDS", help="how long to wait for it (default 600)"
     )
+
+    emails = command(
+        "emails",
+        "List the emails the server sent you; turn product updates on or off.",
+        cmd_emails,
+        "Each email: when, its subject, and what became of it (sent, not sent and why). Account,\n"
+        "security and policy emails are always sent; --product-updates on|off changes only product\n"
+        "updates (it needs a token with the write scope).",
+    )
+    emails.add_argument(
+        "--product-updates", choices=("on", "off"), help="turn product updates on or off, and list nothing"
+    )
+    emails.add_argument(
+        "--limit", type=positive_limit, default=20, help="how many emails to list (1-100, default 20)"
+    )
+    emails.add_argument("--json", action="store_true", help="print the API's JSON instead of a list")
 
     rm = command(
         "rm",

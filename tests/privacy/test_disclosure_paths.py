@@ -124,6 +124,7 @@ ROUTES: dict[str, str] = {
     "settings/": OWN,  # the person's own security events, addresses included (C9)
     "settings/delete/": OWN,
     "settings/email/": OWN,
+    "settings/emails/": OWN,  # the person's own record of emails, and their preferences
     "settings/email/cancel/": OWN,
     "settings/models/": OWN,
     "settings/password/": OWN,
@@ -171,6 +172,9 @@ OPERATIONS: dict[str, str] = {
     "DELETE /api/v1/me": OWN,
     "POST /api/v1/me/email": OWN,
     "GET /api/v1/me/security-events": OWN,  # the token owner's own events, addresses included (C9)
+    "GET /api/v1/me/emails": OWN,
+    "GET /api/v1/me/email-preferences": OWN,
+    "PATCH /api/v1/me/email-preferences": OWN,
     "GET /api/v1/tokens": OWN,
     "POST /api/v1/tokens": OWN,
     "DELETE /api/v1/tokens/{id}": OWN,

@@ -257,8 +257,8 @@ for i in range(3):
     hub.add_file(model, f"dir/file-{i}.bin", [b"zelda file body " * 100], acting_user=user)
     names.append(model.name)
 row, token = create_token(user, name="zelda token", scopes=["read"], request=request, acting_user=user)
-from candor.accounts.tasks import send_account_email
-send_account_email.enqueue("password-changed", str(user.pk))
+from candor.comms import outbox
+outbox.queue("password-changed", user.pk)
 import logging
 logging.getLogger("candor.test").warning(
     "zelda.unique.person@example.net signed in from 203.0.113.199 with %s", token
@@ -328,10 +328,9 @@ def test_after_deletion_no_byte_of_the_person_remains_in_database_wal_media_logs
 
 QUEUE_EMAILS = """
 from candor.accounts.models import User
-from candor.accounts.tasks import send_account_email
-for name in ("alice", "bob"):
-    send_account_email.enqueue("password-changed", str(User.objects.named(name).get().pk))
-print(User.objects.named("alice").get().pk)
+from candor.comms import outbox
+rows = [outbox.queue("password-changed", User.objects.named(name).get().pk) for name in ("alice", "bob")]
+print(rows[0].pk)
 """
 DELETE_ALICE = """
 from candor.accounts import actions, emails
@@ -357,16 +356,16 @@ def test_on_redis_the_deleted_persons_queued_emails_are_removed_from_rq(
         assert run_candor(["demo", "--no-serve"], tmp_path, env).returncode == 0
         queued = run_candor(["shell", "-c", QUEUE_EMAILS], tmp_path, env)
         assert queued.returncode == 0, queued.stderr
-        alice_id = queued.stdout.strip().splitlines()[-1]
+        alice_email_id = queued.stdout.strip().splitlines()[-1]  # the task names her email, by its id
         queue = rq.Queue("default", connection=client)
 
-        def jobs_naming(account_id: str) -> int:
-            return sum(account_id in repr(job.args) + repr(job.kwargs) for job in queue.get_jobs())
+        def jobs_naming(text: str) -> int:
+            return sum(text in repr(job.args) + repr(job.kwargs) for job in queue.get_jobs())
 
-        assert jobs_naming(alice_id) == 1 and len(queue.get_jobs()) == 2
+        assert jobs_naming(alice_email_id) == 1 and len(queue.get_jobs()) == 2
         deleted = run_candor(["shell", "-c", DELETE_ALICE], tmp_path, env)
         assert deleted.returncode == 0, deleted.stderr
-        assert jobs_naming(alice_id) == 0  # removed from the queue, not merely skipped when it runs
+        assert jobs_naming(alice_email_id) == 0  # removed from the queue, not merely skipped when it runs
         worked = run_candor(["worker", "--burst"], tmp_path, env)
         assert worked.returncode == 0, worked.stderr
         sent = "".join(p.read_text() for p in (tmp_path / "data" / "mail").glob("*.log"))

@@ -21,7 +21,7 @@ from candor.privacy.models import AuditEvent
 from candor.staff import actions, digest, gate, notices, queries, tasks
 from candor.staff.models import AccessEntry, AccessNotice, StaffMember
 from tests.api.conftest import Api, token_for
-from tests.conftest import PASSWORD, Mailbox, make_user
+from tests.conftest import PASSWORD, Mailbox, deliver_on_commit, make_user
 from tests.staff.factory import make_staff
 
 pytestmark = pytest.mark.django_db
@@ -263,6 +263,8 @@ def test_the_digest_tells_a_held_back_access_the_day_its_date_has_passed(mailbox
     with freeze_time(ORDER_ENDS + timedelta(hours=1)):
         assert digest.candidates(timezone.now()) == [erin.pk]
         assert digest.send_digests() == 1
+        assert digest.send_digests() == 0  # one is waiting to be sent: not a second
+        deliver_on_commit()  # the worker sends it, and its bookmark is written
         assert digest.candidates(timezone.now()) == []
         assert digest.send_digests() == 0
     body = mailbox.body(mailbox.last_to("erin@example.org"))
@@ -272,17 +274,26 @@ def test_the_digest_tells_a_held_back_access_the_day_its_date_has_passed(mailbox
 
 
 def test_a_digest_that_could_not_be_sent_is_sent_at_the_next_run(mailbox: Mailbox, monkeypatch: Any) -> None:
+    """The outbox keeps it and tries again; the bookmark is written only once the mail server took it."""
+    from candor.comms import outbox
+    from candor.comms.models import Email
+
     erin = make_user("erin")
     reveal(erin, make_staff("sam"))
 
-    def refused(self: object, fail_silently: bool = False) -> int:
+    def refused(message: object, connection: object) -> None:
         raise ConnectionRefusedError("mail server down")
 
     with monkeypatch.context() as patch:
-        patch.setattr("django.core.mail.EmailMessage.send", refused)
-        assert digest.send_digests() == 0
+        patch.setattr(outbox, "_send", refused)
+        assert digest.send_digests() == 1
+        deliver_on_commit()
+    row = Email.objects.get(user=erin, kind=digest.KIND)
+    assert row.status == "queued" and row.attempts == 1  # waiting for its next try
     assert not AccessNotice.objects.filter(user=erin).exists()
-    assert digest.send_digests() == 1
+    assert digest.send_digests() == 0  # not queued twice while one waits
+    assert outbox.deliver(row.pk, now=timezone.now() + outbox.retry_wait(1)) == "sent"
+    assert AccessNotice.objects.filter(user=erin).exists()
     assert len(mailbox.to("erin@example.org")) == 1
 
 
@@ -308,6 +319,12 @@ def test_the_daily_task_sends_and_schedules_its_next_run_a_day_later(mailbox: Ma
     reveal(erin, make_staff("sam"))
     use_task_backend(settings, "django_tasks_db.DatabaseBackend")
     assert tasks.daily_access_digest.call() == 1
+    deliver_on_commit()
+    # The digest waits in the outbox, by id; the worker's delivery task sends it.
+    (delivery,) = DBTaskResult.objects.filter(task_path="candor.comms.outbox.deliver_email")
+    from candor.comms.tasks import deliver_email
+
+    assert deliver_email.call(*delivery.args_kwargs["args"]) == "sent"
     assert len(mailbox.to("erin@example.org")) == 1
     queued = DBTaskResult.objects.filter(task_path="candor.staff.tasks.daily_access_digest").get()
     assert queued.run_after is not None and queued.run_after > timezone.now() + timedelta(hours=23)

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.tasks import task
 from django.utils import timezone
 
-from candor.accounts.tasks import send_account_email
+from candor.comms import outbox
 from candor.core import objectstore
 from candor.kernel import db, staging
 from candor.lifecycle.export import files, records, summary, zipwriter
@@ -154,12 +154,9 @@ def _mark_ready(archive: ExportArchive, stored: str, size: int) -> bool:
     earlier.delete()
     if names:
         transaction.on_commit(partial(subjects.delete_stored, names, remove=objectstore.delete))
-    transaction.on_commit(partial(_tell, str(archive.user_id)))
+    # Queued with the archive's new state: a rolled-back export tells nobody.
+    outbox.queue("export-ready", archive.user_id)
     return True
-
-
-def _tell(user_id: str) -> None:
-    send_account_email.enqueue("export-ready", user_id)
 
 
 def write_zip(handle: IO[bytes], user: Any, *, generated_at: dt.datetime) -> None:
