@@ -36,7 +36,7 @@ View = Callable[..., HttpResponseBase]
 
 api = NinjaAPI(
     title=f"{settings.PLATFORM_NAME} API",
-    version="1.4.0",
+    version="1.5.0",
     description=(
         "Read public and unlisted models without an account; publish with a personal access token "
         "(Authorization: Bearer cnd_…) or the website's session. Every error answers "

@@ -114,7 +114,7 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
     response = Client().get("/api/v1/openapi.json")
     assert response.status_code == 200
     schema = response.json()
-    assert schema["info"]["version"] == "1.4.0"
+    assert schema["info"]["version"] == "1.5.0"
     assert schema["components"]["securitySchemes"]["BearerAuth"] == {
         "type": "http",
         "scheme": "bearer",

@@ -12,6 +12,7 @@ from django.test import Client
 
 from candor.accounts.models import EmailConfirmation, User
 from candor.api.actions import create_token
+from candor.comms.actions import preferences_of
 from candor.hub import actions as hub_actions
 from candor.hub.models import MLModel
 from candor.privacy import inventory
@@ -177,6 +178,31 @@ CORRECTIONS: dict[tuple[str, str], tuple[Callable, Callable, Callable, Any, Any]
         "private",
     ),
 }
+
+
+def _web_product_updates(client: Client, user: User) -> None:
+    response = client.post("/settings/emails/", {"product_updates": "off"})
+    assert response.status_code == 302, response.content
+
+
+def _api_product_updates(api: Client) -> None:
+    response = api.patch(
+        "/api/v1/me/email-preferences", {"product_updates": True}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+
+
+def _read_product_updates(user: User) -> bool:
+    return preferences_of(user).product_updates
+
+
+CORRECTIONS[("comms.Preferences", "product_updates")] = (
+    _web_product_updates,
+    _api_product_updates,
+    _read_product_updates,
+    False,
+    True,
+)
 
 
 def correctable_fields() -> set[tuple[str, str]]:
