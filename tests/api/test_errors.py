@@ -125,8 +125,9 @@ def test_the_schema_declares_bearer_auth_and_an_error_body_for_every_error(db: N
     operations = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
     # models and files 9 (HEAD of a file among them), me and tokens 10, privacy inventory 1, exports 3,
     # popular and trending 2, a model's stats 1, trends 1, revisions 11 (blobs, commits 3, files at a
-    # revision 3, history, refs, tags 2), the accesses to my data 1
-    assert len(operations) == 39
+    # revision 3, history, refs, tags 2), the accesses to my data 1, my emails and email preferences 3,
+    # my notices and dismissing one 2
+    assert len(operations) == 44
     for path, method, operation in operations:
         assert {"BearerAuth": []} in operation["security"], (path, method)
         statuses = {int(status) for status in operation["responses"]}
