@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any
 
@@ -73,14 +74,22 @@ def plain_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+@lru_cache(maxsize=16)
+def _body(markdown: str, site: str) -> tuple[str, str]:
+    """The update's body as HTML and as text: the same for every person, so made once per update and
+    not once per email (``site`` is in the key: links are made absolute against it)."""
+    html = render(markdown, heading_shift=1, for_email=True)
+    return html, plain_text(html)
+
+
 def _context(update: Update, row: Email | None, test: bool) -> dict[str, Any]:
     site = settings.WEBSITE_URL
     token = unsubscribe.token_for(row.pk) if row is not None else PREVIEW_STAND_IN
-    body_html = render(update.body, heading_shift=1, for_email=True)
+    body_html, body_text = _body(update.body, site)
     return {
         "update": update,
         "body_html": body_html,
-        "body_text": plain_text(body_html),
+        "body_text": body_text,
         "post_url": f"{site}{reverse('comms:post', args=[update.post.slug])}"
         if update.post is not None and update.post.is_published
         else "",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -84,12 +85,18 @@ def fan_out(update: Update, *, batch: int = FANOUT_BATCH, now: datetime | None =
         if current.cursor is not None:
             people = people.filter(pk__gt=current.cursor)
         ids = list(people.order_by("pk").values_list("pk", flat=True)[:batch])
-        Email.objects.bulk_create(
+        outbox.insert_many(
             [
-                Email(user_id=pk, category=Category.PRODUCT, kind=UPDATE_KIND, update=current, queued_at=now)
+                Email(
+                    id=uuid.uuid4(),
+                    user_id=pk,
+                    category=Category.PRODUCT,
+                    kind=UPDATE_KIND,
+                    update=current,
+                    queued_at=now,
+                )
                 for pk in ids
-            ],
-            ignore_conflicts=True,
+            ]
         )
         if ids:
             current.cursor = ids[-1]
