@@ -49,9 +49,9 @@ def test_the_banner_is_dismissed_from_one_page_and_gone_from_the_next(
     banner = page.get_by_role("region", name="2 notices for you")
     expect(banner).to_be_visible()
     expect(banner.get_by_role("heading", name="Your password was changed", level=3)).to_be_visible()
-    expect(banner.get_by_role("link", name="See the details of the notice: Your password was changed")).to_have_attribute(
-        "href", "/settings/sessions/"
-    )
+    expect(
+        banner.get_by_role("link", name="See the details of the notice: Your password was changed")
+    ).to_have_attribute("href", "/settings/sessions/")
     _fits(page, width)
     _shot(page, tmp_path, f"notices-settings-{width}.png")
 
