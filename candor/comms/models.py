@@ -147,7 +147,7 @@ class Email(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     # The subject as sent, kept for the person's list; empty until then.
     subject = EncryptedTextField(key_owner="user_id", blank=True, default="")
-    smtp_code = models.PositiveSmallIntegerField(null=True, blank=True)  # of a refusal
+    smtp_code = models.PositiveIntegerField(null=True, blank=True)  # of a refusal
 
     class Meta:
         constraints: ClassVar = [
