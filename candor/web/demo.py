@@ -263,7 +263,8 @@ DEMO_POSTS = (
         "Welcome to the demo",
         "What this platform is, and what it promises about your data.",
         "This is a demo of a model-sharing site whose privacy policy is enforced by code.\n\n"
-        "## What to try\n\n- Browse the [public models](/models/).\n- Log in with one of the demo accounts and publish one.\n"
+        "## What to try\n\n- Browse the [public models](/models/).\n"
+        "- Log in with one of the demo accounts and publish one.\n"
         "- Read the [privacy policy](/privacy/) and the [data inventory](/privacy/data/).",
         True,
     ),
