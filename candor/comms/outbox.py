@@ -105,10 +105,6 @@ def kind(name: str) -> Kind:
     return found
 
 
-def kinds() -> dict[str, Kind]:
-    return dict(_KINDS)
-
-
 def _check_refs(refs: Mapping[str, object]) -> dict[str, object]:
     """Only numbers and ids may wait in the queue: never an address, a name or a sentence."""
     clean: dict[str, object] = {}
